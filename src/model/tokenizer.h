@@ -32,6 +32,8 @@ class Tokenizer {
   virtual int32_t eos() const = 0;
   virtual bool IsEog(int32_t id) const = 0;  // end of generation: eos, eot, eom ...
   virtual bool add_bos() const = 0;
+  // SentencePiece-style models put a space before the text; Decode drops that one space again.
+  virtual bool add_space_prefix() const { return false; }
 };
 
 }  // namespace shoal::model
