@@ -119,7 +119,7 @@ void PreTokenizer::SplitOne(const Regex& re, void* state, std::string_view text,
 
 void PreTokenizer::Split(std::string_view text, std::vector<std::string_view>* pieces) const {
   if (text.empty()) return;
-  MatchState state;
+  thread_local MatchState state;  // reused: creating a JIT stack costs a syscall
   std::vector<std::string_view> cur{text};
   std::vector<std::string_view> next;
   for (const auto& re : steps_) {
