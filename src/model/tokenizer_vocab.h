@@ -79,6 +79,8 @@ class SpecialSplitter {
 class TokenizerBase : public Tokenizer {
  public:
   explicit TokenizerBase(Vocab vocab) : vocab_(std::move(vocab)), splitter_(vocab_) {}
+  TokenizerBase(const TokenizerBase&) = delete;  // splitter_ points into vocab_
+  TokenizerBase& operator=(const TokenizerBase&) = delete;
 
   std::vector<int32_t> Encode(std::string_view text, bool add_special,
                               bool parse_special) const override;
