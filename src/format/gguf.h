@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -19,6 +20,10 @@ namespace shoal::gguf {
 
 inline constexpr uint32_t kMagic = 0x46554747;  // "GGUF" little-endian
 inline constexpr uint64_t kDefaultAlignment = 32;
+inline constexpr int kMaxDims = 4;        // GGML_MAX_DIMS: more is rejected as corrupt
+inline constexpr int kMaxArrayDepth = 8;  // nesting of arrays inside arrays
+inline constexpr uint64_t kMaxMetadataValues = uint64_t{1} << 26;  // all array items in a file
+inline constexpr int kMaxSplits = 65535;                           // split.count is a u16
 
 enum class ValueType : uint32_t {
   kUint8 = 0,
@@ -102,8 +107,8 @@ struct TensorInfo {
   // ne[0] first, as GGUF stores it: ne[0] is the row length (contiguous), ne[1] the row count.
   std::vector<int64_t> shape;
   DType type = DType::kF32;
-  uint64_t offset = 0;  // from the start of its file's data section
-  size_t bytes = 0;     // checked to lie inside the file
+  uint64_t offset = 0;            // from the start of its file's data section
+  size_t bytes = 0;               // checked to lie inside the file
   const uint8_t* data = nullptr;  // mapped, read-only; valid while the File lives
   int split = 0;                  // index of the file (split) holding it
 
@@ -147,7 +152,18 @@ class File {
   std::vector<TensorInfo> tensors_;
   std::vector<Map> maps_;
   std::vector<std::string> paths_;
+  std::unordered_map<std::string, size_t> index_;  // tensor name -> position in tensors_
 };
+
+// "prefix-00002-of-00003.gguf" for index 1 (0-based) of 3.
+std::string SplitPath(std::string_view prefix, int index, int count);
+// The inverse: {prefix, 0-based index, count} when `path` follows the convention.
+struct SplitName {
+  std::string prefix;
+  int index = 0;
+  int count = 1;
+};
+std::optional<SplitName> ParseSplitPath(std::string_view path);
 
 // Writes GGUF v3. Tensor data is copied at AddTensor time (or streamed from the given pointer at
 // Write time with AddTensorRef).
@@ -158,11 +174,18 @@ class Writer {
   // shape: ne[0] first. `data` holds RowBytes(type, ne[0]) * rows bytes.
   Status AddTensor(std::string name, DType type, std::vector<int64_t> shape, const void* data,
                    size_t bytes);
+  // Like AddTensor, but keeps only the pointer: `data` must stay valid until the last Write.
+  Status AddTensorRef(std::string name, DType type, std::vector<int64_t> shape, const void* data,
+                      size_t bytes);
+  // Writes to a temporary file beside `path`, then renames it over `path`: a failed write leaves
+  // any existing file untouched.
   Status Write(const std::string& path) const;
   // Writes a split set path-0000i-of-0000n.gguf, at most max_tensors_per_file tensors each.
   // `prefix` is the path without the "-00001-of-0000n.gguf" suffix.
   Status WriteSplit(const std::string& prefix, size_t max_tensors_per_file) const;
-  std::vector<uint8_t> Serialize() const;  // the whole file image
+  std::vector<uint8_t> Serialize() const;  // the whole file image (empty if Check fails)
+  // Checks the metadata values (payload matches type, arrays homogeneous, depth) and alignment.
+  Status Check() const;
 
  private:
   struct Pending {
@@ -170,7 +193,12 @@ class Writer {
     DType type;
     std::vector<int64_t> shape;
     std::vector<uint8_t> data;
+    const uint8_t* ref = nullptr;  // AddTensorRef: borrowed, `bytes` long
+    size_t bytes = 0;
+    const uint8_t* ptr() const { return ref ? ref : data.data(); }
   };
+  Status AddPending(std::string name, DType type, std::vector<int64_t> shape, const void* data,
+                    size_t bytes, bool copy);
   uint64_t alignment_;
   Metadata metadata_;
   std::vector<Pending> tensors_;
