@@ -114,7 +114,13 @@ void BpeTokenizer::EncodeText(std::string_view text, bool /*first*/,
       continue;
     }
     pieces.clear();
-    pre_->Split(text.substr(run.begin, run.bytes), &pieces);
+    std::string_view valid = text.substr(run.begin, run.bytes);
+    std::string normalized;
+    if (pre_->nfc()) {
+      normalized = unicode::NormalizeNfc(valid);
+      valid = normalized;
+    }
+    pre_->Split(valid, &pieces);
     for (std::string_view p : pieces) EncodePiece(p, out);
   }
 }

@@ -52,6 +52,7 @@ StatusOr<std::unique_ptr<PreTokenizer>> PreTokenizer::FromPatterns(
 StatusOr<std::unique_ptr<PreTokenizer>> PreTokenizer::ForName(std::string_view name) {
   std::vector<std::string> pats;
   bool ignore_merges = false;
+  bool nfc = false;
   if (name.empty() || name == "default" || name == "gpt2" || name == "gpt-2") {
     pats = {kGpt2};
   } else if (name == "llama-bpe" || name == "llama3") {
@@ -59,6 +60,7 @@ StatusOr<std::unique_ptr<PreTokenizer>> PreTokenizer::ForName(std::string_view n
     ignore_merges = true;
   } else if (name == "qwen2") {
     pats = {kQwen2};
+    nfc = true;
   } else if (name == "deepseek-v3") {
     pats = {kDeepseekV3Digits, kDeepseekV3Cjk, kDeepseekV3Main};
   } else {
@@ -67,6 +69,7 @@ StatusOr<std::unique_ptr<PreTokenizer>> PreTokenizer::ForName(std::string_view n
   }
   SHOAL_ASSIGN_OR_RETURN(auto p, FromPatterns(pats));
   p->ignore_merges_ = ignore_merges;
+  p->nfc_ = nfc;
   return p;
 }
 

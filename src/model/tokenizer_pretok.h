@@ -28,6 +28,8 @@ class PreTokenizer {
 
   // Whether a whole piece that is itself a token is taken as is, before any merge (Llama 3).
   bool ignore_merges() const { return ignore_merges_; }
+  // Whether text is put in Unicode NFC before splitting (Qwen's tokenizer.json normalizer).
+  bool nfc() const { return nfc_; }
 
  private:
   struct Regex;
@@ -37,6 +39,7 @@ class PreTokenizer {
 
   std::vector<std::unique_ptr<Regex>> steps_;
   bool ignore_merges_ = false;
+  bool nfc_ = false;
 };
 
 }  // namespace shoal::model

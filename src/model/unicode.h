@@ -33,4 +33,9 @@ std::string BytesToByteLevel(std::string_view bytes);
 // alphabet or invalid UTF-8; `out` then holds what was decoded so far.
 bool ByteLevelToBytes(std::string_view text, std::string* out);
 
+// Unicode Normalization Form C of valid UTF-8 (canonical decomposition, canonical ordering,
+// canonical composition). Text with no code point at or above U+0300 is returned unchanged
+// without any table lookup.
+std::string NormalizeNfc(std::string_view valid_utf8);
+
 }  // namespace shoal::model::unicode
