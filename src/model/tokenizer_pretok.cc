@@ -18,6 +18,9 @@ constexpr const char* kDeepseekV3Digits = R"(\p{N}{1,3})";
 constexpr const char* kDeepseekV3Cjk = R"([\x{4e00}-\x{9fa5}\x{3040}-\x{309f}\x{30a0}-\x{30ff}]+)";
 constexpr const char* kDeepseekV3Main =
     R"([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+// GPT-4o (o200k) and gpt-oss: cased words with an optional contraction, 1-3 digits.
+constexpr const char* kGpt4o =
+    R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
 }  // namespace
 
@@ -61,11 +64,14 @@ StatusOr<std::unique_ptr<PreTokenizer>> PreTokenizer::ForName(std::string_view n
   } else if (name == "qwen2") {
     pats = {kQwen2};
     nfc = true;
+  } else if (name == "gpt-4o") {
+    pats = {kGpt4o};
+    ignore_merges = true;  // tiktoken semantics: a piece that is a token is taken whole
   } else if (name == "deepseek-v3") {
     pats = {kDeepseekV3Digits, kDeepseekV3Cjk, kDeepseekV3Main};
   } else {
     return Unimplemented("unknown pre-tokenizer tokenizer.ggml.pre = '" + std::string(name) +
-                         "' (known: default, gpt-2, llama-bpe, qwen2, deepseek-v3)");
+                         "' (known: default, gpt-2, llama-bpe, qwen2, deepseek-v3, gpt-4o)");
   }
   SHOAL_ASSIGN_OR_RETURN(auto p, FromPatterns(pats));
   p->ignore_merges_ = ignore_merges;

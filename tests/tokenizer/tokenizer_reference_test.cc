@@ -140,7 +140,8 @@ INSTANTIATE_TEST_SUITE_P(Models, ReferenceTest,
                          ::testing::Values(Model{"llama3", "llama-bpe", false},
                                            Model{"qwen3", "qwen2", false},
                                            Model{"deepseek_v3", "deepseek-v3", true},
-                                           Model{"llama2", "", true}),
+                                           Model{"llama2", "", true},
+                                           Model{"gpt4o", "gpt-4o", false}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace
