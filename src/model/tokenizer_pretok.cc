@@ -21,6 +21,11 @@ constexpr const char* kDeepseekV3Main =
 // GPT-4o (o200k) and gpt-oss: cased words with an optional contraction, 1-3 digits.
 constexpr const char* kGpt4o =
     R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+// Kimi K2 (its tokenization_kimi.py pattern): Han runs first, then GPT-4o-like words over
+// letters that are not Han. The original writes "[classes&&[^\p{Han}]]" (class intersection,
+// which PCRE2 10.42 lacks); "(?:(?!\p{Han})[classes])" is the same set.
+constexpr const char* kKimiK2 =
+    R"([\p{Han}]+|[^\r\n\p{L}\p{N}]?(?:(?!\p{Han})[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}])*(?:(?!\p{Han})[\p{Ll}\p{Lm}\p{Lo}\p{M}])+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?(?:(?!\p{Han})[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}])+(?:(?!\p{Han})[\p{Ll}\p{Lm}\p{Lo}\p{M}])*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
 }  // namespace
 
@@ -67,11 +72,15 @@ StatusOr<std::unique_ptr<PreTokenizer>> PreTokenizer::ForName(std::string_view n
   } else if (name == "gpt-4o") {
     pats = {kGpt4o};
     ignore_merges = true;  // tiktoken semantics: a piece that is a token is taken whole
+  } else if (name == "kimi-k2") {
+    pats = {kKimiK2};
+    ignore_merges = true;  // tiktoken semantics
   } else if (name == "deepseek-v3") {
     pats = {kDeepseekV3Digits, kDeepseekV3Cjk, kDeepseekV3Main};
   } else {
-    return Unimplemented("unknown pre-tokenizer tokenizer.ggml.pre = '" + std::string(name) +
-                         "' (known: default, gpt-2, llama-bpe, qwen2, deepseek-v3, gpt-4o)");
+    return Unimplemented(
+        "unknown pre-tokenizer tokenizer.ggml.pre = '" + std::string(name) +
+        "' (known: default, gpt-2, llama-bpe, qwen2, deepseek-v3, gpt-4o, kimi-k2)");
   }
   SHOAL_ASSIGN_OR_RETURN(auto p, FromPatterns(pats));
   p->ignore_merges_ = ignore_merges;

@@ -15,7 +15,7 @@ namespace shoal::model {
 class PreTokenizer {
  public:
   // Known names: "default", "gpt2"/"gpt-2", "llama-bpe"/"llama3", "qwen2", "deepseek-v3",
-  // "gpt-4o".
+  // "gpt-4o", "kimi-k2".
   static StatusOr<std::unique_ptr<PreTokenizer>> ForName(std::string_view name);
   // Builds one from explicit patterns, applied in order.
   static StatusOr<std::unique_ptr<PreTokenizer>> FromPatterns(

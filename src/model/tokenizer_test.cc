@@ -114,6 +114,11 @@ TEST(BpeTokenizer, PreTokenizerPatterns) {
   EXPECT_EQ(split("default", "Hello  world!!"), (V{"Hello", " ", " world", "!!"}));
   // deepseek-v3: digits in threes, then CJK runs, then the main regex.
   EXPECT_EQ(split("deepseek-v3", "ab12345中文字x"), (V{"ab", "123", "45", "中文字", "x"}));
+  // kimi-k2: Han runs (with script-extension punctuation such as U+3002) before words.
+  EXPECT_EQ(split("kimi-k2",
+                  "Hello\xE4\xB8\x96\xE7\x95\x8C\xE3\x80\x82"
+                  "ABCdef 12345"),
+            (V{"Hello", "\xE4\xB8\x96\xE7\x95\x8C\xE3\x80\x82", "ABCdef", " ", "123", "45"}));
   EXPECT_FALSE(PreTokenizer::ForName("no-such-pre").ok());
 }
 

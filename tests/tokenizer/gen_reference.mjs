@@ -69,4 +69,24 @@ for (const [name, pkg] of Object.entries(MODELS)) {
     cases,
   };
 }
+// Kimi K2 ships no tokenizer.json here; check shoal's PCRE2 form of its pre-tokenizer regex
+// (tokenization_kimi.py's pat_str, which uses class intersection) against the same pattern in
+// JavaScript's v-mode, which has class set operations. Bare \p{Han} in the original (Rust
+// regex) means Script_Extensions=Han. tiktoken keeps the matches (the pattern matches every
+// character, so there are no gaps).
+{
+  const CI = "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?";
+  const HAN = "\\p{Script_Extensions=Han}";
+  const UP = `[[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]--${HAN}]`;
+  const LO = `[[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]--${HAN}]`;
+  const kimi = new RegExp(
+    `[${HAN}]+|[^\\r\\n\\p{L}\\p{N}]?${UP}*${LO}+${CI}|[^\\r\\n\\p{L}\\p{N}]?${UP}+${LO}*${CI}` +
+      `|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+`,
+    "gv",
+  );
+  result.kimi_k2_splits = texts.map((text) => ({
+    text,
+    pieces: Array.from(text.matchAll(kimi), (m) => m[0]),
+  }));
+}
 writeFileSync(out, JSON.stringify(result));

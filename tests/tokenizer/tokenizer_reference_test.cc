@@ -15,6 +15,7 @@
 
 #include "model/tokenizer.h"
 #include "model/tokenizer_json.h"
+#include "model/tokenizer_pretok.h"
 
 namespace shoal::model {
 namespace {
@@ -134,6 +135,28 @@ TEST_P(ReferenceTest, MatchesTransformersJs) {
               compared, nfc_changed, round_trips);
   EXPECT_GT(compared, 300);
   EXPECT_GT(nfc_changed, 10);  // the corpus exercises normalization
+}
+
+// Kimi K2's pre-tokenizer (no tokenizer.json available as a package): shoal's PCRE2 rewrite of
+// its class intersections must split exactly as the original pattern does in JavaScript v-mode.
+TEST(KimiK2PreTokenizer, SplitsLikeTheOriginalPattern) {
+  std::string error;
+  const json& ref = Reference(&error);
+  ASSERT_TRUE(error.empty()) << error;
+  ASSERT_TRUE(ref.contains("kimi_k2_splits"));
+  auto pre = PreTokenizer::ForName("kimi-k2");
+  ASSERT_TRUE(pre.ok()) << pre.status().ToString();
+  int n = 0;
+  for (const json& c : ref["kimi_k2_splits"]) {
+    const std::string text = c["text"].get<std::string>();
+    std::vector<std::string_view> pieces;
+    (*pre)->Split(text, &pieces);
+    EXPECT_EQ(std::vector<std::string>(pieces.begin(), pieces.end()),
+              c["pieces"].get<std::vector<std::string>>())
+        << "text: \"" << Escape(text) << "\"";
+    ++n;
+  }
+  EXPECT_GT(n, 300);
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, ReferenceTest,
