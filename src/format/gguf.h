@@ -96,6 +96,10 @@ class Metadata {
 
   // Replaces an existing key in place or appends.
   void Set(std::string key, Value value);
+  // Appends without looking for an existing key (O(1)); the caller guarantees the key is new.
+  void Append(std::string key, Value value) {
+    entries_.emplace_back(std::move(key), std::move(value));
+  }
   const std::vector<std::pair<std::string, Value>>& entries() const { return entries_; }
 
  private:

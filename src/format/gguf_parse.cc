@@ -87,6 +87,14 @@ size_t MinValueBytes(ValueType t) {
   return 1;
 }
 
+std::string Item(const std::string& what, uint64_t i) {
+  std::string s = what;
+  s += '[';
+  s += std::to_string(i);
+  s += ']';
+  return s;
+}
+
 class ValueParser {
  public:
   explicit ValueParser(Cursor* c) : c_(c) {}
@@ -192,10 +200,8 @@ class ValueParser {
     a.items.reserve(std::min<uint64_t>(count, kMaxReserve));
     for (uint64_t i = 0; i < count; ++i) {
       a.items.emplace_back();
-      SHOAL_RETURN_IF_ERROR(Parse(et, depth, &a.items.back(),
-                                  et == ValueType::kArray || et == ValueType::kString
-                                      ? what + "[" + std::to_string(i) + "]"
-                                      : what));
+      SHOAL_RETURN_IF_ERROR(
+          Parse(et, depth, &a.items.back(), et == ValueType::kArray ? Item(what, i) : what));
     }
     out->v = std::move(a);
     return Status::Ok();
@@ -326,7 +332,7 @@ Status File::ParseOne(const uint8_t* base, size_t size, int split, bool first) {
     }
     Value v;
     SHOAL_RETURN_IF_ERROR(values.Parse(static_cast<ValueType>(type), 0, &v, what));
-    md.Set(std::move(key), std::move(v));
+    md.Append(std::move(key), std::move(v));  // unique: checked above
   }
 
   uint64_t alignment = kDefaultAlignment;

@@ -235,6 +235,8 @@ void Emit(Sink& s, const Metadata& md, const std::vector<PartTensor>& tensors, u
     s.Pod(offset);
     offset = AlignUp(offset + t.bytes, alignment);
   }
+  // Without tensors there is no data section to align (a 2 GiB alignment would cost 2 GiB).
+  if (tensors.empty()) return;
   s.Zeros(AlignUp(s.written(), alignment) - s.written());
   for (const PartTensor& t : tensors) {
     s.Put(t.data, t.bytes);

@@ -156,6 +156,17 @@ TEST(GgufWrite, TensorsOfSeveralTypesAndAlignments) {
   }
 }
 
+TEST(GgufWrite, NoTensorsNoPadding) {
+  // A metadata-only file needs no data section: a 1 GiB alignment must not cost 1 GiB.
+  Writer w(uint64_t{1} << 30);
+  w.metadata().Set("k", Value::U8(1));
+  const std::vector<uint8_t> image = w.Serialize();
+  EXPECT_LT(image.size(), 200u);
+  auto f = File::FromMemory(image.data(), image.size());
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ((*f)->alignment(), uint64_t{1} << 30);
+}
+
 TEST(GgufWrite, AddTensorValidates) {
   Writer w;
   std::vector<uint8_t> d(1024);
