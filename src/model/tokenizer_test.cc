@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "model/tokenizer_json.h"
 #include "model/tokenizer_pretok.h"
@@ -182,6 +183,23 @@ TEST(BpeTokenizer, LargeAndHostileInputsRoundTrip) {
       }
     }
   }
+}
+
+TEST(BpeTokenizer, EncodeIsSafeFromManyThreads) {
+  BpeFixture f = ByteVocab();
+  f.Add("ab");
+  f.merges = {"a b"};
+  auto t = Make(f.Build("deepseek-v3"));
+  std::string text;
+  for (int i = 0; i < 2000; ++i) text += "ab 12345 \xE4\xB8\xAD\xE6\x96\x87 x\xFF ";
+  const std::vector<int32_t> want = t->Encode(text, false, true);
+  std::vector<std::vector<int32_t>> got(4);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] { got[i] = t->Encode(text, false, true); });
+  }
+  for (auto& th : threads) th.join();
+  for (const auto& g : got) EXPECT_EQ(g, want);
 }
 
 // A SentencePiece-style vocabulary: <unk> <s> </s>, 256 byte tokens, pieces with scores.
