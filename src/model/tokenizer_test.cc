@@ -9,6 +9,7 @@
 
 #include "model/tokenizer_json.h"
 #include "model/tokenizer_pretok.h"
+#include "model/tokenizer_stream.h"
 #include "model/unicode.h"
 
 namespace shoal::model {
@@ -202,6 +203,26 @@ TEST(BpeTokenizer, EncodeIsSafeFromManyThreads) {
   for (const auto& g : got) EXPECT_EQ(g, want);
 }
 
+TEST(DecodeStream, HoldsSplitCharactersBack) {
+  BpeFixture f = ByteVocab();  // no merges: every byte is its own token
+  auto t = Make(f.Build("default"));
+  DecodeStream stream(*t);
+  const std::string emoji = "\xF0\x9F\x98\x80";
+  std::string got;
+  for (int32_t id : t->Encode("a" + emoji, false, false)) {
+    const std::string part = stream.Push(id);
+    EXPECT_TRUE(unicode::IsValidUtf8(part)) << "a split character was given out";
+    got += part;
+  }
+  EXPECT_EQ(got, "a" + emoji);
+  EXPECT_EQ(stream.Flush(), "");
+  // A truncated character is given out by Flush.
+  DecodeStream s2(*t);
+  EXPECT_EQ(s2.Push(0xE4), "");
+  EXPECT_EQ(s2.Push(0xB8), "");
+  EXPECT_EQ(s2.Flush(), "\xE4\xB8");
+}
+
 // A SentencePiece-style vocabulary: <unk> <s> </s>, 256 byte tokens, pieces with scores.
 Metadata SpmVocab(std::vector<int32_t>* ids_out = nullptr) {
   std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
@@ -283,6 +304,27 @@ TEST(SpmTokenizer, SpacePrefixAfterSpecialTokensAndNoPrefixOption) {
   t = Make(md);
   EXPECT_EQ(t->Encode("hello", false, false), (std::vector<int32_t>{id[11]}));
   EXPECT_EQ(t->Encode("", true, false), (std::vector<int32_t>{1}));
+}
+
+TEST(DecodeStream, ConcatenationEqualsDecode) {
+  std::vector<std::unique_ptr<Tokenizer>> toks;
+  toks.push_back(Make(SpmVocab()));
+  toks.push_back(Make(ByteVocab().Build("llama-bpe")));
+  uint32_t x = 7;
+  for (const auto& t : toks) {
+    for (int i = 0; i < 200; ++i) {
+      std::vector<int32_t> ids;
+      const int n = static_cast<int>((x = x * 1664525u + 1013904223u) >> 27);
+      for (int j = 0; j < n; ++j) {
+        ids.push_back(static_cast<int32_t>((x = x * 1664525u + 1013904223u) % t->n_vocab()));
+      }
+      DecodeStream stream(*t);
+      std::string got;
+      for (int32_t id : ids) got += stream.Push(id);
+      got += stream.Flush();
+      EXPECT_EQ(got, t->Decode(ids));
+    }
+  }
 }
 
 TEST(SpmTokenizer, InvalidUtf8UsesByteTokens) {
