@@ -254,6 +254,10 @@ Status ParseTensorInfo(Cursor* c, uint64_t i, TensorInfo* t) {
   }
   t->type = info->type;
   const std::optional<size_t> row = RowBytesChecked(t->type, t->shape[0]);
+  if (!row && t->shape[0] % info->block_values == 0) {
+    return Corrupt(what + At(dims_at) + ": byte size of a row of " + std::to_string(t->shape[0]) +
+                   " values overflows");
+  }
   if (!row) {
     return Corrupt(what + At(dims_at) + ": row length ne[0] = " + std::to_string(t->shape[0]) +
                    " is not a multiple of the " + std::string(info->name) + " block of " +
@@ -288,8 +292,8 @@ Status File::ParseOne(const uint8_t* base, size_t size, int split, bool first) {
   if (magic != kMagic) {
     char m[5] = {};
     std::memcpy(m, base, 4);
-    for (char& ch : m) {
-      if (ch && (ch < 32 || ch > 126)) ch = '?';
+    for (int i = 0; i < 4; ++i) {
+      if (m[i] < 32 || m[i] > 126) m[i] = '?';
     }
     return Corrupt("bad magic '" + std::string(m) + "' at byte 0: not a GGUF file");
   }

@@ -121,6 +121,8 @@ TEST(GgufRead, BadMagicAndVersions) {
   Raw r = SmallImage();
   r.b[0] = 'X';
   ExpectError(r.b, StatusCode::kCorrupt, "bad magic 'XGUF'");
+  r.b[1] = 0;
+  ExpectError(r.b, StatusCode::kCorrupt, "bad magic 'X?UF'");
   r = SmallImage();
   r.b[4] = 1;
   ExpectError(r.b, StatusCode::kUnimplemented, "version 1");
@@ -233,7 +235,7 @@ TEST(GgufRead, BadTensorInfos) {
               "element count overflows at ne[2]");
   // Element count fits int64, the byte count does not.
   ExpectError(OneTensor({int64_t{1} << 62, 1}, 0, 0, 64), StatusCode::kCorrupt,
-              "not a multiple of the f32 block");  // RowBytesChecked overflows
+              "byte size of a row of 4611686018427387904 values overflows");
   ExpectError(OneTensor({1, 1, 1, 1, 1}, 0, 0, 64), StatusCode::kCorrupt, "n_dims 5 not in 1..4");
   ExpectError(OneTensor({}, 0, 0, 64), StatusCode::kCorrupt, "n_dims 0 not in 1..4");
   ExpectError(OneTensor({8}, 0, UINT64_MAX - 31, 64), StatusCode::kCorrupt, "ends past end");
