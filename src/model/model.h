@@ -1,0 +1,80 @@
+// A loaded model: the mapped GGUF, its configuration, its tokenizer and pointers to every weight
+// (used in place from the mmap; only small 1-D tensors are converted to owned f32).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "format/gguf.h"
+#include "model/config.h"
+#include "model/tokenizer.h"
+#include "tensor/dtype.h"
+
+namespace shoal::model {
+
+struct LoadOptions {
+  bool check_memory = true;
+  // Context length the memory check budgets a KV cache for; 0: the training context length.
+  int32_t n_ctx = 0;
+};
+
+// A 2-D weight in the mmap: rows of `cols` values of `type`, row_bytes apart.
+struct MatrixWeight {
+  const uint8_t* data = nullptr;
+  DType type = DType::kF32;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  size_t row_bytes = 0;
+  explicit operator bool() const { return data != nullptr; }
+};
+
+struct LayerWeights {
+  std::vector<float> attn_norm;       // [n_embd]
+  MatrixWeight wq;                    // [n_head*head_dim_k rows][n_embd]
+  MatrixWeight wk;                    // [n_head_kv*head_dim_k rows][n_embd]
+  MatrixWeight wv;                    // [n_head_kv*head_dim_v rows][n_embd]
+  MatrixWeight wo;                    // [n_embd rows][n_head*head_dim_v]
+  std::vector<float> bq, bk, bv, bo;  // biases, empty when absent
+  std::vector<float> q_norm, k_norm;  // [head_dim_k], empty when absent
+  std::vector<float> ffn_norm;        // [n_embd]
+  MatrixWeight w_gate;                // [n_ff rows][n_embd]
+  MatrixWeight w_up;                  // [n_ff rows][n_embd]
+  MatrixWeight w_down;                // [n_embd rows][n_ff]
+};
+
+struct Weights {
+  MatrixWeight token_embd;         // [n_vocab rows][n_embd]
+  std::vector<float> output_norm;  // [n_embd]
+  MatrixWeight output;             // [n_vocab rows][n_embd]; token_embd when tied
+  std::vector<float> rope_freqs;   // [rope_dim/2] frequency divisors, empty when absent
+  std::vector<LayerWeights> layers;
+};
+
+class Model {
+ public:
+  static StatusOr<std::unique_ptr<Model>> Load(const std::string& path,
+                                               const LoadOptions& options = {});
+  // The same from an opened file (tests build images in memory with gguf::File::FromMemory).
+  static StatusOr<std::unique_ptr<Model>> FromFile(std::unique_ptr<gguf::File> file,
+                                                   const LoadOptions& options = {});
+
+  const ModelConfig& config() const { return config_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const gguf::File& file() const { return *file_; }
+  const Weights& weights() const { return weights_; }
+  size_t weight_bytes() const { return weight_bytes_; }  // bytes of the tensors the model uses
+
+ private:
+  Model() = default;
+  std::unique_ptr<gguf::File> file_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  ModelConfig config_;
+  Weights weights_;
+  size_t weight_bytes_ = 0;
+};
+
+}  // namespace shoal::model

@@ -1,0 +1,46 @@
+// One sequence being evaluated on a model: its KV cache, its position and its scratch buffers.
+// Eval appends tokens (a whole prompt at once or one token at a time) and returns logits.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "base/status.h"
+#include "base/thread_pool.h"
+#include "model/model.h"
+#include "runtime/kv_cache.h"
+
+namespace shoal::runtime {
+
+class Session {
+ public:
+  // n_ctx <= 0: the model's training context length.
+  Session(const model::Model& m, ThreadPool& pool, int32_t n_ctx);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Appends tokens at the current position; returns the last token's logits (n_vocab floats) or,
+  // with all_logits, n_tokens * n_vocab row-major. The span is valid until the next Eval/Reset.
+  // Errors (nothing is appended): empty input, context full, token id out of range.
+  StatusOr<std::span<const float>> Eval(std::span<const int32_t> tokens, bool all_logits = false);
+  void Reset() { n_past_ = 0; }
+  int32_t n_past() const { return n_past_; }
+  int32_t n_ctx() const { return kv_.n_ctx(); }
+  size_t kv_cache_bytes() const { return kv_.bytes(); }
+
+ private:
+  struct Scratch;
+  void EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits);
+
+  const model::Model& model_;
+  ThreadPool& pool_;
+  KvCache kv_;
+  int32_t n_past_ = 0;
+  std::unique_ptr<Scratch> scratch_;
+  std::vector<float> logits_;
+};
+
+}  // namespace shoal::runtime
