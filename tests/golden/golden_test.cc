@@ -44,14 +44,25 @@ std::vector<Case> Cases() {
     const char* mix;
     double max_tol, rms_tol;
   };
+  // About twice llama.cpp's own worst error against the reference on these models (max/sd,
+  // rms/sd: f16 1.7e-3, 5e-4; bf16 1.6e-2, 4e-3; q8_0-activation types 5.1e-2, 1.4e-2; q8_K
+  // activation types (k-quants) 8.0e-2, 2.4e-2). f32: 1e-3, float rounding only (llama.cpp 1e-6).
+  const double kLegacy[2] = {0.10, 0.03}, kK[2] = {0.15, 0.045};
   const T types[] = {
-      {"f32", DType::kF32, "", 1e-3, 3e-4},    {"f16", DType::kF16, "", 0.02, 0.005},
-      {"bf16", DType::kBF16, "", 0.05, 0.015}, {"q8_0", DType::kQ8_0, "", 0.10, 0.03},
-      {"q4_0", DType::kQ4_0, "", 0.10, 0.03},  {"q4_1", DType::kQ4_1, "", 0.10, 0.03},
-      {"q5_0", DType::kQ5_0, "", 0.10, 0.03},  {"q5_1", DType::kQ5_1, "", 0.10, 0.03},
-      {"q2_K", DType::kQ2_K, "", 0.10, 0.03},  {"q3_K", DType::kQ3_K, "", 0.10, 0.03},
-      {"q4_K", DType::kQ4_K, "", 0.10, 0.03},  {"q5_K", DType::kQ5_K, "", 0.10, 0.03},
-      {"q6_K", DType::kQ6_K, "", 0.10, 0.03},  {"q4_k_m", DType::kQ4_K, "q4_k_m", 0.10, 0.03},
+      {"f32", DType::kF32, "", 1e-3, 3e-4},
+      {"f16", DType::kF16, "", 4e-3, 1e-3},
+      {"bf16", DType::kBF16, "", 3.5e-2, 1e-2},
+      {"q8_0", DType::kQ8_0, "", kLegacy[0], kLegacy[1]},
+      {"q4_0", DType::kQ4_0, "", kLegacy[0], kLegacy[1]},
+      {"q4_1", DType::kQ4_1, "", kLegacy[0], kLegacy[1]},
+      {"q5_0", DType::kQ5_0, "", kLegacy[0], kLegacy[1]},
+      {"q5_1", DType::kQ5_1, "", kLegacy[0], kLegacy[1]},
+      {"q2_K", DType::kQ2_K, "", kK[0], kK[1]},
+      {"q3_K", DType::kQ3_K, "", kK[0], kK[1]},
+      {"q4_K", DType::kQ4_K, "", kK[0], kK[1]},
+      {"q5_K", DType::kQ5_K, "", kK[0], kK[1]},
+      {"q6_K", DType::kQ6_K, "", kK[0], kK[1]},
+      {"q4_k_m", DType::kQ4_K, "q4_k_m", kK[0], kK[1]},
   };
   std::vector<Case> cases;
   for (const char* arch : {"llama", "qwen2", "qwen3"}) {
@@ -75,7 +86,7 @@ std::vector<Case> Cases() {
   tied.spec.type = DType::kF32;
   tied.spec.tied_output = true;
   cases.push_back(tied);
-  Case tied_q{"qwen2_q8_0_tied", {}, 0.10, 0.03};
+  Case tied_q{"qwen2_q8_0_tied", {}, kLegacy[0], kLegacy[1]};
   tied_q.spec.arch = "qwen2";
   tied_q.spec.type = DType::kQ8_0;
   tied_q.spec.tied_output = true;
