@@ -33,7 +33,8 @@ class Session {
 
  private:
   struct Scratch;
-  void EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits);
+  // Runs n_tok <= kMaxBatch tokens; writes logits (last token's, or all) when `logits` is set.
+  void EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits, float* logits);
 
   const model::Model& model_;
   ThreadPool& pool_;
