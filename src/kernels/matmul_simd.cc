@@ -1,0 +1,381 @@
+// SIMD matmul, activation conversion and dequantization, compiled once per Highway target and
+// dispatched once per call. On x86 targets with AVX2 the integer block dots use hand-written
+// AVX2 (maddubs) kernels for q4_0, q8_0, q4_K and q6_K; the portable Highway path covers float
+// weights and q4_0 / q8_0 (int16 widening multiply-add); other types use the scalar twin.
+//
+// Tiling: rows are processed RT at a time and tokens NT at a time, so each weight block loaded
+// from memory is reused for NT tokens (prefill is compute bound) while decode (NT = 1) keeps RT
+// independent accumulator chains per token.
+#include <cstring>
+
+#include "kernels/blocks.h"
+#include "kernels/matmul.h"
+#include "kernels/quant.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/matmul_simd.cc"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+
+HWY_BEFORE_NAMESPACE();
+namespace shoal::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+#undef SHOAL_MM_AVX2
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+#define SHOAL_MM_AVX2 1
+#else
+#define SHOAL_MM_AVX2 0
+#endif
+
+struct Args {
+  const uint8_t* W;
+  size_t w_row_bytes;
+  int64_t k;
+  const uint8_t* xq;
+  size_t x_row_bytes;
+  float* y;
+  int64_t ldy;
+};
+
+// Runs Kernel<RT, NT>(a, r, t) over the [r0, r1) x [0, n_tok) grid: token tiles of 4 with RT4
+// rows (prefill), then single tokens with RT1 rows, then leftover rows one at a time.
+template <int RT4, int RT1, template <int, int> class Kernel>
+void Grid(const Args& a, int64_t n_tok, int64_t r0, int64_t r1) {
+  int64_t t = 0;
+  for (; t + 4 <= n_tok; t += 4) {
+    int64_t r = r0;
+    for (; r + RT4 <= r1; r += RT4) Kernel<RT4, 4>::Run(a, r, t);
+    for (; r < r1; ++r) Kernel<1, 4>::Run(a, r, t);
+  }
+  for (; t < n_tok; ++t) {
+    int64_t r = r0;
+    for (; r + RT1 <= r1; r += RT1) Kernel<RT1, 1>::Run(a, r, t);
+    for (; r < r1; ++r) Kernel<1, 1>::Run(a, r, t);
+  }
+}
+
+// ------------------------------------------------------------------ float weights (portable)
+template <DType T>
+struct FloatW {
+  template <class DF>
+  static HWY_INLINE hn::Vec<DF> Load(DF df, const uint8_t* row, int64_t i) {
+    if constexpr (T == DType::kF32) {
+      return hn::LoadU(df, reinterpret_cast<const float*>(row) + i);
+    } else if constexpr (T == DType::kF16) {
+      const hn::Rebind<hwy::float16_t, DF> dh;
+      return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(row) + i));
+    } else {
+      const hn::Rebind<hwy::bfloat16_t, DF> db;
+      return hn::PromoteTo(df, hn::LoadU(db, reinterpret_cast<const hwy::bfloat16_t*>(row) + i));
+    }
+  }
+  static float One(const uint8_t* row, int64_t i) {
+    if constexpr (T == DType::kF32) return reinterpret_cast<const float*>(row)[i];
+    const uint16_t h = reinterpret_cast<const uint16_t*>(row)[i];
+    return T == DType::kF16 ? F16ToF32(h) : BF16ToF32(h);
+  }
+};
+
+template <DType T>
+void MatMulFloat(const Args& a, int64_t n_tok, int64_t r0, int64_t r1) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* row = a.W + r * a.w_row_bytes;
+    for (int64_t t = 0; t < n_tok; ++t) {
+      const float* x = reinterpret_cast<const float*>(a.xq + t * a.x_row_bytes);
+      auto s0 = hn::Zero(df), s1 = hn::Zero(df);
+      int64_t i = 0;
+      for (; i + 2 * N <= a.k; i += 2 * N) {
+        s0 = hn::MulAdd(FloatW<T>::Load(df, row, i), hn::LoadU(df, x + i), s0);
+        s1 = hn::MulAdd(FloatW<T>::Load(df, row, i + N), hn::LoadU(df, x + i + N), s1);
+      }
+      for (; i + N <= a.k; i += N) {
+        s0 = hn::MulAdd(FloatW<T>::Load(df, row, i), hn::LoadU(df, x + i), s0);
+      }
+      float s = hn::GetLane(hn::SumOfLanes(df, hn::Add(s0, s1)));
+      for (; i < a.k; ++i) s += FloatW<T>::One(row, i) * x[i];
+      a.y[t * a.ldy + r] = s;
+    }
+  }
+}
+
+// ------------------------------------------------- q4_0 / q8_0, portable Highway (int16 lanes)
+template <DType T>
+void MatMulQ32Portable(const Args& a, int64_t n_tok, int64_t r0, int64_t r1) {
+  const hn::CappedTag<int16_t, 16> d16;  // at most 16 lanes: divides a block
+  const hn::Repartition<int32_t, decltype(d16)> d32;
+  const hn::Rebind<int8_t, decltype(d16)> d8;
+  const size_t N = hn::Lanes(d16);
+  const int64_t nb = a.k / 32;
+  constexpr size_t kBlockBytes = T == DType::kQ4_0 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
+  int8_t wq[32];
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* row = a.W + r * a.w_row_bytes;
+    for (int64_t t = 0; t < n_tok; ++t) {
+      const BlockQ8_0* x = reinterpret_cast<const BlockQ8_0*>(a.xq + t * a.x_row_bytes);
+      float sum = 0;
+      for (int64_t ib = 0; ib < nb; ++ib) {
+        const uint8_t* blk = row + ib * kBlockBytes;
+        uint16_t dw_bits;
+        std::memcpy(&dw_bits, blk, 2);
+        const int8_t* w8;
+        if constexpr (T == DType::kQ4_0) {
+          for (int i = 0; i < 16; ++i) {
+            wq[i] = static_cast<int8_t>((blk[2 + i] & 0xF) - 8);
+            wq[i + 16] = static_cast<int8_t>((blk[2 + i] >> 4) - 8);
+          }
+          w8 = wq;
+        } else {
+          w8 = reinterpret_cast<const int8_t*>(blk + 2);
+        }
+        auto s0 = hn::Zero(d32), s1 = hn::Zero(d32);
+        for (size_t i = 0; i < 32; i += N) {
+          const auto wv = hn::PromoteTo(d16, hn::LoadU(d8, w8 + i));
+          const auto xv = hn::PromoteTo(d16, hn::LoadU(d8, x[ib].qs + i));
+          s0 = hn::ReorderWidenMulAccumulate(d32, wv, xv, s0, s1);
+        }
+        const int32_t isum = hn::GetLane(hn::SumOfLanes(d32, hn::Add(s0, s1)));
+        sum += F16ToF32(dw_bits) * F16ToF32(x[ib].d) * static_cast<float>(isum);
+      }
+      a.y[t * a.ldy + r] = sum;
+    }
+  }
+}
+
+#if SHOAL_MM_AVX2
+// ------------------------------------------------------------------------- AVX2 integer dots
+HWY_INLINE float H2F(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+HWY_INLINE __m256i Q4Nibbles(const uint8_t* qs) {  // 32 values 0..15 (value j, j+16 in byte j)
+  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m128i m = _mm_set1_epi8(0xF);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m), _mm_and_si128(b, m));
+}
+// 8 int32 partial sums of w[i] * x[i] for signed w, x (x != -128).
+HWY_INLINE __m256i DotS8(__m256i w, __m256i x) {
+  const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+  return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+HWY_INLINE float HSum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+HWY_INLINE int32_t HSumI(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+
+template <DType T>
+struct Q32Avx2 {
+  static constexpr size_t kBlockBytes = T == DType::kQ4_0 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
+  template <int RT, int NT>
+  struct K {
+    static void Run(const Args& a, int64_t r, int64_t t) {
+      __m256 acc[RT][NT];
+      for (int i = 0; i < RT; ++i) {
+        for (int j = 0; j < NT; ++j) acc[i][j] = _mm256_setzero_ps();
+      }
+      const uint8_t* rows[RT];
+      for (int i = 0; i < RT; ++i) rows[i] = a.W + (r + i) * a.w_row_bytes;
+      const BlockQ8_0* xs[NT];
+      for (int j = 0; j < NT; ++j) {
+        xs[j] = reinterpret_cast<const BlockQ8_0*>(a.xq + (t + j) * a.x_row_bytes);
+      }
+      const int64_t nb = a.k / 32;
+      for (int64_t ib = 0; ib < nb; ++ib) {
+        __m256i w[RT];
+        float dw[RT];
+        for (int i = 0; i < RT; ++i) {
+          const uint8_t* blk = rows[i] + ib * kBlockBytes;
+          if constexpr (T == DType::kQ4_0) {
+            w[i] = _mm256_sub_epi8(Q4Nibbles(blk + 2), _mm256_set1_epi8(8));
+          } else {
+            w[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+          }
+          dw[i] = H2F(blk);
+        }
+        for (int j = 0; j < NT; ++j) {
+          const BlockQ8_0& xb = xs[j][ib];
+          const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.qs));
+          const float dx = _cvtsh_ss(xb.d);
+          for (int i = 0; i < RT; ++i) {
+            const __m256 p = _mm256_cvtepi32_ps(DotS8(w[i], xv));
+            acc[i][j] = _mm256_fmadd_ps(p, _mm256_set1_ps(dw[i] * dx), acc[i][j]);
+          }
+        }
+      }
+      for (int i = 0; i < RT; ++i) {
+        for (int j = 0; j < NT; ++j) a.y[(t + j) * a.ldy + r + i] = HSum(acc[i][j]);
+      }
+    }
+  };
+};
+
+// q4_K: one super-block (256 values) of one row against one q8_K block.
+HWY_INLINE float DotQ4K(const BlockQ4_K& b, const BlockQ8_K& x) {
+  int sc[8], mn[8];
+  for (int j = 0; j < 8; ++j) ScaleMinK4(b.scales, j, &sc[j], &mn[j]);
+  const __m256i m4 = _mm256_set1_epi8(0xF);
+  __m256i acc = _mm256_setzero_si256();
+  for (int j = 0; j < 4; ++j) {
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * j));
+    const __m256i lo = _mm256_and_si256(q, m4);
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    const __m256i xl = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 64 * j));
+    const __m256i xh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 64 * j + 32));
+    const __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xl),
+                                         _mm256_set1_epi16(static_cast<int16_t>(sc[2 * j])));
+    const __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xh),
+                                         _mm256_set1_epi16(static_cast<int16_t>(sc[2 * j + 1])));
+    acc = _mm256_add_epi32(acc, _mm256_add_epi32(pl, ph));
+  }
+  int msum = 0;
+  for (int j = 0; j < 8; ++j) msum += mn[j] * (x.bsums[2 * j] + x.bsums[2 * j + 1]);
+  return x.d * (_cvtsh_ss(b.d) * static_cast<float>(HSumI(acc)) -
+                _cvtsh_ss(b.dmin) * static_cast<float>(msum));
+}
+
+// q6_K: values v in [0, 63] (stored +32): sum sc * (v . x) - 32 * sum sc * bsum.
+HWY_INLINE float DotQ6K(const BlockQ6_K& b, const BlockQ8_K& x) {
+  const __m256i m4 = _mm256_set1_epi8(0xF);
+  const __m256i m30 = _mm256_set1_epi8(0x30);
+  __m256i acc = _mm256_setzero_si256();
+  for (int n = 0; n < 2; ++n) {
+    const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * n));
+    const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * n + 32));
+    const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * n));
+    __m256i v[4];
+    v[0] =
+        _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+    v[1] =
+        _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+    v[2] =
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30));
+    v[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                           _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+    for (int q = 0; q < 4; ++q) {
+      const __m256i xv =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 128 * n + 32 * q));
+      const int8_t* s = b.scales + 8 * n + 2 * q;
+      const __m256i sv = _mm256_set_m128i(_mm_set1_epi16(s[1]), _mm_set1_epi16(s[0]));
+      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(v[q], xv), sv));
+    }
+  }
+  int off = 0;
+  for (int j = 0; j < 16; ++j) off += b.scales[j] * x.bsums[j];
+  return x.d * _cvtsh_ss(b.d) * static_cast<float>(HSumI(acc) - 32 * off);
+}
+
+template <class B, float (*Dot)(const B&, const BlockQ8_K&)>
+struct KQuantAvx2 {
+  template <int RT, int NT>
+  struct K {
+    static void Run(const Args& a, int64_t r, int64_t t) {
+      const int64_t nb = a.k / 256;
+      for (int i = 0; i < RT; ++i) {
+        const B* w = reinterpret_cast<const B*>(a.W + (r + i) * a.w_row_bytes);
+        float acc[NT] = {};
+        for (int64_t ib = 0; ib < nb; ++ib) {
+          for (int j = 0; j < NT; ++j) {
+            const BlockQ8_K* x = reinterpret_cast<const BlockQ8_K*>(a.xq + (t + j) * a.x_row_bytes);
+            acc[j] += Dot(w[ib], x[ib]);
+          }
+        }
+        for (int j = 0; j < NT; ++j) a.y[(t + j) * a.ldy + r + i] = acc[j];
+      }
+    }
+  };
+};
+#endif  // SHOAL_MM_AVX2
+
+void MatMulT(DType w, const void* W, size_t w_row_bytes, int64_t k, const void* xq, int64_t n_tok,
+             float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  const Args a{static_cast<const uint8_t*>(W), w_row_bytes, k,  static_cast<const uint8_t*>(xq),
+               ActivationRowBytes(w, k),       y,           ldy};
+  switch (w) {
+    case DType::kF32:
+      return MatMulFloat<DType::kF32>(a, n_tok, r0, r1);
+    case DType::kF16:
+      return MatMulFloat<DType::kF16>(a, n_tok, r0, r1);
+    case DType::kBF16:
+      return MatMulFloat<DType::kBF16>(a, n_tok, r0, r1);
+#if SHOAL_MM_AVX2
+    case DType::kQ4_0:
+      return Grid<2, 4, Q32Avx2<DType::kQ4_0>::K>(a, n_tok, r0, r1);
+    case DType::kQ8_0:
+      return Grid<2, 4, Q32Avx2<DType::kQ8_0>::K>(a, n_tok, r0, r1);
+    case DType::kQ4_K:
+      return Grid<1, 1, KQuantAvx2<BlockQ4_K, DotQ4K>::K>(a, n_tok, r0, r1);
+    case DType::kQ6_K:
+      return Grid<1, 1, KQuantAvx2<BlockQ6_K, DotQ6K>::K>(a, n_tok, r0, r1);
+#else
+    case DType::kQ4_0:
+      return MatMulQ32Portable<DType::kQ4_0>(a, n_tok, r0, r1);
+    case DType::kQ8_0:
+      return MatMulQ32Portable<DType::kQ8_0>(a, n_tok, r0, r1);
+#endif
+    default:
+      return scalar::MatMul(w, W, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
+  }
+}
+
+// Dequantization: float types and q8_0 / q4_0 vectorized (same single multiply as the scalar
+// twin, so bit-identical); the rest forward to the scalar twin.
+void DequantizeRowT(DType t, const void* src, float* dst, int64_t n) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  if (t == DType::kF16 || t == DType::kBF16) {
+    const uint8_t* p = static_cast<const uint8_t*>(src);
+    int64_t i = 0;
+    if (t == DType::kF16) {
+      for (; i + N <= n; i += N) hn::StoreU(FloatW<DType::kF16>::Load(df, p, i), df, dst + i);
+    } else {
+      for (; i + N <= n; i += N) hn::StoreU(FloatW<DType::kBF16>::Load(df, p, i), df, dst + i);
+    }
+    for (; i < n; ++i) {
+      dst[i] = t == DType::kF16 ? FloatW<DType::kF16>::One(p, i) : FloatW<DType::kBF16>::One(p, i);
+    }
+    return;
+  }
+  if (t == DType::kQ8_0 && N <= 32 && 32 % N == 0) {
+    const hn::Rebind<int32_t, decltype(df)> di;
+    const hn::Rebind<int8_t, decltype(df)> d8;
+    const BlockQ8_0* b = static_cast<const BlockQ8_0*>(src);
+    for (int64_t ib = 0; ib < n / 32; ++ib) {
+      const auto d = hn::Set(df, F16ToF32(b[ib].d));
+      for (int64_t i = 0; i < 32; i += N) {
+        const auto q = hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(d8, b[ib].qs + i)));
+        hn::StoreU(hn::Mul(q, d), df, dst + ib * 32 + i);
+      }
+    }
+    return;
+  }
+  scalar::DequantizeRow(t, src, dst, n);
+}
+
+}  // namespace shoal::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace shoal::kernels {
+HWY_EXPORT(MatMulT);
+HWY_EXPORT(DequantizeRowT);
+
+void MatMul(DType w, const void* W, size_t w_row_bytes, int64_t k, const void* xq, int64_t n_tok,
+            float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  HWY_DYNAMIC_DISPATCH(MatMulT)(w, W, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
+}
+void DequantizeRow(DType t, const void* src, float* dst, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(DequantizeRowT)(t, src, dst, n);
+}
+}  // namespace shoal::kernels
+#endif  // HWY_ONCE
