@@ -120,7 +120,8 @@ StatusOr<RefModel> RefModel::Load(const gguf::File& f) {
   return m;
 }
 
-std::vector<std::vector<double>> RefModel::Forward(const std::vector<int32_t>& tokens) const {
+std::vector<std::vector<double>> RefModel::Forward(const std::vector<int32_t>& tokens,
+                                                   bool kv_f16) const {
   const int64_t T = static_cast<int64_t>(tokens.size());
   const int64_t e = n_embd_, hd = head_dim_, group = n_head_ / n_head_kv_;
   // Residual stream of every position: [T][n_embd].
@@ -157,6 +158,13 @@ std::vector<std::vector<double>> RefModel::Forward(const std::vector<int32_t>& t
       for (int64_t hh = 0; hh < n_head_kv_; ++hh) {
         if (!L.k_norm.empty()) RmsNorm(kt.data() + hh * hd, hd, L.k_norm, eps_);
         rope(kt.data() + hh * hd, t);
+      }
+      if (kv_f16) {
+        auto round = [](double x) {
+          return static_cast<double>(kernels::F16ToF32(kernels::F32ToF16(static_cast<float>(x))));
+        };
+        for (double& x : kt) x = round(x);
+        for (double& x : v[static_cast<size_t>(t)]) x = round(x);
       }
     }
     for (int64_t t = 0; t < T; ++t) {

@@ -43,8 +43,11 @@ class RefModel {
  public:
   static StatusOr<RefModel> Load(const gguf::File& file);
 
-  // Logits of every position: [tokens.size()][n_vocab].
-  std::vector<std::vector<double>> Forward(const std::vector<int32_t>& tokens) const;
+  // Logits of every position: [tokens.size()][n_vocab]. kv_f16: round K (after rope) and V to
+  // f16 before attention uses them, as a KV cache stored in f16 does (shoal's and llama.cpp's
+  // default); everything else stays double.
+  std::vector<std::vector<double>> Forward(const std::vector<int32_t>& tokens,
+                                           bool kv_f16 = false) const;
 
   int64_t n_vocab() const { return n_vocab_; }
   const std::string& arch() const { return arch_; }
