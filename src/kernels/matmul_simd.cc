@@ -7,6 +7,7 @@
 // from memory is reused for NT tokens (prefill is compute bound) while decode (NT = 1) keeps RT
 // independent accumulator chains per token.
 #include <cstring>
+#include <vector>
 
 #include "kernels/blocks.h"
 #include "kernels/matmul.h"
@@ -36,6 +37,7 @@ struct Args {
   size_t x_row_bytes;
   float* y;
   int64_t ldy;
+  mutable int64_t side_token[4] = {-1, -1, -1, -1};  // tokens whose side data are cached
 };
 
 // Runs Kernel<RT, NT>(a, r, t) over the [r0, r1) x [0, n_tok) grid: token tiles of 4 with RT4
@@ -156,11 +158,6 @@ HWY_INLINE __m256i Q4Nibbles(const uint8_t* qs) {  // 32 values 0..15 (value j, 
   const __m128i m = _mm_set1_epi8(0xF);
   return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m), _mm_and_si128(b, m));
 }
-// 8 int32 partial sums of w[i] * x[i] for signed w, x (x != -128).
-HWY_INLINE __m256i DotS8(__m256i w, __m256i x) {
-  const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-  return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
-}
 HWY_INLINE float HSum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -174,41 +171,83 @@ HWY_INLINE int32_t HSumI(__m256i v) {
   return _mm_cvtsi128_si32(s);
 }
 
+// Per token of a tile: the activation scales as floats, and for q4_0 (whose nibbles are dotted
+// unsigned) the offset 8 * dx * sum(x) of each block, so the kernel needs no sign fix-ups.
+struct Q8_0Side {
+  std::vector<float> dx;
+  std::vector<int32_t> off;  // 8 * sum(x) of each block
+  void Fill(const BlockQ8_0* x, int64_t nb, bool want_off) {
+    dx.resize(nb);
+    off.resize(nb);
+    const __m256i ones = _mm256_set1_epi8(1);
+    for (int64_t ib = 0; ib < nb; ++ib) {
+      dx[ib] = _cvtsh_ss(x[ib].d);
+      if (want_off) {
+        const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[ib].qs));
+        const __m256i s16 = _mm256_maddubs_epi16(ones, xv);
+        off[ib] = 8 * HSumI(_mm256_madd_epi16(s16, _mm256_set1_epi16(1)));
+      }
+    }
+  }
+};
+
+thread_local Q8_0Side g_side[4];
+
 template <DType T>
 struct Q32Avx2 {
   static constexpr size_t kBlockBytes = T == DType::kQ4_0 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
+  static constexpr bool kQ4 = T == DType::kQ4_0;
   template <int RT, int NT>
   struct K {
     static void Run(const Args& a, int64_t r, int64_t t) {
+      Q8_0Side* side = g_side;
+      const int64_t nb = a.k / 32;
+      const BlockQ8_0* xs[NT];
+      for (int j = 0; j < NT; ++j) {
+        xs[j] = reinterpret_cast<const BlockQ8_0*>(a.xq + (t + j) * a.x_row_bytes);
+        // the side data depend only on the token: refill when the tile moves to new tokens
+        if (a.side_token[j] != t + j) {
+          side[j].Fill(xs[j], nb, kQ4);
+          a.side_token[j] = t + j;
+        }
+      }
       __m256 acc[RT][NT];
       for (int i = 0; i < RT; ++i) {
         for (int j = 0; j < NT; ++j) acc[i][j] = _mm256_setzero_ps();
       }
       const uint8_t* rows[RT];
       for (int i = 0; i < RT; ++i) rows[i] = a.W + (r + i) * a.w_row_bytes;
-      const BlockQ8_0* xs[NT];
-      for (int j = 0; j < NT; ++j) {
-        xs[j] = reinterpret_cast<const BlockQ8_0*>(a.xq + (t + j) * a.x_row_bytes);
-      }
-      const int64_t nb = a.k / 32;
+      const __m256i nib_shift = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
+      const __m256i m4 = _mm256_set1_epi8(0xF);
+      const __m256i ones16 = _mm256_set1_epi16(1);
       for (int64_t ib = 0; ib < nb; ++ib) {
         __m256i w[RT];
         float dw[RT];
         for (int i = 0; i < RT; ++i) {
           const uint8_t* blk = rows[i] + ib * kBlockBytes;
-          if constexpr (T == DType::kQ4_0) {
-            w[i] = _mm256_sub_epi8(Q4Nibbles(blk + 2), _mm256_set1_epi8(8));
+          if constexpr (kQ4) {
+            const __m256i b = _mm256_broadcastsi128_si256(
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2)));
+            w[i] = _mm256_and_si256(_mm256_srlv_epi32(b, nib_shift), m4);  // 0..15
           } else {
             w[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
           }
           dw[i] = H2F(blk);
         }
         for (int j = 0; j < NT; ++j) {
-          const BlockQ8_0& xb = xs[j][ib];
-          const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.qs));
-          const float dx = _cvtsh_ss(xb.d);
+          const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs[j][ib].qs));
+          const float dx = side[j].dx[ib];
           for (int i = 0; i < RT; ++i) {
-            const __m256 p = _mm256_cvtepi32_ps(DotS8(w[i], xv));
+            __m256i p32;
+            if constexpr (kQ4) {  // sum (q - 8) x = sum q x - 8 sum x
+              p32 = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(w[i], xv), ones16),
+                                     _mm256_zextsi128_si256(_mm_cvtsi32_si128(side[j].off[ib])));
+            } else {
+              p32 = _mm256_madd_epi16(
+                  _mm256_maddubs_epi16(_mm256_sign_epi8(w[i], w[i]), _mm256_sign_epi8(xv, w[i])),
+                  ones16);
+            }
+            const __m256 p = _mm256_cvtepi32_ps(p32);
             acc[i][j] = _mm256_fmadd_ps(p, _mm256_set1_ps(dw[i] * dx), acc[i][j]);
           }
         }

@@ -1,0 +1,143 @@
+// MatMul micro-benchmark: for each weight type, a rows x k matrix at n_tok = 1 (decode, weight
+// streaming) and n_tok = 64 (prefill, compute), single thread and with a thread pool. Prints one
+// JSON object per line: GB/s of weight bytes read and GFLOP/s (2 * rows * k * n_tok per call).
+//
+//   shoal_matmul_bench [--rows R] [--k K] [--threads T] [--copies C] [--types q4_0,q8_0,...]
+//
+// --copies C cycles through C independent copies of the matrix so the working set exceeds the
+// last-level cache (C = 1 measures the cache-resident rate).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "kernels/matmul.h"
+#include "kernels/quant.h"
+
+namespace {
+
+using shoal::DType;
+
+double CpuNow() {  // this thread's CPU time: robust on a shared, busy machine
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+struct Options {
+  int64_t rows = 2048, k = 2048;
+  int threads = 1, copies = 1;
+  std::vector<std::string> types = {"q4_0", "q8_0", "q4_K", "q6_K", "q5_K", "q3_K", "q2_K",
+                                    "q4_1", "q5_0", "q5_1", "f16",  "bf16", "f32"};
+  std::vector<int64_t> n_toks = {1, 64};
+};
+
+void Bench(const Options& o, DType t, int64_t n_tok, shoal::ThreadPool& pool) {
+  const size_t row_bytes = shoal::RowBytes(t, o.k);
+  const size_t mat_bytes = row_bytes * o.rows;
+  std::vector<std::vector<uint8_t>> mats(o.copies);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> nd;
+  std::vector<float> f(o.k);
+  for (auto& m : mats) {
+    m.resize(mat_bytes);
+    for (int64_t r = 0; r < o.rows; ++r) {
+      for (float& v : f) v = nd(rng);
+      shoal::kernels::QuantizeRow(t, f.data(), m.data() + r * row_bytes, o.k);
+    }
+  }
+  std::vector<float> x(n_tok * o.k), y(n_tok * o.rows);
+  for (float& v : x) v = nd(rng);
+  std::vector<uint8_t> xq(n_tok * shoal::kernels::ActivationRowBytes(t, o.k));
+  shoal::kernels::ConvertActivations(t, x.data(), o.k, o.k, n_tok, xq.data());
+  const int64_t grain = 16;
+  auto run = [&](const std::vector<uint8_t>& m) {
+    pool.Run([&](int ti, int nt) {
+      int64_t r0, r1;
+      shoal::ThreadPool::Chunk(o.rows, grain, ti, nt, &r0, &r1);
+      if (r0 < r1) {
+        shoal::kernels::MatMul(t, m.data(), row_bytes, o.k, xq.data(), n_tok, y.data(), o.rows, r0,
+                               r1);
+      }
+    });
+  };
+  // warm up, then time batches of calls until ~0.3 s; report the median of 5 batches
+  for (auto& m : mats) run(m);
+  int64_t calls = 1;
+  for (;;) {
+    const double t0 = Now();
+    for (int64_t i = 0; i < calls; ++i) run(mats[i % o.copies]);
+    if (Now() - t0 > 0.05) break;
+    calls *= 2;
+  }
+  std::vector<double> per_call, cpu_per_call;
+  for (int rep = 0; rep < 5; ++rep) {
+    const double t0 = Now(), c0 = CpuNow();
+    for (int64_t i = 0; i < calls; ++i) run(mats[i % o.copies]);
+    per_call.push_back((Now() - t0) / static_cast<double>(calls));
+    cpu_per_call.push_back((CpuNow() - c0) / static_cast<double>(calls));
+  }
+  std::sort(per_call.begin(), per_call.end());
+  std::sort(cpu_per_call.begin(), cpu_per_call.end());
+  // one thread: CPU time of the caller is the kernel's time without the other tenants' share
+  const double s = pool.size() == 1 ? cpu_per_call[2] : per_call[2];
+  std::printf(
+      "{\"type\":\"%s\",\"rows\":%lld,\"k\":%lld,\"n_tok\":%lld,\"threads\":%d,\"copies\":%d,"
+      "\"clock\":\"%s\",\"us_per_call\":%.1f,\"weight_GBps\":%.2f,\"GFLOPs\":%.2f}\n",
+      std::string(shoal::DTypeName(t)).c_str(), static_cast<long long>(o.rows),
+      static_cast<long long>(o.k), static_cast<long long>(n_tok), pool.size(), o.copies,
+      pool.size() == 1 ? "thread_cpu" : "wall", s * 1e6, static_cast<double>(mat_bytes) / s / 1e9,
+      2.0 * static_cast<double>(o.rows * o.k * n_tok) / s / 1e9);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i], v = argv[i + 1];
+    if (a == "--rows") {
+      o.rows = std::atoll(v.c_str());
+    } else if (a == "--k") {
+      o.k = std::atoll(v.c_str());
+    } else if (a == "--threads") {
+      o.threads = std::atoi(v.c_str());
+    } else if (a == "--copies") {
+      o.copies = std::max(1, std::atoi(v.c_str()));
+    } else if (a == "--n_tok") {
+      o.n_toks = {std::atoll(v.c_str())};
+    } else if (a == "--types") {
+      o.types.clear();
+      size_t p = 0;
+      while (p <= v.size()) {
+        const size_t c = std::min(v.find(',', p), v.size());
+        o.types.push_back(v.substr(p, c - p));
+        p = c + 1;
+      }
+    } else {
+      std::fprintf(stderr, "unknown option %s\n", a.c_str());
+      return 2;
+    }
+  }
+  shoal::ThreadPool pool(o.threads);
+  for (const std::string& name : o.types) {
+    const auto t = shoal::DTypeFromName(name);
+    if (!t) {
+      std::fprintf(stderr, "unknown type %s\n", name.c_str());
+      return 2;
+    }
+    for (int64_t n_tok : o.n_toks) Bench(o, *t, n_tok, pool);
+  }
+  return 0;
+}
