@@ -146,6 +146,161 @@ void MatMulQ32Portable(const Args& a, int64_t n_tok, int64_t r0, int64_t r1) {
   }
 }
 
+// ------------------------------------------ other quants, portable: unpack once, dot per token
+// One weight block as signed int8 values in groups that share an integer scale, plus the float
+// factors: dot = d * dx * sum_g sc[g] * (v_g . x_g) - dmin * dx * sum_g mn[g] * sum(x_g).
+struct Unpacked {
+  int8_t v[256];
+  int32_t sc[16], mn[16];
+  int groups, group_len;
+  float d, dmin;
+};
+
+inline int NibAt(const uint8_t* qs, int i) { return i < 16 ? qs[i] & 0xF : qs[i - 16] >> 4; }
+
+void UnpackBlock(DType t, const uint8_t* p, Unpacked* u) {
+  u->dmin = 0;
+  for (int g = 0; g < 16; ++g) u->sc[g] = 1, u->mn[g] = 0;
+  switch (t) {
+    case DType::kQ4_1:
+    case DType::kQ5_0:
+    case DType::kQ5_1: {
+      const bool five = t != DType::kQ4_1, has_min = t != DType::kQ5_0;
+      const uint8_t* qs = p + (t == DType::kQ4_1 ? 4 : t == DType::kQ5_0 ? 6 : 8);
+      uint32_t qh = 0;
+      if (five) std::memcpy(&qh, qs - 4, 4);
+      for (int i = 0; i < 32; ++i) {
+        const int q = NibAt(qs, i) | (five ? ((qh >> i) & 1) << 4 : 0);
+        u->v[i] = static_cast<int8_t>(q - (t == DType::kQ5_0 ? 16 : 0));
+      }
+      u->groups = 1, u->group_len = 32;
+      u->d = F16ToF32(static_cast<uint16_t>(p[0] | (p[1] << 8)));
+      if (has_min) u->dmin = -F16ToF32(static_cast<uint16_t>(p[2] | (p[3] << 8)));  // + m sum x
+      break;
+    }
+    case DType::kQ2_K:
+    case DType::kQ3_K: {
+      const bool q3 = t == DType::kQ3_K;
+      const BlockQ2_K* b2 = reinterpret_cast<const BlockQ2_K*>(p);
+      const BlockQ3_K* b3 = reinterpret_cast<const BlockQ3_K*>(p);
+      const uint8_t* qs = q3 ? b3->qs : b2->qs;
+      for (int n = 0; n < 2; ++n) {
+        for (int sh = 0; sh < 4; ++sh) {
+          for (int l = 0; l < 32; ++l) {
+            int q = (qs[32 * n + l] >> (2 * sh)) & 3;
+            if (q3) q -= ((b3->hmask[l] >> (4 * n + sh)) & 1) ? 0 : 4;
+            u->v[128 * n + 32 * sh + l] = static_cast<int8_t>(q);
+          }
+        }
+      }
+      for (int g = 0; g < 16; ++g) {
+        u->sc[g] = q3 ? ScaleQ3K(b3->scales, g) : b2->scales[g] & 0xF;
+        u->mn[g] = q3 ? 0 : b2->scales[g] >> 4;
+      }
+      u->groups = 16, u->group_len = 16;
+      u->d = F16ToF32(q3 ? b3->d : b2->d);
+      u->dmin = q3 ? 0 : F16ToF32(b2->dmin);
+      break;
+    }
+    case DType::kQ4_K:
+    case DType::kQ5_K: {
+      const bool five = t == DType::kQ5_K;
+      const BlockQ4_K* b4 = reinterpret_cast<const BlockQ4_K*>(p);
+      const BlockQ5_K* b5 = reinterpret_cast<const BlockQ5_K*>(p);
+      const uint8_t* qs = five ? b5->qs : b4->qs;
+      for (int j = 0; j < 4; ++j) {
+        for (int l = 0; l < 32; ++l) {
+          const uint8_t b = qs[32 * j + l];
+          int lo = b & 0xF, hi = b >> 4;
+          if (five) {
+            lo |= ((b5->qh[l] >> (2 * j)) & 1) << 4;
+            hi |= ((b5->qh[l] >> (2 * j + 1)) & 1) << 4;
+          }
+          u->v[64 * j + l] = static_cast<int8_t>(lo);
+          u->v[64 * j + 32 + l] = static_cast<int8_t>(hi);
+        }
+      }
+      for (int g = 0; g < 8; ++g)
+        ScaleMinK4(five ? b5->scales : b4->scales, g, &u->sc[g], &u->mn[g]);
+      u->groups = 8, u->group_len = 32;
+      u->d = F16ToF32(five ? b5->d : b4->d);
+      u->dmin = F16ToF32(five ? b5->dmin : b4->dmin);
+      break;
+    }
+    default: {  // kQ6_K
+      const BlockQ6_K* b = reinterpret_cast<const BlockQ6_K*>(p);
+      for (int n = 0; n < 2; ++n) {
+        for (int l = 0; l < 32; ++l) {
+          const uint8_t a0 = b->ql[64 * n + l], a1 = b->ql[64 * n + 32 + l], h = b->qh[32 * n + l];
+          int8_t* v = u->v + 128 * n + l;
+          v[0] = static_cast<int8_t>(((a0 & 0xF) | ((h & 3) << 4)) - 32);
+          v[32] = static_cast<int8_t>(((a1 & 0xF) | (((h >> 2) & 3) << 4)) - 32);
+          v[64] = static_cast<int8_t>(((a0 >> 4) | (((h >> 4) & 3) << 4)) - 32);
+          v[96] = static_cast<int8_t>(((a1 >> 4) | (((h >> 6) & 3) << 4)) - 32);
+        }
+      }
+      for (int g = 0; g < 16; ++g) u->sc[g] = b->scales[g];
+      u->groups = 16, u->group_len = 16;
+      u->d = F16ToF32(b->d);
+      break;
+    }
+  }
+}
+
+// Sum of a[i] * b[i] over n (a multiple of 16) int8 values.
+HWY_INLINE int32_t DotI8(const int8_t* a, const int8_t* b, int n) {
+  const hn::CappedTag<int16_t, 16> d16;
+  const hn::Repartition<int32_t, decltype(d16)> d32;
+  const hn::Rebind<int8_t, decltype(d16)> d8;
+  const int N = static_cast<int>(hn::Lanes(d16));
+  auto s0 = hn::Zero(d32), s1 = hn::Zero(d32);
+  for (int i = 0; i < n; i += N) {
+    s0 = hn::ReorderWidenMulAccumulate(d32, hn::PromoteTo(d16, hn::LoadU(d8, a + i)),
+                                       hn::PromoteTo(d16, hn::LoadU(d8, b + i)), s0, s1);
+  }
+  return hn::GetLane(hn::SumOfLanes(d32, hn::Add(s0, s1)));
+}
+
+void MatMulUnpacked(DType t, const Args& a, int64_t n_tok, int64_t r0, int64_t r1) {
+  const bool k_quant = Info(t).block_values == 256;
+  const int64_t bv = k_quant ? 256 : 32;
+  const size_t bb = static_cast<size_t>(Info(t).block_bytes);
+  const int64_t nb = a.k / bv;
+  Unpacked u;
+  for (int64_t r = r0; r < r1; ++r) {
+    for (int64_t t0 = 0; t0 < n_tok; t0 += 8) {  // tokens in tiles of 8 share each unpack
+      const int64_t nt = n_tok - t0 < 8 ? n_tok - t0 : 8;
+      float acc[8] = {};
+      for (int64_t ib = 0; ib < nb; ++ib) {
+        UnpackBlock(t, a.W + r * a.w_row_bytes + ib * bb, &u);
+        for (int64_t j = 0; j < nt; ++j) {
+          const uint8_t* xrow = a.xq + (t0 + j) * a.x_row_bytes;
+          int32_t isum = 0, msum = 0;
+          float dx;
+          if (k_quant) {
+            const BlockQ8_K& x = reinterpret_cast<const BlockQ8_K*>(xrow)[ib];
+            for (int g = 0; g < u.groups; ++g) {
+              isum += u.sc[g] * DotI8(u.v + g * u.group_len, x.qs + g * u.group_len, u.group_len);
+              const int per = u.group_len / 16;
+              int bs = 0;
+              for (int e = 0; e < per; ++e) bs += x.bsums[g * per + e];
+              msum += u.mn[g] * bs;
+            }
+            dx = x.d;
+          } else {
+            const BlockQ8_0& x = reinterpret_cast<const BlockQ8_0*>(xrow)[ib];
+            isum = DotI8(u.v, x.qs, 32);
+            for (int i = 0; i < 32; ++i) msum += x.qs[i];
+            dx = F16ToF32(x.d);
+          }
+          acc[j] += dx * (u.d * static_cast<float>(isum) - u.dmin * static_cast<float>(msum));
+        }
+      }
+      for (int64_t j = 0; j < nt; ++j) a.y[(t0 + j) * a.ldy + r] = acc[j];
+    }
+  }
+}
+
 #if SHOAL_MM_AVX2
 // ------------------------------------------------------------------------- AVX2 integer dots
 HWY_INLINE float H2F(const uint8_t* p) {
@@ -484,6 +639,15 @@ void MatMulT(DType w, const void* W, size_t w_row_bytes, int64_t k, const void* 
       return MatMulQ32Portable<DType::kQ4_0>(a, n_tok, r0, r1);
     case DType::kQ8_0:
       return MatMulQ32Portable<DType::kQ8_0>(a, n_tok, r0, r1);
+    case DType::kQ4_1:
+    case DType::kQ5_0:
+    case DType::kQ5_1:
+    case DType::kQ2_K:
+    case DType::kQ3_K:
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K:
+      return MatMulUnpacked(w, a, n_tok, r0, r1);
 #endif
     default:
       return scalar::MatMul(w, W, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);

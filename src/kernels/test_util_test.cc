@@ -61,6 +61,13 @@ std::vector<uint8_t> RandomBlocks(DType t, int64_t n, uint32_t seed) {
 }
 
 namespace {
+TEST(TestUtil, ListsTargets) {
+  std::string names;
+  ForEachTarget([&](const std::string& t) { names += t + " "; });
+  std::printf("Highway targets under test: %s\n", names.c_str());
+  EXPECT_FALSE(names.empty());
+}
+
 TEST(TestUtil, RandomBlocksHaveFiniteValues) {
   for (DType t : WeightTypes()) {
     const int64_t n = 512;
