@@ -20,6 +20,7 @@
 #include <cstring>
 #include <string>
 
+#include "base/sysinfo.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "kernels/quant.h"
@@ -113,6 +114,27 @@ Session::Session(const model::Model& m, ThreadPool& pool, int32_t n_ctx)
       scratch_(std::make_unique<Scratch>(m.config(), m.weights(), pool.size(), kv_.n_ctx())) {}
 
 Session::~Session() = default;
+
+StatusOr<std::unique_ptr<Session>> Session::Create(const model::Model& m, ThreadPool& pool,
+                                                   int32_t n_ctx) {
+  const ModelConfig& c = m.config();
+  if (n_ctx < 0) return InvalidArgument("context length " + std::to_string(n_ctx) + " < 0");
+  const int32_t ctx = n_ctx > 0 ? n_ctx : c.n_ctx_train;
+  const uint64_t kv = c.KvCacheBytes(ctx);
+  const uint64_t scratch =
+      uint64_t(kMaxBatch) * 4 *
+          (2 * uint64_t(c.n_embd) + c.n_embd_q() + c.n_embd_k() + c.n_embd_v() +
+           uint64_t(c.n_head) * c.head_dim_v + 2 * uint64_t(c.n_ff)) +
+      uint64_t(pool.size()) * ctx * 4;
+  const uint64_t avail = AvailableMemoryBytes();
+  if (avail > 0 && kv + scratch > avail) {
+    return ResourceExhausted("a session of context " + std::to_string(ctx) + " needs " +
+                             std::to_string((kv + scratch) >> 20) + " MiB (f16 KV cache " +
+                             std::to_string(kv >> 20) + " MiB) but only " +
+                             std::to_string(avail >> 20) + " MiB of memory is available");
+  }
+  return std::make_unique<Session>(m, pool, ctx);
+}
 
 StatusOr<std::span<const float>> Session::Eval(std::span<const int32_t> tokens, bool all_logits) {
   const ModelConfig& c = model_.config();

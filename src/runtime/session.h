@@ -17,11 +17,18 @@ namespace shoal::runtime {
 class Session {
  public:
   // n_ctx <= 0: the model's training context length.
+  // The KV cache is allocated here: callers that cannot trust n_ctx use Create.
   Session(const model::Model& m, ThreadPool& pool, int32_t n_ctx);
+  // Like the constructor, but returns ResourceExhausted when the KV cache and scratch buffers
+  // would not fit in the machine's available memory, InvalidArgument for n_ctx < 0.
+  static StatusOr<std::unique_ptr<Session>> Create(const model::Model& m, ThreadPool& pool,
+                                                   int32_t n_ctx);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
+  // One pool runs one Eval at a time (ThreadPool::Run is not reentrant): sessions sharing a pool
+  // must not Eval concurrently.
   // Appends tokens at the current position; returns the last token's logits (n_vocab floats) or,
   // with all_logits, n_tokens * n_vocab row-major. The span is valid until the next Eval/Reset.
   // Errors (nothing is appended): empty input, context full, token id out of range.

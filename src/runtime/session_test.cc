@@ -152,5 +152,46 @@ TEST(Session, ErrorsAndReset) {
   EXPECT_EQ(0, std::memcmp(again->data(), first_copy.data(), first_copy.size() * sizeof(float)));
 }
 
+// Inputs longer than one forward pass (256 tokens) are split; the logits do not depend on how.
+TEST(Session, LongInputsAreSplitTransparently) {
+  model::GenSpec spec = Spec("qwen2", DType::kQ8_0);
+  spec.n_ctx = 320;
+  Loaded m = Generate(spec);
+  ASSERT_NE(m.model, nullptr);
+  const int32_t V = m.model->config().n_vocab;
+  const auto p = Prompt(300, V);
+  ThreadPool pool(2);
+  Session whole(*m.model, pool, 320), parts(*m.model, pool, 320);
+  auto all = whole.Eval(p, true);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), size_t(300) * V);
+  std::vector<float> joined;
+  for (auto [b, e] : {std::pair{0, 100}, std::pair{100, 290}, std::pair{290, 300}}) {
+    auto r = parts.Eval(std::span<const int32_t>(p.data() + b, e - b), true);
+    ASSERT_TRUE(r.ok());
+    joined.insert(joined.end(), r->begin(), r->end());
+  }
+  ASSERT_EQ(joined.size(), all->size());
+  double max_diff = 0;
+  for (size_t i = 0; i < joined.size(); ++i) {
+    max_diff = std::max(max_diff, double(std::fabs(joined[i] - (*all)[i])));
+  }
+  EXPECT_LE(max_diff, 1e-4) << max_diff;
+  EXPECT_EQ(whole.n_past(), 300);
+  EXPECT_EQ(parts.n_past(), 300);
+}
+
+TEST(Session, CreateChecksMemory) {
+  Loaded m = Generate(Spec("llama", DType::kF16));
+  ASSERT_NE(m.model, nullptr);
+  ThreadPool pool(1);
+  auto ok = Session::Create(*m.model, pool, 16);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ((*ok)->n_ctx(), 16);
+  auto huge = Session::Create(*m.model, pool, 1 << 30);  // 2 layers * 2^30 * 128 * 2 B = 512 GiB
+  EXPECT_EQ(huge.status().code(), StatusCode::kResourceExhausted) << huge.status().ToString();
+  EXPECT_EQ(Session::Create(*m.model, pool, -5).status().code(), StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace shoal::runtime
