@@ -406,6 +406,7 @@ struct Q32Avx2 {
       const __m256i ones16 = _mm256_set1_epi16(1);
       for (int64_t ib = 0; ib < nb; ++ib) {
         __m256i w[RT];
+        __m256 dwv[RT];
         float dw[RT], mw[RT];
         for (int i = 0; i < RT; ++i) {
           const uint8_t* blk = rows[i] + ib * kBlockBytes;
@@ -413,9 +414,12 @@ struct Q32Avx2 {
           dw[i] = H2F(blk);
           mw[i] = kMin ? H2F(blk + 2) : 0.0f;
         }
+        // broadcasts from memory use a load port, not the shuffle port
+        for (int i = 0; i < RT; ++i) dwv[i] = _mm256_broadcast_ss(&dw[i]);
         for (int j = 0; j < NT; ++j) {
           const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs[j][ib].qs));
           const float dx = side[j].dx[ib];
+          const __m256 dxv = _mm256_broadcast_ss(&side[j].dx[ib]);
           const int32_t sx = side[j].sx[ib];
           for (int i = 0; i < RT; ++i) {
             __m256i p32;
@@ -431,7 +435,7 @@ struct Q32Avx2 {
               }
             }
             acc[i][j] =
-                _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), _mm256_set1_ps(dw[i] * dx), acc[i][j]);
+                _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), _mm256_mul_ps(dwv[i], dxv), acc[i][j]);
             if constexpr (kMin) {
               const float m = mw[i] * dx * static_cast<float>(sx);
               acc[i][j] = _mm256_add_ps(acc[i][j], _mm256_zextps128_ps256(_mm_set_ss(m)));
