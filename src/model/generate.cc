@@ -1,5 +1,6 @@
 #include "model/generate.h"
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <set>
@@ -7,13 +8,15 @@
 #include <utility>
 #include <vector>
 
+#include "base/thread_pool.h"
 #include "kernels/quant.h"
 
 namespace shoal::model {
 namespace {
 
-// splitmix64: a small, well-mixed generator; one stream per tensor, keyed by (seed, tensor
-// index), so a tensor's values do not depend on the types or shapes of the tensors before it.
+// splitmix64: a small, well-mixed generator; one stream per tensor row, keyed by (seed, tensor
+// index, row), so values do not depend on the types or shapes of other tensors, and rows can be
+// made in parallel.
 class Rng {
  public:
   explicit Rng(uint64_t seed) : s_(seed) {}
@@ -24,16 +27,21 @@ class Rng {
     return z ^ (z >> 31);
   }
   double Uniform() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }  // [0, 1)
-  double Normal() {                                                           // Box-Muller
+  double Normal() {  // Marsaglia's polar method (no trigonometry)
     if (has_spare_) {
       has_spare_ = false;
       return spare_;
     }
-    const double u1 = 1.0 - Uniform(), u2 = Uniform();
-    const double r = std::sqrt(-2.0 * std::log(u1)), t = 2.0 * M_PI * u2;
-    spare_ = r * std::sin(t);
+    double u, v, r2;
+    do {
+      u = 2.0 * Uniform() - 1.0;
+      v = 2.0 * Uniform() - 1.0;
+      r2 = u * u + v * v;
+    } while (r2 >= 1.0 || r2 == 0.0);
+    const double f = std::sqrt(-2.0 * std::log(r2) / r2);
+    spare_ = v * f;
     has_spare_ = true;
-    return r * std::cos(t);
+    return u * f;
   }
 
  private:
@@ -185,56 +193,21 @@ struct TensorSpec {
   std::vector<float> fixed;  // kFixed
 };
 
-// One row-major f32 tensor -> bytes of `type`.
-Status Encode(const TensorSpec& t, const std::vector<float>& v, std::vector<uint8_t>* out) {
+// Values of row r of a tensor: its own stream, keyed by (tensor seed, row), so rows can be made
+// in parallel and in any order. Weights are y = W x with x of rms ~1 (RMS-normalised input or an
+// O(1) mix): a std of 1/sqrt(fan_in) keeps every output O(1). Embeddings are std 1 so the residual
+// stream starts at rms ~1; norms are ~1 with a little noise so a mistaken norm weight shows.
+void RowValues(const TensorSpec& t, uint64_t tensor_seed, int64_t r, float* out) {
   const int64_t ne0 = t.shape[0];
-  const int64_t rows = static_cast<int64_t>(v.size()) / ne0;
-  const std::optional<size_t> row_bytes = RowBytesChecked(t.type, ne0);
-  if (!row_bytes) {
-    return InvalidArgument("tensor '" + t.name + "': row length " + std::to_string(ne0) +
-                           " is not a multiple of the " + std::string(DTypeName(t.type)) +
-                           " block (" + std::to_string(Info(t.type).block_values) + ")");
+  if (t.init == Init::kFixed) {
+    std::memcpy(out, t.fixed.data() + r * ne0, static_cast<size_t>(ne0) * sizeof(float));
+    return;
   }
-  out->assign(*row_bytes * static_cast<size_t>(rows), 0);
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* src = v.data() + r * ne0;
-    uint8_t* dst = out->data() + static_cast<size_t>(r) * *row_bytes;
-    switch (t.type) {
-      case DType::kF32:
-        std::memcpy(dst, src, static_cast<size_t>(ne0) * sizeof(float));
-        break;
-      case DType::kF16:
-      case DType::kBF16:
-        for (int64_t i = 0; i < ne0; ++i) {
-          const uint16_t h =
-              t.type == DType::kF16 ? kernels::F32ToF16(src[i]) : kernels::F32ToBF16(src[i]);
-          std::memcpy(dst + 2 * i, &h, 2);
-        }
-        break;
-      default:
-        if (!kernels::QuantizeRow(t.type, src, dst, ne0)) {
-          return InvalidArgument("tensor '" + t.name + "': cannot quantize to " +
-                                 std::string(DTypeName(t.type)));
-        }
-    }
-  }
-  return Status::Ok();
-}
-
-std::vector<float> Values(const TensorSpec& t, uint64_t seed) {
-  int64_t n = 1;
-  for (int64_t d : t.shape) n *= d;
-  if (t.init == Init::kFixed) return t.fixed;
-  std::vector<float> v(static_cast<size_t>(n));
-  Rng rng(seed);
-  // Weights are y = W x with x of rms ~1 (the input is RMS-normalised or an O(1) mix): a std of
-  // 1/sqrt(fan_in) keeps every output O(1). Embeddings are std 1 so the residual stream starts
-  // at rms ~1; the norms are ~1 with a little noise so a mistaken norm weight shows.
-  const double fan_in = static_cast<double>(t.shape[0]);
+  Rng rng(TensorSeed(tensor_seed, static_cast<uint64_t>(r)));
   double mean = 0, std = 1;
   switch (t.init) {
     case Init::kMatrix:
-      std = 1.0 / std::sqrt(fan_in);
+      std = 1.0 / std::sqrt(static_cast<double>(ne0));
       break;
     case Init::kEmbedding:
       std = 1.0;
@@ -248,8 +221,59 @@ std::vector<float> Values(const TensorSpec& t, uint64_t seed) {
     case Init::kFixed:
       break;
   }
-  for (float& x : v) x = static_cast<float>(mean + std * rng.Normal());
-  return v;
+  for (int64_t i = 0; i < ne0; ++i) out[i] = static_cast<float>(mean + std * rng.Normal());
+}
+
+// One f32 row -> bytes of `type`.
+bool EncodeRow(DType type, const float* src, int64_t n, uint8_t* dst) {
+  switch (type) {
+    case DType::kF32:
+      std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+      return true;
+    case DType::kF16:
+    case DType::kBF16:
+      for (int64_t i = 0; i < n; ++i) {
+        const uint16_t h =
+            type == DType::kF16 ? kernels::F32ToF16(src[i]) : kernels::F32ToBF16(src[i]);
+        std::memcpy(dst + 2 * i, &h, 2);
+      }
+      return true;
+    default:
+      return kernels::QuantizeRow(type, src, dst, n);
+  }
+}
+
+// The tensor's bytes, rows made and encoded on every thread of `pool`.
+Status MakeTensor(const TensorSpec& t, uint64_t tensor_seed, ThreadPool& pool,
+                  std::vector<uint8_t>* out) {
+  const int64_t ne0 = t.shape[0];
+  int64_t rows = 1;
+  for (size_t d = 1; d < t.shape.size(); ++d) rows *= t.shape[d];
+  const std::optional<size_t> row_bytes = RowBytesChecked(t.type, ne0);
+  if (!row_bytes) {
+    return InvalidArgument("tensor '" + t.name + "': row length " + std::to_string(ne0) +
+                           " is not a multiple of the " + std::string(DTypeName(t.type)) +
+                           " block (" + std::to_string(Info(t.type).block_values) + ")");
+  }
+  out->assign(*row_bytes * static_cast<size_t>(rows), 0);
+  std::atomic<bool> ok{true};
+  pool.Run([&](int thread_index, int n_threads) {
+    int64_t begin, end;
+    ThreadPool::Chunk(rows, 1, thread_index, n_threads, &begin, &end);
+    std::vector<float> row(static_cast<size_t>(ne0));
+    for (int64_t r = begin; r < end; ++r) {
+      RowValues(t, tensor_seed, r, row.data());
+      if (!EncodeRow(t.type, row.data(), ne0, out->data() + static_cast<size_t>(r) * *row_bytes)) {
+        ok = false;
+        return;
+      }
+    }
+  });
+  if (!ok) {
+    return InvalidArgument("tensor '" + t.name + "': cannot quantize to " +
+                           std::string(DTypeName(t.type)));
+  }
+  return Status::Ok();
 }
 
 Status CheckSpec(const GenSpec& s) {
@@ -424,10 +448,10 @@ Status GenerateModelWriter(const GenSpec& s, gguf::Writer* w) {
     ts.push_back({"output.weight", {e, n_vocab}, out_type, Init::kMatrix, {}});
   }
 
+  ThreadPool pool(0);  // one thread per core
   std::vector<uint8_t> bytes;
   for (size_t i = 0; i < ts.size(); ++i) {
-    const std::vector<float> v = Values(ts[i], TensorSeed(s.seed, i));
-    SHOAL_RETURN_IF_ERROR(Encode(ts[i], v, &bytes));
+    SHOAL_RETURN_IF_ERROR(MakeTensor(ts[i], TensorSeed(s.seed, i), pool, &bytes));
     SHOAL_RETURN_IF_ERROR(
         w->AddTensor(ts[i].name, ts[i].type, ts[i].shape, bytes.data(), bytes.size()));
   }
