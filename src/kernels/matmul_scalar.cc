@@ -1,6 +1,7 @@
 // Activation formats and the scalar reference matmul: integer dot products per block, scaled and
 // accumulated in float, the same arithmetic the SIMD kernels do (up to float summation order).
 #include <cstring>
+#include <limits>
 
 #include "kernels/blocks.h"
 #include "kernels/matmul.h"
@@ -49,7 +50,31 @@ int SumQ8(const int8_t* a, int n) {
 }
 
 // Dot of one weight row (k values) with one converted activation row.
+bool HasMatMul(DType t) {
+  switch (t) {
+    case DType::kF32:
+    case DType::kF16:
+    case DType::kBF16:
+    case DType::kQ4_0:
+    case DType::kQ4_1:
+    case DType::kQ5_0:
+    case DType::kQ5_1:
+    case DType::kQ8_0:
+    case DType::kQ2_K:
+    case DType::kQ3_K:
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K:
+      return true;
+    default:
+      return false;
+  }
+}
+
 float RowDot(DType t, const void* w, int64_t k, const void* xq) {
+  // A type without kernels yields NaN rows rather than reading blocks of an unknown layout
+  // (callers check Info(t).computable when loading).
+  if (!HasMatMul(t)) return std::numeric_limits<float>::quiet_NaN();
   float sum = 0;
   if (t == DType::kF32 || t == DType::kF16 || t == DType::kBF16) {
     const float* x = static_cast<const float*>(xq);

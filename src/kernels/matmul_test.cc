@@ -118,6 +118,13 @@ TEST(MatMul, RowRangeAndStride) {
   }
 }
 
+TEST(MatMul, TypeWithoutKernelGivesNaN) {
+  std::vector<uint8_t> w(1024, 0x55), xq(1024, 0);
+  float y[2] = {0, 0};
+  MatMul(DType::kIQ2_XXS, w.data(), 66, 256, xq.data(), 1, y, 2, 0, 2);
+  EXPECT_TRUE(std::isnan(y[0]) && std::isnan(y[1]));
+}
+
 // With real (quantized) data the matmul approximates the float product within the quant error.
 TEST(MatMul, ApproximatesFloatProduct) {
   for (DType t : WeightTypes()) {
