@@ -1,0 +1,132 @@
+#include "bench_util.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <span>
+
+#include "base/sysinfo.h"
+#include "cli_common.h"
+#include "membw.h"
+
+namespace shoal::cli {
+namespace {
+
+int32_t Argmax(std::span<const float> v) {
+  return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
+}
+
+}  // namespace
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+StatusOr<BenchResult> MeasureEngine(Engine& e, int n_prompt, int n_decode, int reps) {
+  const int32_t n_vocab = e.n_vocab();
+  std::vector<int32_t> prompt(static_cast<size_t>(n_prompt));
+  for (int i = 0; i < n_prompt; ++i) prompt[i] = static_cast<int32_t>((i * 7919 + 13) % n_vocab);
+  if (e.tokenizer().bos() >= 0) prompt[0] = e.tokenizer().bos();
+  const std::span<const int32_t> short_prompt(prompt.data(), std::min<size_t>(4, prompt.size()));
+  runtime::Session& s = *e.session;
+
+  // Warm-up: faults the weights in and lets the thread pool settle.
+  s.Reset();
+  SHOAL_RETURN_IF_ERROR(s.Eval(prompt, false).status());
+  s.Reset();
+  SHOAL_ASSIGN_OR_RETURN(std::span<const float> logits, s.Eval(short_prompt, false));
+  for (int i = 0; i < 2; ++i) {
+    const int32_t one[1] = {Argmax(logits)};
+    SHOAL_ASSIGN_OR_RETURN(logits, s.Eval(std::span<const int32_t>(one, 1), false));
+  }
+
+  BenchResult r;
+  for (int rep = 0; rep < reps; ++rep) {
+    s.Reset();
+    const double t0 = NowMs();
+    SHOAL_RETURN_IF_ERROR(s.Eval(prompt, false).status());
+    r.pp_tok_s.push_back(n_prompt / ((NowMs() - t0) * 1e-3));
+
+    s.Reset();
+    SHOAL_ASSIGN_OR_RETURN(logits, s.Eval(short_prompt, false));
+    double ms = 0;
+    for (int i = 0; i < n_decode; ++i) {
+      const int32_t one[1] = {Argmax(logits)};
+      const double t1 = NowMs();
+      SHOAL_ASSIGN_OR_RETURN(logits, s.Eval(std::span<const int32_t>(one, 1), false));
+      ms += NowMs() - t1;
+    }
+    r.tg_tok_s.push_back(n_decode / (ms * 1e-3));
+  }
+  r.pp_tok_s_median = Median(r.pp_tok_s);
+  r.tg_tok_s_median = Median(r.tg_tok_s);
+  return r;
+}
+
+uint64_t WeightBytesPerToken(const Engine& e) {
+  const gguf::File& f = e.model->file();
+  uint64_t bytes = 0;
+  const gguf::TensorInfo* embd = nullptr;
+  for (const gguf::TensorInfo& t : f.tensors()) {
+    if (t.name == "token_embd.weight") {
+      embd = &t;
+      continue;
+    }
+    bytes += t.bytes;
+  }
+  if (embd) {
+    const bool tied = f.FindTensor("output.weight") == nullptr;
+    bytes += tied ? embd->bytes
+                  : embd->bytes / static_cast<uint64_t>(std::max<int64_t>(1, embd->n_rows()));
+  }
+  return bytes;
+}
+
+nlohmann::json MachineJson(const std::vector<int>& threads, size_t membw_bytes, bool quiet) {
+  nlohmann::json m;
+  m["cpu"] = CpuName();
+  m["n_cores"] = AvailableCores();
+  m["memory_bytes"] = TotalMemoryBytes();
+  nlohmann::json bw = nlohmann::json::array();
+  for (int t : threads) {
+    if (!quiet) std::fprintf(stderr, "shoal bench: memory read bandwidth, %d thread(s)...\n", t);
+    const MemBandwidth b = MeasureReadBandwidth(membw_bytes, t, 5);
+    bw.push_back({{"n_threads", t}, {"read_gb_s", b.read_gb_s}, {"buffer_bytes", b.buffer_bytes}});
+  }
+  m["mem_read"] = bw;
+  return m;
+}
+
+nlohmann::json ModelJson(const std::string& label, const std::string& path, const Engine& e) {
+  const gguf::Metadata& md = e.model->file().metadata();
+  return {{"label", label},
+          {"path", path},
+          {"arch", md.GetStringOr("general.architecture", "?")},
+          {"weight_bytes", e.weight_bytes()},
+          {"weight_bytes_per_token", WeightBytesPerToken(e)},
+          {"n_vocab", e.n_vocab()}};
+}
+
+void PrintTable(const nlohmann::json& b) {
+  const auto& m = b["machine"];
+  std::printf("machine: %s, %d cores, %s memory; commit %s\n", m["cpu"].get<std::string>().c_str(),
+              m["n_cores"].get<int>(), HumanBytes(m["memory_bytes"].get<uint64_t>()).c_str(),
+              b["commit"].get<std::string>().c_str());
+  for (const auto& bw : m["mem_read"]) {
+    std::printf("memory read: %d thread(s) %.1f GB/s\n", bw["n_threads"].get<int>(),
+                bw["read_gb_s"].get<double>());
+  }
+  std::printf("\n%-12s %7s %7s %10s %12s\n", "model", "threads", "test", "tok/s", "weights GB/s");
+  for (const auto& r : b["results"]) {
+    std::string gb = r.contains("achieved_gb_s")
+                         ? std::to_string(r["achieved_gb_s"].get<double>()).substr(0, 5)
+                         : "";
+    std::printf("%-12s %7d %7s %10.2f %12s\n", r["model"].get<std::string>().c_str(),
+                r["n_threads"].get<int>(), r["test"].get<std::string>().c_str(),
+                r["tok_s"].get<double>(), gb.c_str());
+  }
+}
+
+}  // namespace shoal::cli

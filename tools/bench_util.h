@@ -1,0 +1,40 @@
+// Pieces of `shoal bench`: the timed loops, the machine description, the table.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "engine.h"
+
+namespace shoal::cli {
+
+struct BenchResult {
+  std::vector<double> pp_tok_s;  // one per repetition
+  std::vector<double> tg_tok_s;
+  double pp_tok_s_median = 0;
+  double tg_tok_s_median = 0;
+};
+
+// pp: n_prompt tokens in one Eval from an empty cache. tg: n_decode single-token Evals (greedy)
+// after a 4-token prompt. One untimed warm-up of each first (it also faults the mapped weights
+// in). Median over `reps`.
+StatusOr<BenchResult> MeasureEngine(Engine& e, int n_prompt, int n_decode, int reps);
+
+// Bytes of weights one decoded token reads: every tensor once, except token_embd of which only
+// one row is read (unless it is tied to the output, then all of it).
+uint64_t WeightBytesPerToken(const Engine& e);
+
+double Median(std::vector<double> v);
+
+// CPU name, cores, memory, and the read bandwidth at each thread count (a STREAM-like sum over
+// `membw_bytes`).
+nlohmann::json MachineJson(const std::vector<int>& threads, size_t membw_bytes, bool quiet);
+nlohmann::json ModelJson(const std::string& label, const std::string& path, const Engine& e);
+
+void PrintTable(const nlohmann::json& bench);
+
+}  // namespace shoal::cli

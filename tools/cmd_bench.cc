@@ -1,0 +1,173 @@
+// shoal bench [--json] [--model FILE] [--threads 1,2] [--types q4_0,q8_0] [-n N] [--pp N]
+// Decode (tg) and prefill (pp) speed, median of several repetitions at each thread count, next
+// to this machine's measured memory read bandwidth: decode reads every weight once per token, so
+// weight bytes per token * tok/s is the bandwidth decode achieves. Without --model it generates
+// the 1B llama-shaped model of each type into a cache dir ($SHOAL_CACHE, else ~/.cache/shoal).
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bench_util.h"
+#include "cli_common.h"
+#include "engine.h"
+#include "gen_model.h"
+#include "membw.h"
+#include "model/generate.h"
+
+namespace shoal::cli {
+namespace {
+
+struct Opts {
+  std::string model, threads, types = "q4_0,q8_0", cache;
+  int n_decode = 32;
+  int n_prompt = 64;
+  int reps = 5;
+  bool json = false;
+  size_t membw_mib = 1024;
+};
+
+StatusOr<std::vector<int>> ParseInts(const std::string& s) {
+  std::vector<int> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    char* end = nullptr;
+    const long v = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || v <= 0 || v > 4096) {
+      return InvalidArgument("bad thread count '" + item + "' in --threads");
+    }
+    if (std::find(out.begin(), out.end(), static_cast<int>(v)) == out.end()) {
+      out.push_back(static_cast<int>(v));
+    }
+  }
+  if (out.empty()) return InvalidArgument("--threads is empty");
+  return out;
+}
+
+std::vector<std::string> SplitComma(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+std::string CacheDir(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  if (const char* c = std::getenv("SHOAL_CACHE"); c && *c) return c;
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/shoal";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/shoal";
+  return "/tmp/shoal-cache";
+}
+
+// The generated 1B model of this type, made on first use.
+StatusOr<std::string> CachedModel(const std::string& dir, const std::string& type, bool quiet) {
+  model::GenSpec spec;
+  SHOAL_RETURN_IF_ERROR(ApplyPreset("1b", &spec));
+  SHOAL_RETURN_IF_ERROR(ApplyTypeName(type, &spec));
+  // The version tag changes whenever the generator's output would.
+  const std::string path = dir + "/bench-llama-1b-" + type + "-seed1-v1.gguf";
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) return path;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return IoError("cannot create cache dir '" + dir + "': " + ec.message());
+  if (!quiet) std::fprintf(stderr, "shoal bench: generating %s (once)...\n", path.c_str());
+  const double t0 = NowMs();
+  SHOAL_RETURN_IF_ERROR(model::GenerateModel(spec, path));
+  if (!quiet) std::fprintf(stderr, "shoal bench: generated in %.1f s\n", (NowMs() - t0) / 1e3);
+  return path;
+}
+
+Status Bench(const Opts& o) {
+  const int n_cores = AvailableCores();
+  std::vector<int> threads;
+  if (o.threads.empty()) {
+    threads = {1};
+    if (n_cores > 1) threads.push_back(n_cores);
+  } else {
+    SHOAL_ASSIGN_OR_RETURN(threads, ParseInts(o.threads));
+  }
+  if (o.n_decode < 1 || o.n_prompt < 1 || o.reps < 1) {
+    return InvalidArgument("-n, --pp and --reps must be >= 1");
+  }
+  std::vector<std::pair<std::string, std::string>> models;  // (label, path)
+  if (!o.model.empty()) {
+    models.emplace_back(std::filesystem::path(o.model).filename().string(), o.model);
+  } else {
+    const std::string dir = CacheDir(o.cache);
+    for (const std::string& t : SplitComma(o.types)) {
+      model::GenSpec check;  // reject a bad name before generating anything
+      SHOAL_RETURN_IF_ERROR(ApplyTypeName(t, &check));
+    }
+    for (const std::string& t : SplitComma(o.types)) {
+      SHOAL_ASSIGN_OR_RETURN(std::string path, CachedModel(dir, t, false));
+      models.emplace_back(t, path);
+    }
+  }
+
+  nlohmann::json out;
+  out["commit"] = BuildCommit();
+  out["machine"] = MachineJson(threads, o.membw_mib << 20, o.json);
+  out["config"] = {{"n_prompt", o.n_prompt}, {"n_decode", o.n_decode}, {"reps", o.reps}};
+  nlohmann::json models_json = nlohmann::json::array();
+  nlohmann::json results = nlohmann::json::array();
+  for (const auto& [label, path] : models) {
+    for (int t : threads) {
+      if (!o.json) std::fprintf(stderr, "shoal bench: %s, %d thread(s)...\n", label.c_str(), t);
+      SHOAL_ASSIGN_OR_RETURN(
+          std::unique_ptr<Engine> e,
+          OpenEngine(path, t, static_cast<int64_t>(o.n_prompt) + o.n_decode + 16));
+      if (t == threads.front()) models_json.push_back(ModelJson(label, path, *e));
+      SHOAL_ASSIGN_OR_RETURN(BenchResult r, MeasureEngine(*e, o.n_prompt, o.n_decode, o.reps));
+      const double gb_s = r.tg_tok_s_median * WeightBytesPerToken(*e) / 1e9;
+      results.push_back({{"model", label},
+                         {"n_threads", t},
+                         {"test", "pp" + std::to_string(o.n_prompt)},
+                         {"tok_s", r.pp_tok_s_median},
+                         {"tok_s_runs", r.pp_tok_s}});
+      results.push_back({{"model", label},
+                         {"n_threads", t},
+                         {"test", "tg" + std::to_string(o.n_decode)},
+                         {"tok_s", r.tg_tok_s_median},
+                         {"tok_s_runs", r.tg_tok_s},
+                         {"ms_per_token", 1e3 / r.tg_tok_s_median},
+                         {"achieved_gb_s", gb_s}});
+    }
+  }
+  out["models"] = models_json;
+  out["results"] = results;
+  if (o.json) {
+    std::printf("%s\n", out.dump(2).c_str());
+  } else {
+    PrintTable(out);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Action RegisterBench(CLI::App& app) {
+  auto o = std::make_shared<Opts>();
+  CLI::App* sub = app.add_subcommand("bench", "Decode and prefill speed against memory bandwidth");
+  sub->add_option("--model", o->model, "GGUF file (default: the generated 1B llama per type)");
+  sub->add_option("--threads", o->threads, "thread counts, e.g. 1,2 (default: 1 and all cores)");
+  sub->add_option("--types", o->types, "types of the generated models")->capture_default_str();
+  sub->add_option("-n,--n-decode", o->n_decode, "tokens decoded per tg run")->capture_default_str();
+  sub->add_option("--pp", o->n_prompt, "prompt tokens per pp run")->capture_default_str();
+  sub->add_option("--reps", o->reps, "repetitions (the median is reported)")->capture_default_str();
+  sub->add_option("--membw-mib", o->membw_mib, "buffer for the bandwidth test, MiB")
+      ->capture_default_str();
+  sub->add_option("--cache", o->cache, "where generated models are kept");
+  sub->add_flag("--json", o->json, "print one JSON object");
+  return [o] { return Bench(*o); };
+}
+
+}  // namespace shoal::cli

@@ -1,0 +1,99 @@
+// shoal gen-model -o OUT [--preset 1b] [--arch A] [shape flags] [--type T] [--seed S]
+//                 [--tokenizer-json FILE [--tokenizer-config FILE] [--pre NAME]]
+// A random-weight GGUF (model::GenerateModel) for tests and benchmarks.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <string>
+
+#include "cli_common.h"
+#include "gen_model.h"
+#include "model/generate.h"
+#include "model/tokenizer_json.h"
+
+namespace shoal::cli {
+namespace {
+
+struct Opts {
+  std::string out, arch = "llama", type = "f16", preset, tokenizer_json, tokenizer_config, pre;
+  std::string output_type;
+  int32_t n_embd = 0, n_layer = 0, n_head = 0, n_head_kv = 0, n_ff = 0, n_vocab = 0, n_ctx = 0;
+  int32_t head_dim = 0;
+  uint64_t seed = 1;
+  bool tied = false;
+  bool llama3_rope = false;
+  // Which shape flags were given (they override the preset).
+  CLI::Option *o_embd = nullptr, *o_layer = nullptr, *o_head = nullptr, *o_head_kv = nullptr,
+              *o_ff = nullptr, *o_vocab = nullptr, *o_ctx = nullptr, *o_head_dim = nullptr;
+};
+
+Status GenModel(const Opts& o) {
+  model::GenSpec spec;
+  SHOAL_RETURN_IF_ERROR(ApplyPreset(o.preset, &spec));
+  spec.arch = o.arch;
+  if (o.o_embd->count()) spec.n_embd = o.n_embd;
+  if (o.o_layer->count()) spec.n_layer = o.n_layer;
+  if (o.o_head->count()) spec.n_head = o.n_head;
+  if (o.o_head_kv->count()) spec.n_head_kv = o.n_head_kv;
+  if (o.o_ff->count()) spec.n_ff = o.n_ff;
+  if (o.o_vocab->count()) spec.n_vocab = o.n_vocab;
+  if (o.o_ctx->count()) spec.n_ctx = o.n_ctx;
+  if (o.o_head_dim->count()) spec.head_dim = o.head_dim;
+  SHOAL_RETURN_IF_ERROR(ApplyTypeName(o.type, &spec));
+  if (!o.output_type.empty()) {
+    auto t = DTypeFromName(o.output_type);
+    if (!t) return InvalidArgument("unknown --output-type '" + o.output_type + "'");
+    spec.output_type = *t;
+  }
+  spec.seed = o.seed;
+  spec.tied_output = o.tied;
+  spec.llama3_rope_scaling = o.llama3_rope;
+  gguf::Metadata tok_md;
+  if (!o.tokenizer_json.empty()) {
+    SHOAL_RETURN_IF_ERROR(model::SetTokenizerMetadataFromFiles(
+        o.tokenizer_json, o.tokenizer_config, o.pre.empty() ? "default" : o.pre, &tok_md));
+    spec.tokenizer = &tok_md;
+  } else if (!o.tokenizer_config.empty() || !o.pre.empty()) {
+    return InvalidArgument("--tokenizer-config and --pre need --tokenizer-json");
+  }
+  const double t0 = NowMs();
+  SHOAL_RETURN_IF_ERROR(model::GenerateModel(spec, o.out));
+  std::fprintf(stderr,
+               "shoal: wrote %s (%s, n_embd %d, %d layers, %d/%d heads, ffn %d, %s) in %.1f s\n",
+               o.out.c_str(), spec.arch.c_str(), spec.n_embd, spec.n_layer, spec.n_head,
+               spec.n_head_kv, spec.n_ff, o.type.c_str(), (NowMs() - t0) / 1e3);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Action RegisterGenModel(CLI::App& app) {
+  auto o = std::make_shared<Opts>();
+  CLI::App* sub = app.add_subcommand("gen-model", "Write a random-weight GGUF model");
+  sub->add_option("-o,--output", o->out, "output GGUF file")->required();
+  sub->add_option("--preset", o->preset,
+                  "1b: llama 1B shape (n_embd 2048, 16 layers, 32/8 heads, "
+                  "ffn 5632, vocab 128256); flags override it");
+  sub->add_option("--arch", o->arch, "llama | qwen2 | qwen3")->capture_default_str();
+  o->o_embd = sub->add_option("--n-embd", o->n_embd, "embedding width");
+  o->o_layer = sub->add_option("--n-layer", o->n_layer, "layers");
+  o->o_head = sub->add_option("--n-head", o->n_head, "attention heads");
+  o->o_head_kv = sub->add_option("--n-head-kv", o->n_head_kv, "key/value heads");
+  o->o_ff = sub->add_option("--n-ff", o->n_ff, "feed-forward width");
+  o->o_vocab = sub->add_option("--n-vocab", o->n_vocab,
+                               "vocabulary size (0: the tokenizer's; the built-in one is padded "
+                               "with reserved tokens)");
+  o->o_ctx = sub->add_option("--n-ctx", o->n_ctx, "training context written to the metadata");
+  o->o_head_dim = sub->add_option("--head-dim", o->head_dim, "0: n_embd / n_head");
+  sub->add_option("--type", o->type, TypeHelp())->capture_default_str();
+  sub->add_option("--output-type", o->output_type, "type of output.weight (default: --type's)");
+  sub->add_flag("--tied", o->tied, "no output.weight: logits use token_embd");
+  sub->add_flag("--llama3-rope", o->llama3_rope, "Llama 3.1 rope scaling (rope_freqs.weight)");
+  sub->add_option("--seed", o->seed, "weight seed")->capture_default_str();
+  sub->add_option("--tokenizer-json", o->tokenizer_json,
+                  "Hugging Face tokenizer.json to use instead of the built-in vocabulary");
+  sub->add_option("--tokenizer-config", o->tokenizer_config, "its tokenizer_config.json");
+  sub->add_option("--pre", o->pre, "tokenizer.ggml.pre name (llama-bpe, qwen2, ...)");
+  return [o] { return GenModel(*o); };
+}
+
+}  // namespace shoal::cli
