@@ -305,7 +305,8 @@ TEST_F(Cli, BadInputsFailCleanly) {
   }
   const std::string rnd = dir_ + "/random.gguf";
   WriteAll(rnd, noise);
-  std::string magic_noise = "GGUF" + noise.substr(4);
+  std::string magic_noise = noise;
+  magic_noise.replace(0, 4, "GGUF");
   const std::string rnd2 = dir_ + "/random-magic.gguf";
   WriteAll(rnd2, magic_noise);
   for (const std::string& bad : {trunc, rnd, rnd2}) {
