@@ -2,9 +2,6 @@
 
 #include <algorithm>
 
-#include "base/sysinfo.h"
-#include "cli_common.h"
-
 namespace shoal::cli {
 
 int32_t Engine::n_vocab() const { return model->config().n_vocab; }
@@ -26,15 +23,7 @@ StatusOr<std::unique_ptr<Engine>> OpenEngine(const std::string& path, int n_thre
     n_ctx = cfg.n_ctx_train > 0 ? std::min<int64_t>(cfg.n_ctx_train, 4096) : 4096;
   }
   e->n_ctx = n_ctx;
-  const uint64_t kv_bytes = cfg.KvCacheBytes(static_cast<int32_t>(n_ctx));
-  const uint64_t need = e->model->weight_bytes() + kv_bytes;
-  const uint64_t have = TotalMemoryBytes();
-  if (have > 0 && need > have) {
-    return ResourceExhausted(path + ": needs " + HumanBytes(need) + " of memory (weights " +
-                             HumanBytes(e->model->weight_bytes()) + " + KV cache " +
-                             HumanBytes(kv_bytes) + " for " + std::to_string(n_ctx) +
-                             " tokens), this machine has " + HumanBytes(have));
-  }
+  SHOAL_RETURN_IF_ERROR(e->model->CheckFitsInMemory(static_cast<int32_t>(n_ctx)).With(path));
   e->pool = std::make_unique<ThreadPool>(n_threads);
   e->session = std::make_unique<runtime::Session>(*e->model, *e->pool, static_cast<int32_t>(n_ctx));
   return e;

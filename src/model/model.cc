@@ -170,18 +170,23 @@ StatusOr<std::unique_ptr<Model>> Model::FromFile(std::unique_ptr<gguf::File> fil
   m->weight_bytes_ = bytes;
 
   if (options.check_memory) {
-    const int32_t n_ctx = options.n_ctx > 0 ? options.n_ctx : c.n_ctx_train;
-    const uint64_t kv = c.KvCacheBytes(n_ctx), need = bytes + kv;
-    const uint64_t total = TotalMemoryBytes();
-    if (total > 0 && need > total) {
-      return ResourceExhausted("the model needs " + GiB(need) + " (weights " + GiB(bytes) +
-                               " + f16 KV cache " + GiB(kv) + " at context " +
-                               std::to_string(n_ctx) + ") but this machine has " + GiB(total) +
-                               " of memory (" + GiB(AvailableMemoryBytes()) +
-                               " available); use a shorter context or more machines");
-    }
+    SHOAL_RETURN_IF_ERROR(m->CheckFitsInMemory(options.n_ctx > 0 ? options.n_ctx : c.n_ctx_train));
   }
   return m;
+}
+
+Status Model::CheckFitsInMemory(int32_t n_ctx) const {
+  const uint64_t bytes = weight_bytes_;
+  const uint64_t kv = config_.KvCacheBytes(n_ctx), need = bytes + kv;
+  const uint64_t total = TotalMemoryBytes();
+  if (total > 0 && need > total) {
+    return ResourceExhausted("the model needs " + GiB(need) + " (weights " + GiB(bytes) +
+                             " + f16 KV cache " + GiB(kv) + " at context " + std::to_string(n_ctx) +
+                             ") but this machine has " + GiB(total) + " of memory (" +
+                             GiB(AvailableMemoryBytes()) +
+                             " available); use a shorter context or more machines");
+  }
+  return Status::Ok();
 }
 
 }  // namespace shoal::model

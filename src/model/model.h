@@ -67,6 +67,9 @@ class Model {
   const gguf::File& file() const { return *file_; }
   const Weights& weights() const { return weights_; }
   size_t weight_bytes() const { return weight_bytes_; }  // bytes of the tensors the model uses
+  // ResourceExhausted, with the numbers, when the weights plus an f16 KV cache of n_ctx positions
+  // exceed this machine's memory (Load does this with LoadOptions::n_ctx when check_memory).
+  Status CheckFitsInMemory(int32_t n_ctx) const;
 
  private:
   Model() = default;
