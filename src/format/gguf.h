@@ -140,6 +140,10 @@ class File {
   uint64_t total_file_bytes() const;
   uint64_t tensor_data_bytes() const;  // sum of tensor sizes
   const std::vector<std::string>& paths() const { return paths_; }
+  // Tells the OS this process no longer needs the mapped pages wholly inside the tensor's bytes
+  // (they leave its resident memory; reading them again faults them back in). A no-op for images
+  // from FromMemory.
+  void ReleasePages(const TensorInfo& t) const;
 
  private:
   struct Map {

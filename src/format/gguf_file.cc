@@ -186,4 +186,12 @@ uint64_t File::tensor_data_bytes() const {
   return n;
 }
 
+void File::ReleasePages(const TensorInfo& t) const {
+  if (t.split < 0 || size_t(t.split) >= maps_.size() || !maps_[size_t(t.split)].owned) return;
+  const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  const uintptr_t b = (uintptr_t(t.data) + page - 1) / page * page;
+  const uintptr_t e = (uintptr_t(t.data) + t.bytes) / page * page;
+  if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+}
+
 }  // namespace shoal::gguf

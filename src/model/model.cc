@@ -1,5 +1,6 @@
 #include "model/model.h"
 
+#include <algorithm>
 #include <cstring>
 #include <sstream>
 #include <string>
@@ -61,14 +62,48 @@ MatrixWeight Matrix(const gguf::TensorInfo& t) {
   return m;
 }
 
-std::vector<float> Vector(const gguf::TensorInfo& t) {
+// Elements [b, e) of a 1-D tensor (all when e < 0), as f32.
+std::vector<float> Vector(const gguf::TensorInfo& t, int64_t b = 0, int64_t e = -1) {
   std::vector<float> v(t.n_elements());
   if (t.type == DType::kF32) {
     std::memcpy(v.data(), t.data, v.size() * sizeof(float));
   } else {
     kernels::DequantizeRow(t.type, t.data, v.data(), static_cast<int64_t>(v.size()));
   }
+  if (e >= 0) v = std::vector<float>(v.begin() + b, v.begin() + e);
   return v;
+}
+
+// The shard's slice of a weight: rows stay in the mmap (a contiguous range); a column slice is
+// copied into `owned` (rows x its row bytes) and the mapped source pages are released, so the
+// resident memory is the slice alone.
+StatusOr<MatrixWeight> MatrixSlice(const gguf::File& file, const gguf::TensorInfo& t,
+                                   const TensorSlice& s,
+                                   std::vector<std::unique_ptr<uint8_t[]>>* owned) {
+  MatrixWeight full = Matrix(t);
+  MatrixWeight m = full;
+  m.rows = s.row_end - s.row_begin;
+  m.data = full.data + size_t(s.row_begin) * full.row_bytes;
+  if (s.full_cols(full.cols)) return m;
+  const DTypeInfo& info = Info(t.type);
+  if (s.col_begin % info.block_values != 0 || s.col_end % info.block_values != 0) {
+    return InvalidArgument("tensor '" + t.name + "': columns [" + std::to_string(s.col_begin) +
+                           ", " + std::to_string(s.col_end) + ") cut a " + std::string(info.name) +
+                           " block of " + std::to_string(info.block_values) +
+                           " values; the plan must split on block boundaries");
+  }
+  m.cols = s.col_end - s.col_begin;
+  m.row_bytes = RowBytes(t.type, m.cols);
+  const size_t offset = RowBytes(t.type, s.col_begin);
+  auto buf = std::make_unique<uint8_t[]>(std::max<size_t>(1, m.row_bytes * size_t(m.rows)));
+  for (int64_t r = 0; r < m.rows; ++r) {
+    std::memcpy(buf.get() + size_t(r) * m.row_bytes,
+                full.data + size_t(s.row_begin + r) * full.row_bytes + offset, m.row_bytes);
+  }
+  file.ReleasePages(t);
+  m.data = buf.get();
+  owned->push_back(std::move(buf));
+  return m;
 }
 
 }  // namespace
@@ -94,6 +129,10 @@ StatusOr<std::unique_ptr<Model>> Model::FromFile(std::unique_ptr<gguf::File> fil
                     " tokens, config " + std::to_string(c.n_vocab));
   }
 
+  m->shard_ = options.shard.value_or(Shard::Whole(c));
+  SHOAL_RETURN_IF_ERROR(ValidateShard(c, m->shard_));
+  const bool whole = m->shard_.IsWhole(c);
+
   Weights& w = m->weights_;
   w.layers.resize(c.n_layer);
   Status status;
@@ -103,7 +142,26 @@ StatusOr<std::unique_ptr<Model>> Model::FromFile(std::unique_ptr<gguf::File> fil
     const gguf::TensorInfo* t = m->file_->FindTensor(spec.name);
     status = CheckTensor(spec, t);
     if (!status.ok()) return;
-    bytes += t->bytes;
+    const TensorSlice slice = SliceFor(c, m->shard_, spec);
+    if (!slice.held) return;
+    auto Matrix = [&](const gguf::TensorInfo& t) {
+      if (whole) return model::Matrix(t);
+      StatusOr<MatrixWeight> mw = MatrixSlice(*m->file_, t, slice, &m->owned_);
+      if (!mw.ok()) {
+        status = mw.status();
+        return MatrixWeight{};
+      }
+      return *mw;
+    };
+    auto Vector = [&](const gguf::TensorInfo& t) {
+      return model::Vector(t, slice.col_begin, slice.col_end);
+    };
+    if (whole) {
+      bytes += t->bytes;
+    } else {
+      bytes +=
+          (slice.row_end - slice.row_begin) * RowBytes(t->type, slice.col_end - slice.col_begin);
+    }
     LayerWeights* L = spec.layer >= 0 ? &w.layers[spec.layer] : nullptr;
     switch (spec.role) {
       case TensorRole::kTokenEmbd:
@@ -177,7 +235,7 @@ StatusOr<std::unique_ptr<Model>> Model::FromFile(std::unique_ptr<gguf::File> fil
 
 Status Model::CheckFitsInMemory(int32_t n_ctx) const {
   const uint64_t bytes = weight_bytes_;
-  const uint64_t kv = config_.KvCacheBytes(n_ctx), need = bytes + kv;
+  const uint64_t kv = ShardKvCacheBytes(config_, shard_, n_ctx), need = bytes + kv;
   const uint64_t total = TotalMemoryBytes();
   if (total > 0 && need > total) {
     return ResourceExhausted("the model needs " + GiB(need) + " (weights " + GiB(bytes) +

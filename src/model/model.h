@@ -5,12 +5,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/status.h"
 #include "format/gguf.h"
 #include "model/config.h"
+#include "model/shard.h"
 #include "model/tokenizer.h"
 #include "tensor/dtype.h"
 
@@ -20,6 +22,9 @@ struct LoadOptions {
   bool check_memory = true;
   // Context length the memory check budgets a KV cache for; 0: the training context length.
   int32_t n_ctx = 0;
+  // Load only this rank's part (see model/shard.h); unset: the whole model. Rows of a sliced
+  // weight stay in the mmap; column slices are copied out and their source pages released.
+  std::optional<Shard> shard;
 };
 
 // A 2-D weight in the mmap: rows of `cols` values of `type`, row_bytes apart.
@@ -32,6 +37,8 @@ struct MatrixWeight {
   explicit operator bool() const { return data != nullptr; }
 };
 
+// Under a Shard the shapes below are the shard's: n_head -> its heads, n_head_kv -> its KV heads,
+// n_ff -> its FFN columns, n_vocab -> its vocabulary rows; layers outside its stage are empty.
 struct LayerWeights {
   std::vector<float> attn_norm;       // [n_embd]
   MatrixWeight wq;                    // [n_head*head_dim_k rows][n_embd]
@@ -66,9 +73,11 @@ class Model {
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   const gguf::File& file() const { return *file_; }
   const Weights& weights() const { return weights_; }
+  const Shard& shard() const { return shard_; }          // Shard::Whole when loaded whole
   size_t weight_bytes() const { return weight_bytes_; }  // bytes of the tensors the model uses
-  // ResourceExhausted, with the numbers, when the weights plus an f16 KV cache of n_ctx positions
-  // exceed this machine's memory (Load does this with LoadOptions::n_ctx when check_memory).
+  // ResourceExhausted, with the numbers, when the weights (this shard's) plus an f16 KV cache of
+  // n_ctx positions exceed this machine's memory (Load does this with LoadOptions::n_ctx when
+  // check_memory).
   Status CheckFitsInMemory(int32_t n_ctx) const;
 
  private:
@@ -78,6 +87,8 @@ class Model {
   ModelConfig config_;
   Weights weights_;
   size_t weight_bytes_ = 0;
+  Shard shard_;
+  std::vector<std::unique_ptr<uint8_t[]>> owned_;  // column slices copied out of the mmap
 };
 
 }  // namespace shoal::model

@@ -1,6 +1,7 @@
-// The key/value cache of one sequence, in f16. Layout, per layer and KV head, positions
-// contiguous: k[layer][kv_head][pos][head_dim_k], v[layer][kv_head][pos][head_dim_v], so one
-// thread attending with one head reads one contiguous block.
+// The key/value cache of one sequence, in f16, for the layers and KV heads of one shard. Layout,
+// per layer and KV head, positions contiguous: k[layer][kv_head][pos][head_dim_k],
+// v[layer][kv_head][pos][head_dim_v], so one thread attending with one head reads one contiguous
+// block. Layers and heads are indexed locally (0 = the shard's first).
 #pragma once
 
 #include <cstddef>
@@ -8,16 +9,17 @@
 #include <vector>
 
 #include "model/config.h"
+#include "model/shard.h"
 
 namespace shoal::runtime {
 
 class KvCache {
  public:
-  KvCache(const model::ModelConfig& cfg, int32_t n_ctx);
+  KvCache(const model::ModelConfig& cfg, const model::Shard& shard, int32_t n_ctx);
 
   int32_t n_ctx() const { return n_ctx_; }
   size_t bytes() const { return (k_.size() + v_.size()) * sizeof(uint16_t); }
-  // The rows of head `h` of layer `l`: n_ctx rows of head_dim f16 values.
+  // The rows of local head `h` of local layer `l`: n_ctx rows of head_dim f16 values.
   uint16_t* k(int32_t l, int32_t h) { return k_.data() + (size_t(l) * n_head_kv_ + h) * k_head_; }
   uint16_t* v(int32_t l, int32_t h) { return v_.data() + (size_t(l) * n_head_kv_ + h) * v_head_; }
   const uint16_t* k(int32_t l, int32_t h) const {

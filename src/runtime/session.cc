@@ -81,50 +81,73 @@ void MatMulRows(const MatrixWeight& w, const void* xq, int64_t n_tok, float* y, 
 }  // namespace
 
 struct Session::Scratch {
-  explicit Scratch(const ModelConfig& c, const model::Weights& w, int n_threads, int32_t n_ctx)
+  explicit Scratch(const ModelConfig& c, const model::Shard& sh, const model::Weights& w,
+                   int n_threads, int32_t n_ctx)
       : rope(c, w.rope_freqs) {
     const size_t B = kMaxBatch;
     x.resize(B * c.n_embd);
     xn.resize(B * c.n_embd);
-    q.resize(B * c.n_embd_q());
-    k.resize(B * c.n_embd_k());
-    v.resize(B * c.n_embd_v());
-    attn.resize(B * size_t(c.n_head) * c.head_dim_v);
-    gate.resize(B * c.n_ff);
-    up.resize(B * c.n_ff);
+    q.resize(B * sh.heads.size() * c.head_dim_k);
+    k.resize(B * sh.kv_heads.size() * c.head_dim_k);
+    v.resize(B * sh.kv_heads.size() * c.head_dim_v);
+    attn.resize(B * size_t(sh.heads.size()) * c.head_dim_v);
+    gate.resize(B * sh.ff.size());
+    up.resize(B * sh.ff.size());
+    partial.resize(B * c.n_embd);
     cos.resize(B * rope.n_pairs());
     sin.resize(B * rope.n_pairs());
     scores.resize(n_threads, std::vector<float>(n_ctx));
   }
   model::Rope rope;
+  // Shapes use the shard's sizes (n_head, n_head_kv, n_ff, n_vocab: its heads, KV heads, FFN
+  // columns, vocabulary rows); the residual stream is whole and identical on every rank.
   std::vector<float> x;                    // [n_tok][n_embd] residual stream
   std::vector<float> xn;                   // [n_tok][n_embd] normalized
   std::vector<float> q, k, v;              // [n_tok][n_head(_kv) * head_dim]
   std::vector<float> attn;                 // [n_tok][n_head * head_dim_v]
   std::vector<float> gate, up;             // [n_tok][n_ff]; gate becomes silu(gate) * up
+  std::vector<float> partial;              // [n_tok][n_embd] this rank's share of a projection
   std::vector<float> cos, sin;             // [n_tok][rope_dim / 2]
   std::vector<std::vector<float>> scores;  // per thread: [n_ctx]
   Converted cx;                            // conversions of xn or attn or gate
 };
 
-Session::Session(const model::Model& m, ThreadPool& pool, int32_t n_ctx)
+Session::Session(const model::Model& m, ThreadPool& pool, int32_t n_ctx, const TensorParallel& tp)
     : model_(m),
       pool_(pool),
-      kv_(m.config(), n_ctx > 0 ? n_ctx : m.config().n_ctx_train),
-      scratch_(std::make_unique<Scratch>(m.config(), m.weights(), pool.size(), kv_.n_ctx())) {}
+      tp_(tp),
+      kv_(m.config(), m.shard(), n_ctx > 0 ? n_ctx : m.config().n_ctx_train),
+      scratch_(std::make_unique<Scratch>(m.config(), m.shard(), m.weights(), pool.size(),
+                                         kv_.n_ctx())) {}
 
 Session::~Session() = default;
 
 StatusOr<std::unique_ptr<Session>> Session::Create(const model::Model& m, ThreadPool& pool,
-                                                   int32_t n_ctx) {
+                                                   int32_t n_ctx, const TensorParallel& tp) {
   const ModelConfig& c = m.config();
+  const model::Shard& sh = m.shard();
   if (n_ctx < 0) return InvalidArgument("context length " + std::to_string(n_ctx) + " < 0");
+  if (tp.group != nullptr) {
+    if (tp.vocab_by_rank.size() != size_t(tp.group->size())) {
+      return InvalidArgument("tensor parallel: " + std::to_string(tp.vocab_by_rank.size()) +
+                             " vocabulary ranges for " + std::to_string(tp.group->size()) +
+                             " ranks");
+    }
+    if (!(tp.vocab_by_rank[size_t(tp.group->rank())] == sh.vocab)) {
+      return InvalidArgument(
+          "tensor parallel: this rank's vocabulary range differs from its shard");
+    }
+  } else if (!sh.IsWhole(c)) {
+    return InvalidArgument("a session over a model shard (" + sh.ToString() +
+                           ") needs the group of the other shards");
+  }
   const int32_t ctx = n_ctx > 0 ? n_ctx : c.n_ctx_train;
-  const uint64_t kv = c.KvCacheBytes(ctx);
+  const uint64_t kv = model::ShardKvCacheBytes(c, sh, ctx);
   const uint64_t scratch =
       uint64_t(kMaxBatch) * 4 *
-          (2 * uint64_t(c.n_embd) + c.n_embd_q() + c.n_embd_k() + c.n_embd_v() +
-           uint64_t(c.n_head) * c.head_dim_v + 2 * uint64_t(c.n_ff)) +
+          (3 * uint64_t(c.n_embd) + uint64_t(sh.heads.size()) * (c.head_dim_k + c.head_dim_v) +
+           uint64_t(sh.kv_heads.size()) * (c.head_dim_k + c.head_dim_v) +
+           2 * uint64_t(sh.ff.size())) +
       uint64_t(pool.size()) * ctx * 4;
   const uint64_t avail = AvailableMemoryBytes();
   if (avail > 0 && kv + scratch > avail) {
@@ -133,7 +156,7 @@ StatusOr<std::unique_ptr<Session>> Session::Create(const model::Model& m, Thread
                              std::to_string(kv >> 20) + " MiB) but only " +
                              std::to_string(avail >> 20) + " MiB of memory is available");
   }
-  return std::make_unique<Session>(m, pool, ctx);
+  return std::make_unique<Session>(m, pool, ctx, tp);
 }
 
 StatusOr<std::span<const float>> Session::Eval(std::span<const int32_t> tokens, bool all_logits) {
@@ -152,39 +175,58 @@ StatusOr<std::span<const float>> Session::Eval(std::span<const int32_t> tokens, 
     }
   }
   const size_t n = tokens.size();
-  logits_.resize((all_logits ? n : 1) * size_t(c.n_vocab));
+  const bool root = tp_.group == nullptr || tp_.group->rank() == 0;
+  logits_.resize(root ? (all_logits ? n : 1) * size_t(c.n_vocab) : 0);
   for (size_t t0 = 0; t0 < n; t0 += kMaxBatch) {
     const int32_t nb = static_cast<int32_t>(std::min<size_t>(kMaxBatch, n - t0));
     const bool last = t0 + nb == n;
-    float* out = all_logits ? logits_.data() + t0 * c.n_vocab : (last ? logits_.data() : nullptr);
-    EvalBatch(tokens.data() + t0, nb, all_logits, out);
+    float* out = !root        ? nullptr
+                 : all_logits ? logits_.data() + t0 * c.n_vocab
+                              : (last ? logits_.data() : nullptr);
+    SHOAL_RETURN_IF_ERROR(EvalBatch(tokens.data() + t0, nb, all_logits, all_logits || last, out));
   }
   return std::span<const float>(logits_);
 }
 
-void Session::EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits, float* logits) {
+Status Session::Reduce(float* data, size_t count) {
+  if (tp_.group == nullptr || tp_.group->size() == 1) return Status::Ok();
+  return tp_.group->AllReduceSum(data, count, comm::ElemType::kF32);
+}
+
+Status Session::EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits, bool want_logits,
+                          float* logits) {
   const ModelConfig& c = model_.config();
   const model::Weights& W = model_.weights();
+  const model::Shard& sh = model_.shard();
   Scratch& s = *scratch_;
-  const int64_t E = c.n_embd, NQ = c.n_embd_q(), NK = c.n_embd_k(), NV = c.n_embd_v();
-  const int64_t HK = c.head_dim_k, HV = c.head_dim_v, FF = c.n_ff;
-  const int64_t NA = int64_t(c.n_head) * HV;  // attention output width
+  const bool split = tp_.group != nullptr && tp_.group->size() > 1;
+  const int64_t E = c.n_embd, HK = c.head_dim_k, HV = c.head_dim_v;
+  const int32_t n_head = sh.heads.size(), n_head_kv = sh.kv_heads.size();
+  const int64_t NQ = n_head * HK, NK = n_head_kv * HK, NV = n_head_kv * HV;
+  const int64_t FF = sh.ff.size();
+  const int64_t NA = int64_t(n_head) * HV;  // attention output width
   const int32_t pos0 = n_past_;
   const int32_t group = c.n_head / c.n_head_kv;
   const int32_t n_pairs = s.rope.n_pairs();
   const float attn_scale = 1.0f / std::sqrt(float(HK));
 
-  // Embeddings and rope angles.
+  // Embeddings (this rank's vocabulary rows; the all-reduce fills in the others) and rope angles.
   const MatrixWeight& emb = W.token_embd;
   pool_.Run([&](int ti, int nt) {
     int64_t b, e;
     ThreadPool::Chunk(n_tok, 1, ti, nt, &b, &e);
     for (int64_t t = b; t < e; ++t) {
-      kernels::DequantizeRow(emb.type, emb.data + size_t(tokens[t]) * emb.row_bytes,
-                             s.x.data() + t * E, E);
+      float* xt = s.x.data() + t * E;
+      if (sh.vocab.contains(tokens[t])) {
+        kernels::DequantizeRow(
+            emb.type, emb.data + size_t(tokens[t] - sh.vocab.begin) * emb.row_bytes, xt, E);
+      } else {
+        std::fill(xt, xt + E, 0.0f);
+      }
       s.rope.Angles(pos0 + int32_t(t), s.cos.data() + t * n_pairs, s.sin.data() + t * n_pairs);
     }
   });
+  if (split && sh.vocab.size() != c.n_vocab) SHOAL_RETURN_IF_ERROR(Reduce(s.x.data(), n_tok * E));
 
   // Norm + conversion of the residual stream into s.cx, split by token.
   auto norm_convert = [&](const std::vector<float>& w) {
@@ -204,29 +246,49 @@ void Session::EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits, f
       if (b < e) s.cx.Convert(x, k, b, e);
     });
   };
-  // Row-parallel matmul of one weight into y [n_tok][ldy] (+ residual when `add_to`).
-  auto proj_residual = [&](const MatrixWeight& w, const std::vector<float>& bias, float* tmp) {
+  // x += w * (converted input) + bias. One rank: fused, split by output rows. Several: each
+  // rank's partial product over its slice of the input, summed by the all-reduce, then added.
+  auto proj_residual = [&](const MatrixWeight& w, const std::vector<float>& bias) -> Status {
     const void* xq = s.cx.For(w);
+    float* tmp = s.partial.data();
     pool_.Run([&](int ti, int nt) {
       int64_t r0, r1;
       ThreadPool::Chunk(w.rows, 16, ti, nt, &r0, &r1);
       if (r0 >= r1) return;
-      MatMulRows(w, xq, n_tok, tmp, E, r0, r1);
+      if (w.cols == 0) {
+        for (int64_t t = 0; t < n_tok; ++t) std::fill(tmp + t * E + r0, tmp + t * E + r1, 0.0f);
+      } else {
+        MatMulRows(w, xq, n_tok, tmp, E, r0, r1);
+      }
+      if (split) return;
       for (int64_t t = 0; t < n_tok; ++t) {
         float* y = s.x.data() + t * E;
         const float* d = tmp + t * E;
         for (int64_t r = r0; r < r1; ++r) y[r] += d[r] + (bias.empty() ? 0.0f : bias[r]);
       }
     });
+    if (!split) return Status::Ok();
+    SHOAL_RETURN_IF_ERROR(Reduce(tmp, n_tok * E));
+    pool_.Run([&](int ti, int nt) {
+      int64_t r0, r1;
+      ThreadPool::Chunk(E, 16, ti, nt, &r0, &r1);
+      for (int64_t t = 0; t < n_tok; ++t) {
+        float* y = s.x.data() + t * E;
+        const float* d = tmp + t * E;
+        for (int64_t r = r0; r < r1; ++r) y[r] += d[r] + (bias.empty() ? 0.0f : bias[r]);
+      }
+    });
+    return Status::Ok();
   };
 
-  for (int32_t l = 0; l < c.n_layer; ++l) {
+  for (int32_t l = sh.layers.begin; l < sh.layers.end; ++l) {
     const LayerWeights& L = W.layers[l];
+    const int32_t ll = l - sh.layers.begin;  // local layer in the KV cache
     // 1
     s.cx.Prepare({&L.wq, &L.wk, &L.wv}, E, n_tok);
     norm_convert(L.attn_norm);
     // 2: rows of q, k and v in head-sized blocks; the thread owning a head finishes it.
-    const int64_t heads_total = c.n_head + 2 * int64_t(c.n_head_kv);
+    const int64_t heads_total = n_head + 2 * int64_t(n_head_kv);
     pool_.Run([&](int ti, int nt) {
       int64_t h0, h1;
       ThreadPool::Chunk(heads_total, 1, ti, nt, &h0, &h1);
@@ -238,15 +300,15 @@ void Session::EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits, f
         int64_t ld, r0, hd;
         bool rope = true, is_v = false;
         int32_t kv_head = -1;
-        if (h < c.n_head) {
+        if (h < n_head) {
           w = &L.wq, bias = &L.bq, y = s.q.data(), ld = NQ, hd = HK, r0 = h * HK;
           if (!L.q_norm.empty()) norm = &L.q_norm;
-        } else if (h < c.n_head + c.n_head_kv) {
-          kv_head = int32_t(h - c.n_head);
+        } else if (h < n_head + n_head_kv) {
+          kv_head = int32_t(h - n_head);
           w = &L.wk, bias = &L.bk, y = s.k.data(), ld = NK, hd = HK, r0 = kv_head * HK;
           if (!L.k_norm.empty()) norm = &L.k_norm;
         } else {
-          kv_head = int32_t(h - c.n_head - c.n_head_kv);
+          kv_head = int32_t(h - n_head - n_head_kv);
           w = &L.wv, bias = &L.bv, y = s.v.data(), ld = NV, hd = HV, r0 = kv_head * HV;
           rope = false, is_v = true;
         }
@@ -257,7 +319,7 @@ void Session::EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits, f
           if (norm != nullptr) kernels::RmsNorm(row, norm->data(), c.rms_eps, row, hd);
           if (rope) s.rope.Apply(row, s.cos.data() + t * n_pairs, s.sin.data() + t * n_pairs);
           if (kv_head >= 0) {
-            uint16_t* dst = is_v ? kv_.v(l, kv_head) : kv_.k(l, kv_head);
+            uint16_t* dst = is_v ? kv_.v(ll, kv_head) : kv_.k(ll, kv_head);
             kernels::F32ToF16Row(row, dst + (size_t(pos0) + t) * hd, hd);
           }
         }
@@ -266,15 +328,15 @@ void Session::EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits, f
     // 3: attention, one (token, head) per work item.
     pool_.Run([&](int ti, int nt) {
       int64_t i0, i1;
-      ThreadPool::Chunk(int64_t(n_tok) * c.n_head, 1, ti, nt, &i0, &i1);
+      ThreadPool::Chunk(int64_t(n_tok) * n_head, 1, ti, nt, &i0, &i1);
       float* sc = s.scores[ti].data();
       for (int64_t i = i0; i < i1; ++i) {
-        const int64_t t = i / c.n_head, h = i % c.n_head;
-        const int32_t g = int32_t(h / group);
+        const int64_t t = i / n_head, h = i % n_head;
+        const int32_t g = (sh.heads.begin + int32_t(h)) / group - sh.kv_heads.begin;
         const float* q = s.q.data() + t * NQ + h * HK;
         const int32_t n_kv = pos0 + int32_t(t) + 1;
-        const uint16_t* K = kv_.k(l, g);
-        const uint16_t* V = kv_.v(l, g);
+        const uint16_t* K = kv_.k(ll, g);
+        const uint16_t* V = kv_.v(ll, g);
         for (int32_t j = 0; j < n_kv; ++j)
           sc[j] = kernels::DotF16(K + size_t(j) * HK, q, HK) * attn_scale;
         kernels::SoftmaxInPlace(sc, n_kv);
@@ -286,7 +348,7 @@ void Session::EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits, f
     // 4, 5
     s.cx.Prepare({&L.wo}, NA, n_tok);
     convert(s.attn.data(), NA);
-    proj_residual(L.wo, L.bo, s.xn.data());
+    SHOAL_RETURN_IF_ERROR(proj_residual(L.wo, L.bo));
     // 6
     s.cx.Prepare({&L.w_gate, &L.w_up}, E, n_tok);
     norm_convert(L.ffn_norm);
@@ -305,15 +367,19 @@ void Session::EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits, f
     // 8, 9
     s.cx.Prepare({&L.w_down}, FF, n_tok);
     convert(s.gate.data(), FF);
-    proj_residual(L.w_down, {}, s.xn.data());
+    SHOAL_RETURN_IF_ERROR(proj_residual(L.w_down, {}));
   }
 
   n_past_ += n_tok;
-  if (logits == nullptr) return;
-  // Final norm and logits of the last token (or all).
+  if (!want_logits) return Status::Ok();
+  // Final norm and logits of the last token (or all): this rank's vocabulary rows, gathered on
+  // rank 0.
   const int64_t t_first = all_logits ? 0 : n_tok - 1;
   const int64_t n_out = n_tok - t_first;
   const MatrixWeight& out = W.output;
+  const int64_t n_vocab_local = sh.vocab.size();
+  if (split) s.partial.resize(std::max(s.partial.size(), size_t(n_out * n_vocab_local)));
+  float* local = split ? s.partial.data() : logits;  // [n_out][n_vocab_local]
   s.cx.Prepare({&out}, E, n_out);
   pool_.Run([&](int ti, int nt) {
     int64_t b, e;
@@ -328,8 +394,29 @@ void Session::EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits, f
   pool_.Run([&](int ti, int nt) {
     int64_t r0, r1;
     ThreadPool::Chunk(out.rows, 16, ti, nt, &r0, &r1);
-    MatMulRows(out, xq, n_out, logits, c.n_vocab, r0, r1);
+    MatMulRows(out, xq, n_out, local, n_vocab_local, r0, r1);
   });
+  if (!split) return Status::Ok();
+  // Gather [rank][n_out][n_vocab_r] on rank 0, then lay it out as [n_out][n_vocab].
+  const int n_ranks = tp_.group->size();
+  std::vector<size_t> bytes(n_ranks);
+  for (int r = 0; r < n_ranks; ++r) {
+    bytes[r] = size_t(n_out) * tp_.vocab_by_rank[r].size() * sizeof(float);
+  }
+  const bool root = tp_.group->rank() == 0;
+  if (root) gathered_.resize(size_t(n_out) * c.n_vocab);
+  SHOAL_RETURN_IF_ERROR(
+      tp_.group->GatherV(local, root ? gathered_.data() : nullptr, bytes, /*root=*/0));
+  if (!root) return Status::Ok();
+  const float* src = gathered_.data();
+  for (int r = 0; r < n_ranks; ++r) {
+    const model::Range v = tp_.vocab_by_rank[r];
+    for (int64_t t = 0; t < n_out; ++t) {
+      std::memcpy(logits + t * c.n_vocab + v.begin, src + t * v.size(), v.size() * sizeof(float));
+    }
+    src += size_t(n_out) * v.size();
+  }
+  return Status::Ok();
 }
 
 }  // namespace shoal::runtime

@@ -120,7 +120,9 @@ TEST_P(Golden, MatchesReference) {
   // The comparison itself models shoal's f16 KV cache (the greedy tokens above need not).
   const std::vector<std::vector<double>> want = ref->Forward(ids, /*kv_f16=*/true);
 
-  auto m = model::Model::Load(path, model::LoadOptions{.check_memory = false});
+  model::LoadOptions options;
+  options.check_memory = false;
+  auto m = model::Model::Load(path, options);
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   ThreadPool pool(2);
   runtime::Session session(**m, pool, 64);
