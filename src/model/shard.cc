@@ -19,7 +19,8 @@ std::string Shard::ToString() const {
     return std::string(name) + " " + std::to_string(x.begin) + "-" + std::to_string(x.end);
   };
   return r("layers", layers) + " " + r("heads", heads) + " " + r("kv", kv_heads) + " " +
-         r("ff", ff) + " " + r("vocab", vocab);
+         r("ff", ff) + " " + r("vocab", vocab) + (first_stage ? " first" : "") +
+         (last_stage ? " last" : "");
 }
 
 Status ValidateShard(const ModelConfig& c, const Shard& s) {
@@ -59,8 +60,12 @@ TensorSlice SliceFor(const ModelConfig& c, const Shard& s, const TensorSpec& spe
   auto rows_of = [&](int64_t b, int64_t e) { t.row_begin = b, t.row_end = e; };
   auto cols_of = [&](int64_t b, int64_t e) { t.col_begin = b, t.col_end = e; };
   switch (spec.role) {
-    case TensorRole::kTokenEmbd:
+    case TensorRole::kTokenEmbd:  // tied models compute the logits with it too
+      if (!s.first_stage && !(c.tied_output && s.last_stage)) return TensorSlice{};
+      rows_of(s.vocab.begin, s.vocab.end);
+      break;
     case TensorRole::kOutput:
+      if (!s.last_stage) return TensorSlice{};
       rows_of(s.vocab.begin, s.vocab.end);
       break;
     case TensorRole::kAttnQ:
@@ -92,6 +97,8 @@ TensorSlice SliceFor(const ModelConfig& c, const Shard& s, const TensorSpec& spe
       cols_of(s.ff.begin, s.ff.end);
       break;
     case TensorRole::kOutputNorm:
+      if (!s.last_stage) return TensorSlice{};
+      break;
     case TensorRole::kRopeFreqs:
     case TensorRole::kAttnNorm:
     case TensorRole::kAttnOutBias:

@@ -36,6 +36,8 @@ struct Shard {
   Range kv_heads;  // the KV heads those query heads read; shared ones are held by several ranks
   Range ff;        // FFN hidden columns
   Range vocab;     // token_embd / output rows
+  bool first_stage = true;  // holds token_embd (the embedding lookup)
+  bool last_stage = true;   // holds output_norm and output (the logits)
   static Shard Whole(const ModelConfig& c);
   bool IsWhole(const ModelConfig& c) const { return *this == Whole(c); }
   bool operator==(const Shard&) const = default;

@@ -1,0 +1,178 @@
+#include "parallel/plan.h"
+
+#include <gtest/gtest.h>
+
+#include <numeric>
+
+namespace shoal::parallel {
+namespace {
+
+// A llama-shaped model description (no weights): the engine issue's ~1B shape by default.
+ModelDesc Llama(int32_t n_head = 32, int32_t n_head_kv = 8, DType type = DType::kQ4_0,
+                int32_t n_layer = 16) {
+  ModelDesc d;
+  model::ModelConfig& c = d.config;
+  c.arch = "llama";
+  c.n_vocab = 128256;
+  c.n_ctx_train = 4096;
+  c.n_embd = 2048;
+  c.n_layer = n_layer;
+  c.n_head = n_head;
+  c.n_head_kv = n_head_kv;
+  c.head_dim_k = c.head_dim_v = c.n_embd / n_head;
+  c.n_ff = 5632;
+  c.rope_dim = c.head_dim_k;
+  model::ForEachDecoderTensor(c, [&](const model::TensorSpec& s) {
+    d.tensors.push_back({s, s.matrix ? type : DType::kF32});
+  });
+  return d;
+}
+
+NodeSpec Node(double gib, int threads = 2, double bw = 0, std::string name = "") {
+  return NodeSpec{std::move(name), uint64_t(gib * double(uint64_t{1} << 30)), threads, bw};
+}
+
+// Every dimension is covered exactly once, in rank order, within each stage.
+void ExpectPartition(const Plan& p) {
+  for (int s = 0; s < p.options.stages; ++s) {
+    int32_t h = 0, f = 0, v = 0;
+    for (int r : p.StageRanks(s)) {
+      const model::Shard& sh = p.ranks[r].shard;
+      EXPECT_EQ(sh.heads.begin, h);
+      EXPECT_EQ(sh.ff.begin, f);
+      EXPECT_EQ(sh.vocab.begin, v);
+      h = sh.heads.end, f = sh.ff.end, v = sh.vocab.end;
+      EXPECT_TRUE(model::ValidateShard(p.config, sh).ok()) << sh.ToString();
+    }
+    EXPECT_EQ(h, p.config.n_head);
+    EXPECT_EQ(f, p.config.n_ff);
+    EXPECT_EQ(v, p.config.n_vocab);
+  }
+}
+
+TEST(Apportion, ProportionalContiguousAndDeterministic) {
+  const auto r = Apportion(10, 32, {1, 2, 1});
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(r[0], (model::Range{0, 3 * 32}));  // 2.5 -> 3 (tie to the lower index), 5, 2
+  EXPECT_EQ(r[1], (model::Range{96, 256}));
+  EXPECT_EQ(r[2], (model::Range{256, 320}));
+  const auto z = Apportion(7, 1, {0, 1, 0});
+  EXPECT_TRUE(z[0].empty());
+  EXPECT_EQ(z[1].size(), 7);
+  EXPECT_TRUE(z[2].empty());
+  const auto eq = Apportion(5, 1, {0, 0});
+  EXPECT_EQ(eq[0].size() + eq[1].size(), 5);
+}
+
+TEST(Plan, OneNodeHoldsTheWholeModel) {
+  const ModelDesc m = Llama();
+  auto p = MakePlan(m, {Node(24)}, {});
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  ASSERT_TRUE(p->fits) << p->why_not;
+  EXPECT_TRUE(p->ranks[0].shard.IsWhole(m.config));
+  EXPECT_EQ(p->ranks[0].weight_bytes, m.weight_bytes());
+}
+
+TEST(Plan, SplitsFollowBandwidthAndRespectBlocks) {
+  const ModelDesc m = Llama(32, 8, DType::kQ4_K);
+  auto p = MakePlan(m, {Node(8, 2, 10), Node(8, 2, 20), Node(8, 2, 10)}, {});
+  ASSERT_TRUE(p.ok());
+  ASSERT_TRUE(p->fits) << p->why_not;
+  ExpectPartition(*p);
+  EXPECT_NEAR(p->ranks[1].share, 0.5, 1e-9);
+  for (const RankPlan& r : p->ranks) {
+    EXPECT_EQ(r.shard.ff.begin % 256, 0);          // ffn_down is Q4_K: 256-value blocks
+    EXPECT_EQ(r.shard.heads.begin * 64 % 256, 0);  // attn_output columns too
+  }
+  EXPECT_GT(p->ranks[1].weight_bytes, p->ranks[0].weight_bytes * 17 / 10);
+  // The slices add up to the model plus the replicated vectors.
+  uint64_t sum = 0;
+  for (const RankPlan& r : p->ranks) sum += r.weight_bytes;
+  EXPECT_GE(sum, m.weight_bytes());
+  EXPECT_LT(sum, m.weight_bytes() + 3 * uint64_t(16 * 2 * 2048 * 4 + 2048 * 4));
+}
+
+TEST(Plan, MoreNodesThanKvHeadsReplicateKvHeads) {
+  const ModelDesc m = Llama(32, 4, DType::kQ8_0);
+  std::vector<NodeSpec> nodes(7, Node(4));
+  auto p = MakePlan(m, nodes, {});
+  ASSERT_TRUE(p.ok());
+  ExpectPartition(*p);
+  int kv_total = 0;
+  for (const RankPlan& r : p->ranks) kv_total += r.shard.kv_heads.size();
+  EXPECT_GT(kv_total, 4);  // some KV heads are held by two ranks
+}
+
+TEST(Plan, SmallNodeIsCappedAndTheRestSpreads) {
+  const ModelDesc m = Llama();  // ~0.7 GiB of q4_0 weights
+  const double model_gib = double(m.weight_bytes()) / double(1 << 30);
+  PlanOptions o;
+  o.n_ctx = 256;
+  o.reserve_bytes = 0;
+  // Node 0 has the most bandwidth but room for only a fifth of the model.
+  auto p = MakePlan(
+      m, {Node(model_gib * 0.2, 2, 50), Node(model_gib, 2, 10), Node(model_gib, 2, 10)}, o);
+  ASSERT_TRUE(p.ok());
+  ASSERT_TRUE(p->fits) << p->why_not;
+  ExpectPartition(*p);
+  EXPECT_LT(p->ranks[0].share, 0.2);
+  for (const RankPlan& r : p->ranks) EXPECT_LE(r.need_bytes, p->nodes[r.rank].memory_bytes);
+}
+
+TEST(Plan, SaysWhenThePoolIsTooSmall) {
+  const ModelDesc m = Llama();
+  const double model_gib = double(m.weight_bytes()) / double(1 << 30);
+  auto p = MakePlan(m, {Node(model_gib * 0.3), Node(model_gib * 0.3)}, {});
+  ASSERT_TRUE(p.ok());
+  EXPECT_FALSE(p->fits);
+  EXPECT_NE(p->why_not.find("pool only"), std::string::npos) << p->why_not;
+  EXPECT_NE(p->ToText().find("does not fit"), std::string::npos);
+}
+
+TEST(Plan, PipelineStagesSplitLayers) {
+  const ModelDesc m = Llama();
+  PlanOptions o;
+  o.stages = 2;
+  auto p = MakePlan(m, {Node(8, 1), Node(8, 1), Node(8, 2)}, o);
+  ASSERT_TRUE(p.ok());
+  ExpectPartition(*p);
+  EXPECT_EQ(p->ranks[0].shard.layers.begin, 0);
+  EXPECT_EQ(p->ranks[0].shard.layers, p->ranks[1].shard.layers);
+  EXPECT_EQ(p->ranks[2].shard.layers.begin, p->ranks[0].shard.layers.end);
+  EXPECT_EQ(p->ranks[2].shard.layers.end, 16);
+  EXPECT_TRUE(p->ranks[0].shard.first_stage && !p->ranks[0].shard.last_stage);
+  EXPECT_TRUE(!p->ranks[2].shard.first_stage && p->ranks[2].shard.last_stage);
+  EXPECT_FALSE(MakePlan(m, {Node(8)}, o).ok());  // more stages than nodes
+}
+
+TEST(Plan, JsonRoundTrip) {
+  auto p = MakePlan(Llama(), {Node(8, 2, 0, "a:1"), Node(6, 1, 0, "b:2")}, {});
+  ASSERT_TRUE(p.ok());
+  auto q = Plan::FromJson(nlohmann::json::parse(p->ToJson().dump()));
+  ASSERT_TRUE(q.ok()) << q.status().ToString();
+  ASSERT_EQ(q->ranks.size(), 2u);
+  for (int r = 0; r < 2; ++r) EXPECT_EQ(q->ranks[r].shard, p->ranks[r].shard);
+  EXPECT_EQ(q->nodes[1].name, "b:2");
+  EXPECT_FALSE(Plan::FromJson(nlohmann::json::parse(R"({"arch": 3})")).ok());
+  auto bad = p->ToJson();
+  bad["ranks"][0]["heads"] = "x";
+  EXPECT_FALSE(Plan::FromJson(bad).ok());
+}
+
+TEST(NodeSpec, Parses) {
+  auto n = ParseNodeSpec("mem=24G,threads=8,bw=100,name=a");
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(n->memory_bytes, uint64_t(24) << 30);
+  EXPECT_EQ(n->threads, 8);
+  EXPECT_EQ(n->bandwidth_gbs, 100);
+  EXPECT_EQ(n->name, "a");
+  EXPECT_EQ(ParseNodeSpec("mem=512MiB")->memory_bytes, uint64_t(512) << 20);
+  EXPECT_FALSE(ParseNodeSpec("threads=2").ok());
+  EXPECT_FALSE(ParseNodeSpec("mem=1Q").ok());
+  EXPECT_FALSE(ParseNodeSpec("mem=4G,threads=0").ok());
+  EXPECT_FALSE(ParseNodeSpec("mem=4G,color=red").ok());
+  EXPECT_FALSE(ParseNodeSpec("mem").ok());
+}
+
+}  // namespace
+}  // namespace shoal::parallel
