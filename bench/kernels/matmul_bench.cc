@@ -3,6 +3,10 @@
 // JSON object per line: GB/s of weight bytes read and GFLOP/s (2 * rows * k * n_tok per call).
 //
 //   shoal_matmul_bench [--rows R] [--k K] [--threads T] [--copies C] [--types q4_0,q8_0,...]
+//                      [--n_tok N] [--layouts plain,x8]
+//
+// --layouts: "plain" runs MatMul on GGUF rows, "x8" runs MatMulRepacked on the row-interleaved
+// layout (q4_0 / q8_0 only), side by side in one run.
 //
 // --copies C cycles through C independent copies of the matrix so the working set exceeds the
 // last-level cache (C = 1 measures the cache-resident rate).
@@ -19,6 +23,7 @@
 #include "base/thread_pool.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
+#include "kernels/repack.h"
 
 namespace {
 
@@ -40,9 +45,21 @@ struct Options {
   std::vector<std::string> types = {"q4_0", "q8_0", "q4_K", "q6_K", "q5_K", "q3_K", "q2_K",
                                     "q4_1", "q5_0", "q5_1", "f16",  "bf16", "f32"};
   std::vector<int64_t> n_toks = {1, 64};
+  std::vector<std::string> layouts = {"plain", "x8"};
 };
 
-void Bench(const Options& o, DType t, int64_t n_tok, shoal::ThreadPool& pool) {
+std::vector<std::string> SplitComma(const std::string& v) {
+  std::vector<std::string> out;
+  size_t p = 0;
+  while (p <= v.size()) {
+    const size_t c = std::min(v.find(',', p), v.size());
+    out.push_back(v.substr(p, c - p));
+    p = c + 1;
+  }
+  return out;
+}
+
+void Bench(const Options& o, DType t, int64_t n_tok, bool x8, shoal::ThreadPool& pool) {
   const size_t row_bytes = shoal::RowBytes(t, o.k);
   const size_t mat_bytes = row_bytes * o.rows;
   std::vector<std::vector<uint8_t>> mats(o.copies);
@@ -55,6 +72,11 @@ void Bench(const Options& o, DType t, int64_t n_tok, shoal::ThreadPool& pool) {
       for (float& v : f) v = nd(rng);
       shoal::kernels::QuantizeRow(t, f.data(), m.data() + r * row_bytes, o.k);
     }
+    if (x8) {
+      std::vector<uint8_t> p(shoal::kernels::RepackedBytes(t, o.rows, o.k));
+      shoal::kernels::Repack(t, m.data(), row_bytes, o.rows, o.k, p.data());
+      m.swap(p);
+    }
   }
   std::vector<float> x(n_tok * o.k), y(n_tok * o.rows);
   for (float& v : x) v = nd(rng);
@@ -65,7 +87,10 @@ void Bench(const Options& o, DType t, int64_t n_tok, shoal::ThreadPool& pool) {
     pool.Run([&](int ti, int nt) {
       int64_t r0, r1;
       shoal::ThreadPool::Chunk(o.rows, grain, ti, nt, &r0, &r1);
-      if (r0 < r1) {
+      if (r0 < r1 && x8) {
+        shoal::kernels::MatMulRepacked(t, m.data(), o.k, xq.data(), n_tok, y.data(), o.rows, r0,
+                                       r1);
+      } else if (r0 < r1) {
         shoal::kernels::MatMul(t, m.data(), row_bytes, o.k, xq.data(), n_tok, y.data(), o.rows, r0,
                                r1);
       }
@@ -92,9 +117,10 @@ void Bench(const Options& o, DType t, int64_t n_tok, shoal::ThreadPool& pool) {
   // one thread: CPU time of the caller is the kernel's time without the other tenants' share
   const double s = pool.size() == 1 ? cpu_per_call[2] : per_call[2];
   std::printf(
-      "{\"type\":\"%s\",\"rows\":%lld,\"k\":%lld,\"n_tok\":%lld,\"threads\":%d,\"copies\":%d,"
+      "{\"type\":\"%s\",\"layout\":\"%s\",\"rows\":%lld,\"k\":%lld,\"n_tok\":%lld,\"threads\":%d,"
+      "\"copies\":%d,"
       "\"clock\":\"%s\",\"us_per_call\":%.1f,\"weight_GBps\":%.2f,\"GFLOPs\":%.2f}\n",
-      std::string(shoal::DTypeName(t)).c_str(), static_cast<long long>(o.rows),
+      std::string(shoal::DTypeName(t)).c_str(), x8 ? "x8" : "plain", static_cast<long long>(o.rows),
       static_cast<long long>(o.k), static_cast<long long>(n_tok), pool.size(), o.copies,
       pool.size() == 1 ? "thread_cpu" : "wall", s * 1e6, static_cast<double>(mat_bytes) / s / 1e9,
       2.0 * static_cast<double>(o.rows * o.k * n_tok) / s / 1e9);
@@ -118,13 +144,9 @@ int main(int argc, char** argv) {
     } else if (a == "--n_tok") {
       o.n_toks = {std::atoll(v.c_str())};
     } else if (a == "--types") {
-      o.types.clear();
-      size_t p = 0;
-      while (p <= v.size()) {
-        const size_t c = std::min(v.find(',', p), v.size());
-        o.types.push_back(v.substr(p, c - p));
-        p = c + 1;
-      }
+      o.types = SplitComma(v);
+    } else if (a == "--layouts") {
+      o.layouts = SplitComma(v);
     } else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
@@ -137,7 +159,13 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "unknown type %s\n", name.c_str());
       return 2;
     }
-    for (int64_t n_tok : o.n_toks) Bench(o, *t, n_tok, pool);
+    for (int64_t n_tok : o.n_toks) {
+      for (const std::string& l : o.layouts) {
+        const bool x8 = l == "x8";
+        if (x8 && !shoal::kernels::CanRepack(*t, o.rows, o.k)) continue;
+        Bench(o, *t, n_tok, x8, pool);
+      }
+    }
   }
   return 0;
 }

@@ -1,0 +1,245 @@
+// MatMulRepacked: q4_0 / q8_0 weights in the row-interleaved x8 layout of repack.h, compiled
+// once per Highway target and dispatched once per call.
+//
+// AVX2 (x86 targets with AVX2): a tile is 8 rows (one group) x up to 4 tokens. Per block column
+// the 8 f16 scales convert with one vcvtph2ps; per 32-byte chunk of weights (4 bytes of each row)
+// every token broadcasts 4 activation bytes and one maddubs yields a partial dot per row in each
+// 32-bit lane. q4_0: the nibble vectors are unsigned (0..15), the 8 chunks' int16 sums are added
+// (|sum| <= 8 * 2 * 15 * 128 fits int16) and 8 * sum(x) per block is subtracted after the pair
+// widening; q8_0: maddubs(|w|, sign(x, w)) widened to int32 per chunk. Each row's result is one
+// float fmadd chain over its blocks, in block order, whatever the tile.
+//
+// Portable (other targets): each block column is restored to signed int8 rows and dotted with
+// int16 widening multiply-adds, as MatMulQ32Portable does.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "kernels/blocks.h"
+#include "kernels/matmul.h"
+#include "kernels/quant.h"
+#include "kernels/repack.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/matmul_repacked.cc"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+
+HWY_BEFORE_NAMESPACE();
+namespace shoal::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+#undef SHOAL_RP_AVX2
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+#define SHOAL_RP_AVX2 1
+#else
+#define SHOAL_RP_AVX2 0
+#endif
+
+struct RpArgs {
+  const uint8_t* Wp;
+  size_t group_bytes;  // 8 rows
+  size_t col_bytes;    // one block column of a group: 8 blocks
+  int64_t nb;          // blocks per row
+  const uint8_t* xq;
+  size_t x_row_bytes;
+  float* y;
+  int64_t ldy;
+};
+
+#if SHOAL_RP_AVX2
+// Per token and block: the activation scale as float and 8 * (sum of the block's quants).
+struct RpSide {
+  std::vector<float> dx;
+  std::vector<int32_t> sx8;
+  void Fill(const RpArgs& a, int64_t n_tok, bool sums) {
+    dx.resize(n_tok * a.nb);
+    sx8.resize(sums ? n_tok * a.nb : 0);
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    for (int64_t t = 0; t < n_tok; ++t) {
+      const BlockQ8_0* x = reinterpret_cast<const BlockQ8_0*>(a.xq + t * a.x_row_bytes);
+      for (int64_t ib = 0; ib < a.nb; ++ib) {
+        dx[t * a.nb + ib] = _cvtsh_ss(x[ib].d);
+        if (!sums) continue;
+        const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[ib].qs));
+        const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, xv), ones16);
+        __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
+        sx8[t * a.nb + ib] = 8 * _mm_cvtsi128_si32(h);
+      }
+    }
+  }
+};
+
+thread_local RpSide g_rp_side;
+
+HWY_INLINE __m256i Bcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
+// One group (8 rows at g) x NT tokens starting at t.
+template <bool kQ4, int NT>
+HWY_INLINE void RpTile(const RpArgs& a, const RpSide& side, const uint8_t* g, int64_t row,
+                       int64_t t) {
+  const BlockQ8_0* xs[NT];
+  const float* dx[NT];
+  const int32_t* sx8[NT];
+  for (int j = 0; j < NT; ++j) {
+    xs[j] = reinterpret_cast<const BlockQ8_0*>(a.xq + (t + j) * a.x_row_bytes);
+    dx[j] = side.dx.data() + (t + j) * a.nb;
+    sx8[j] = kQ4 ? side.sx8.data() + (t + j) * a.nb : nullptr;
+  }
+  __m256 acc[NT];
+  for (int j = 0; j < NT; ++j) acc[j] = _mm256_setzero_ps();
+  const __m256i m4 = _mm256_set1_epi8(0xF), ones16 = _mm256_set1_epi16(1);
+  for (int64_t ib = 0; ib < a.nb; ++ib) {
+    const uint8_t* col = g + ib * a.col_bytes;
+    const uint8_t* q = col + 2 * kRepackRows;
+    __m256i s[NT];
+    if constexpr (kQ4) {
+      for (int c = 0; c < 4; ++c) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32 * c));
+        const __m256i lo = _mm256_and_si256(v, m4);
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        for (int j = 0; j < NT; ++j) {
+          const __m256i p =
+              _mm256_add_epi16(_mm256_maddubs_epi16(lo, Bcast4(xs[j][ib].qs + 4 * c)),
+                               _mm256_maddubs_epi16(hi, Bcast4(xs[j][ib].qs + 16 + 4 * c)));
+          s[j] = c == 0 ? p : _mm256_add_epi16(s[j], p);
+        }
+      }
+      for (int j = 0; j < NT; ++j) {
+        s[j] = _mm256_sub_epi32(_mm256_madd_epi16(s[j], ones16), _mm256_set1_epi32(sx8[j][ib]));
+      }
+    } else {
+      for (int c = 0; c < 8; ++c) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32 * c));
+        const __m256i av = _mm256_abs_epi8(v);
+        for (int j = 0; j < NT; ++j) {
+          const __m256i p = _mm256_madd_epi16(
+              _mm256_maddubs_epi16(av, _mm256_sign_epi8(Bcast4(xs[j][ib].qs + 4 * c), v)), ones16);
+          s[j] = c == 0 ? p : _mm256_add_epi32(s[j], p);
+        }
+      }
+    }
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(col)));
+    for (int j = 0; j < NT; ++j) {
+      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[j]),
+                               _mm256_mul_ps(dw, _mm256_broadcast_ss(dx[j] + ib)), acc[j]);
+    }
+  }
+  for (int j = 0; j < NT; ++j) _mm256_storeu_ps(a.y + (t + j) * a.ldy + row, acc[j]);
+}
+
+template <bool kQ4>
+void RpGrid(const RpArgs& a, int64_t n_tok, int64_t r0, int64_t r1) {
+  RpSide& side = g_rp_side;
+  side.Fill(a, n_tok, kQ4);
+  for (int64_t r = r0; r < r1; r += kRepackRows) {
+    const uint8_t* g = a.Wp + (r / kRepackRows) * a.group_bytes;
+    int64_t t = 0;
+    for (; t + 4 <= n_tok; t += 4) RpTile<kQ4, 4>(a, side, g, r, t);
+    switch (n_tok - t) {
+      case 3:
+        RpTile<kQ4, 3>(a, side, g, r, t);
+        break;
+      case 2:
+        RpTile<kQ4, 2>(a, side, g, r, t);
+        break;
+      case 1:
+        RpTile<kQ4, 1>(a, side, g, r, t);
+        break;
+      default:
+        break;
+    }
+  }
+}
+#endif  // SHOAL_RP_AVX2
+
+// Portable: restore each block column to int8 rows, then int16 widening dots per token.
+template <bool kQ4>
+void RpPortable(const RpArgs& a, int64_t n_tok, int64_t r0, int64_t r1) {
+  const hn::CappedTag<int16_t, 16> d16;  // at most 16 lanes: divides a block
+  const hn::Repartition<int32_t, decltype(d16)> d32;
+  const hn::Rebind<int8_t, decltype(d16)> d8;
+  const size_t N = hn::Lanes(d16);
+  constexpr int kChunks = kQ4 ? 4 : 8;
+  int8_t wq[kRepackRows][32];
+  std::vector<float> acc(kRepackRows * n_tok);
+  for (int64_t r = r0; r < r1; r += kRepackRows) {
+    const uint8_t* g = a.Wp + (r / kRepackRows) * a.group_bytes;
+    std::fill(acc.begin(), acc.end(), 0.0f);
+    for (int64_t ib = 0; ib < a.nb; ++ib) {
+      const uint8_t* col = g + ib * a.col_bytes;
+      const uint8_t* q = col + 2 * kRepackRows;
+      for (int c = 0; c < kChunks; ++c) {
+        for (int i = 0; i < kRepackRows; ++i) {
+          for (int m = 0; m < 4; ++m) {
+            const uint8_t b = q[32 * c + 4 * i + m];
+            if constexpr (kQ4) {
+              wq[i][4 * c + m] = static_cast<int8_t>((b & 0xF) - 8);
+              wq[i][16 + 4 * c + m] = static_cast<int8_t>((b >> 4) - 8);
+            } else {
+              wq[i][4 * c + m] = static_cast<int8_t>(b);
+            }
+          }
+        }
+      }
+      for (int64_t t = 0; t < n_tok; ++t) {
+        const BlockQ8_0& x = reinterpret_cast<const BlockQ8_0*>(a.xq + t * a.x_row_bytes)[ib];
+        const float dx = F16ToF32(x.d);
+        for (int i = 0; i < kRepackRows; ++i) {
+          auto s0 = hn::Zero(d32), s1 = hn::Zero(d32);
+          for (size_t v = 0; v < 32; v += N) {
+            s0 = hn::ReorderWidenMulAccumulate(d32, hn::PromoteTo(d16, hn::LoadU(d8, wq[i] + v)),
+                                               hn::PromoteTo(d16, hn::LoadU(d8, x.qs + v)), s0, s1);
+          }
+          const int32_t isum = hn::GetLane(hn::SumOfLanes(d32, hn::Add(s0, s1)));
+          uint16_t dw;
+          std::memcpy(&dw, col + 2 * i, 2);
+          acc[t * kRepackRows + i] += F16ToF32(dw) * dx * static_cast<float>(isum);
+        }
+      }
+    }
+    for (int64_t t = 0; t < n_tok; ++t) {
+      for (int i = 0; i < kRepackRows; ++i) a.y[t * a.ldy + r + i] = acc[t * kRepackRows + i];
+    }
+  }
+}
+
+void MatMulRepackedT(DType w, const void* Wp, int64_t k, const void* xq, int64_t n_tok, float* y,
+                     int64_t ldy, int64_t r0, int64_t r1) {
+  const size_t rb = RowBytes(w, k);
+  const RpArgs a{static_cast<const uint8_t*>(Wp),
+                 kRepackRows * rb,
+                 kRepackRows * (w == DType::kQ4_0 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0)),
+                 k / 32,
+                 static_cast<const uint8_t*>(xq),
+                 ActivationRowBytes(w, k),
+                 y,
+                 ldy};
+  const bool q4 = w == DType::kQ4_0;
+#if SHOAL_RP_AVX2
+  return q4 ? RpGrid<true>(a, n_tok, r0, r1) : RpGrid<false>(a, n_tok, r0, r1);
+#else
+  return q4 ? RpPortable<true>(a, n_tok, r0, r1) : RpPortable<false>(a, n_tok, r0, r1);
+#endif
+}
+
+}  // namespace shoal::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace shoal::kernels {
+HWY_EXPORT(MatMulRepackedT);
+
+void MatMulRepacked(DType w, const void* Wp, int64_t k, const void* xq, int64_t n_tok, float* y,
+                    int64_t ldy, int64_t r0, int64_t r1) {
+  if (r0 >= r1 || n_tok <= 0) return;
+  HWY_DYNAMIC_DISPATCH(MatMulRepackedT)(w, Wp, k, xq, n_tok, y, ldy, r0, r1);
+}
+}  // namespace shoal::kernels
+#endif  // HWY_ONCE

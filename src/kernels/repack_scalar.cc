@@ -1,0 +1,89 @@
+// Repacking to and from the row-interleaved x8 layout (see repack.h), and the scalar twin of
+// MatMulRepacked: each row is restored to its GGUF form and multiplied by the scalar MatMul.
+#include <cstring>
+#include <vector>
+
+#include "kernels/blocks.h"
+#include "kernels/matmul.h"
+#include "kernels/quant.h"
+#include "kernels/repack.h"
+
+namespace shoal::kernels {
+namespace {
+
+// Bytes of qs per block and the offset of qs in a GGUF block (both types: f16 d, then qs).
+int QsBytes(DType w) { return w == DType::kQ4_0 ? 16 : 32; }
+constexpr int kQsAt = 2;
+
+// Block column ib of 8 GGUF rows (row stride row_bytes, first block at blk) to its packed form.
+void PackColumn(DType w, const uint8_t* blk, size_t row_bytes, uint8_t* packed) {
+  const int qs = QsBytes(w);
+  for (int r = 0; r < kRepackRows; ++r, blk += row_bytes) {
+    std::memcpy(packed + 2 * r, blk, 2);
+    for (int c = 0; c < qs / 4; ++c) {
+      std::memcpy(packed + 2 * kRepackRows + c * 4 * kRepackRows + 4 * r, blk + kQsAt + 4 * c, 4);
+    }
+  }
+}
+
+// The inverse of PackColumn.
+void UnpackColumn(DType w, const uint8_t* packed, size_t row_bytes, uint8_t* blk) {
+  const int qs = QsBytes(w);
+  for (int r = 0; r < kRepackRows; ++r, blk += row_bytes) {
+    std::memcpy(blk, packed + 2 * r, 2);
+    for (int c = 0; c < qs / 4; ++c) {
+      std::memcpy(blk + kQsAt + 4 * c, packed + 2 * kRepackRows + c * 4 * kRepackRows + 4 * r, 4);
+    }
+  }
+}
+
+}  // namespace
+
+bool CanRepack(DType w, int64_t rows, int64_t k) {
+  return (w == DType::kQ4_0 || w == DType::kQ8_0) && rows > 0 && rows % kRepackRows == 0 && k > 0 &&
+         k % 32 == 0;
+}
+
+size_t RepackedBytes(DType w, int64_t rows, int64_t k) {
+  return static_cast<size_t>(rows) * RowBytes(w, k);
+}
+
+void Repack(DType w, const void* W, size_t w_row_bytes, int64_t rows, int64_t k, void* dst) {
+  const size_t rb = RowBytes(w, k), bb = static_cast<size_t>(QsBytes(w) + kQsAt);
+  const uint8_t* src = static_cast<const uint8_t*>(W);
+  uint8_t* out = static_cast<uint8_t*>(dst);
+  for (int64_t g = 0; g < rows / kRepackRows; ++g) {
+    for (int64_t ib = 0; ib < k / 32; ++ib) {
+      PackColumn(w, src + g * kRepackRows * w_row_bytes + ib * bb, w_row_bytes,
+                 out + g * kRepackRows * rb + ib * kRepackRows * bb);
+    }
+  }
+}
+
+void Unrepack(DType w, const void* Wp, int64_t rows, int64_t k, void* dst) {
+  const size_t rb = RowBytes(w, k), bb = static_cast<size_t>(QsBytes(w) + kQsAt);
+  const uint8_t* src = static_cast<const uint8_t*>(Wp);
+  uint8_t* out = static_cast<uint8_t*>(dst);
+  for (int64_t g = 0; g < rows / kRepackRows; ++g) {
+    for (int64_t ib = 0; ib < k / 32; ++ib) {
+      UnpackColumn(w, src + g * kRepackRows * rb + ib * kRepackRows * bb, rb,
+                   out + g * kRepackRows * rb + ib * bb);
+    }
+  }
+}
+
+namespace scalar {
+
+void MatMulRepacked(DType w, const void* Wp, int64_t k, const void* xq, int64_t n_tok, float* y,
+                    int64_t ldy, int64_t r0, int64_t r1) {
+  const size_t rb = RowBytes(w, k);
+  std::vector<uint8_t> rows(kRepackRows * rb);
+  const uint8_t* p = static_cast<const uint8_t*>(Wp);
+  for (int64_t g0 = r0; g0 < r1; g0 += kRepackRows) {
+    Unrepack(w, p + g0 * rb, kRepackRows, k, rows.data());
+    MatMul(w, rows.data(), rb, k, xq, n_tok, y + g0, ldy, 0, kRepackRows);
+  }
+}
+
+}  // namespace scalar
+}  // namespace shoal::kernels

@@ -1,0 +1,141 @@
+// Repacked q4_0 / q8_0 matmul: layout round trip, the scalar twin against the plain scalar MatMul,
+// SIMD on every target against the scalar twin, row ranges, and bit-identical results whatever
+// the token batch or the row split.
+#include "kernels/repack.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "kernels/matmul.h"
+#include "kernels/quant.h"
+#include "kernels/test_util.h"
+
+namespace shoal::kernels {
+namespace {
+
+using testing::ForEachTarget;
+using testing::RandomBlocks;
+using testing::RandomFloats;
+
+struct Packed {
+  DType t;
+  int64_t rows, k, n_tok;
+  std::vector<uint8_t> w, wp, xq;
+  std::vector<float> x;
+};
+
+Packed Make(DType t, int64_t rows, int64_t k, int64_t n_tok, uint32_t seed) {
+  Packed p{t,
+           rows,
+           k,
+           n_tok,
+           RandomBlocks(t, rows * k, seed),
+           {},
+           {},
+           RandomFloats(n_tok * k, seed + 1)};
+  p.wp.resize(RepackedBytes(t, rows, k));
+  Repack(t, p.w.data(), RowBytes(t, k), rows, k, p.wp.data());
+  p.xq.resize(n_tok * ActivationRowBytes(t, k));
+  ConvertActivations(t, p.x.data(), k, k, n_tok, p.xq.data());
+  return p;
+}
+
+// sum |w x| per output, for relative bounds
+std::vector<double> Magnitudes(const Packed& p) {
+  std::vector<float> wf(p.k), xf(p.k);
+  std::vector<double> mag(p.n_tok * p.rows);
+  const size_t xrb = ActivationRowBytes(p.t, p.k), wrb = RowBytes(p.t, p.k);
+  for (int64_t t = 0; t < p.n_tok; ++t) {
+    DequantizeRow(DType::kQ8_0, p.xq.data() + t * xrb, xf.data(), p.k);
+    for (int64_t r = 0; r < p.rows; ++r) {
+      DequantizeRow(p.t, p.w.data() + r * wrb, wf.data(), p.k);
+      double m = 0;
+      for (int64_t i = 0; i < p.k; ++i) m += std::fabs(double(wf[i]) * xf[i]);
+      mag[t * p.rows + r] = m;
+    }
+  }
+  return mag;
+}
+
+TEST(Repack, Eligibility) {
+  EXPECT_TRUE(CanRepack(DType::kQ4_0, 16, 64));
+  EXPECT_TRUE(CanRepack(DType::kQ8_0, 8, 32));
+  EXPECT_FALSE(CanRepack(DType::kQ4_0, 12, 64));
+  EXPECT_FALSE(CanRepack(DType::kQ4_K, 16, 256));
+  EXPECT_FALSE(CanRepack(DType::kF16, 16, 64));
+  EXPECT_EQ(RepackedBytes(DType::kQ4_0, 16, 64), 16u * 36u);
+}
+
+TEST(Repack, RoundTripAndLayout) {
+  for (DType t : {DType::kQ4_0, DType::kQ8_0}) {
+    const Packed p = Make(t, 16, 96, 1, 3);
+    std::vector<uint8_t> back(p.w.size());
+    Unrepack(t, p.wp.data(), p.rows, p.k, back.data());
+    EXPECT_EQ(back, p.w) << DTypeName(t);
+    // group 1, block column 2: scale of row 3, then byte 4c + m of row r in chunk c
+    const size_t bb = t == DType::kQ4_0 ? 18 : 34, rb = RowBytes(t, p.k);
+    const uint8_t* col = p.wp.data() + 8 * rb + 2 * 8 * bb;
+    const uint8_t* blk3 = p.w.data() + 11 * rb + 2 * bb;
+    EXPECT_EQ(std::memcmp(col + 6, blk3, 2), 0);
+    EXPECT_EQ(col[16 + 32 * 1 + 4 * 3 + 2], blk3[2 + 4 * 1 + 2]);
+  }
+}
+
+TEST(Repack, MatchesPlainMatMul) {
+  for (DType t : {DType::kQ4_0, DType::kQ8_0}) {
+    for (int64_t blocks : {int64_t{1}, int64_t{3}, int64_t{8}}) {
+      for (int64_t n_tok : {1, 2, 3, 4, 5, 9}) {
+        const int64_t rows = 24, k = 32 * blocks;
+        const Packed p = Make(t, rows, k, n_tok, static_cast<uint32_t>(blocks * 10 + n_tok));
+        const std::vector<double> mag = Magnitudes(p);
+        std::vector<float> want(n_tok * rows), ys(n_tok * rows);
+        scalar::MatMul(t, p.w.data(), RowBytes(t, k), k, p.xq.data(), n_tok, want.data(), rows, 0,
+                       rows);
+        scalar::MatMulRepacked(t, p.wp.data(), k, p.xq.data(), n_tok, ys.data(), rows, 0, rows);
+        ASSERT_EQ(std::memcmp(ys.data(), want.data(), ys.size() * sizeof(float)), 0)
+            << DTypeName(t) << " scalar twin";
+        ForEachTarget([&](const std::string& target) {
+          std::vector<float> y(n_tok * rows, -7.0f);
+          MatMulRepacked(t, p.wp.data(), k, p.xq.data(), n_tok, y.data(), rows, 0, rows);
+          for (size_t i = 0; i < y.size(); ++i) {
+            ASSERT_NEAR(y[i], want[i], 2e-6 * mag[i] + 1e-30)
+                << DTypeName(t) << " " << target << " k=" << k << " n_tok=" << n_tok << " i=" << i;
+          }
+        });
+      }
+    }
+  }
+}
+
+// A row range of whole groups writes exactly those rows, with stride ldy; every token's result is
+// bit-identical to that token multiplied alone, and to the rows computed in another split.
+TEST(Repack, RowRangeBatchAndSplitInvariance) {
+  for (DType t : {DType::kQ4_0, DType::kQ8_0}) {
+    const int64_t rows = 32, k = 256, n_tok = 7, ldy = 40, r0 = 8, r1 = 24;
+    const Packed p = Make(t, rows, k, n_tok, 5);
+    const size_t xrb = ActivationRowBytes(t, k);
+    ForEachTarget([&](const std::string& target) {
+      std::vector<float> y(n_tok * ldy, 0.0f), whole(n_tok * ldy, 0.0f);
+      MatMulRepacked(t, p.wp.data(), k, p.xq.data(), n_tok, y.data(), ldy, r0, r1);
+      MatMulRepacked(t, p.wp.data(), k, p.xq.data(), n_tok, whole.data(), ldy, 0, rows);
+      for (int64_t tok = 0; tok < n_tok; ++tok) {
+        std::vector<float> one(ldy, 0.0f);
+        MatMulRepacked(t, p.wp.data(), k, p.xq.data() + tok * xrb, 1, one.data(), ldy, r0, r1);
+        for (int64_t r = 0; r < ldy; ++r) {
+          const float g = y[tok * ldy + r];
+          if (r < r0 || r >= r1) {
+            ASSERT_EQ(g, 0.0f) << DTypeName(t) << " " << target << " wrote outside the range";
+          } else {
+            ASSERT_EQ(g, one[r]) << DTypeName(t) << " " << target << " batch vs alone";
+            ASSERT_EQ(g, whole[tok * ldy + r]) << DTypeName(t) << " " << target << " split";
+          }
+        }
+      }
+    });
+  }
+}
+
+}  // namespace
+}  // namespace shoal::kernels
