@@ -37,6 +37,8 @@ class PeerIo {
   // Runs every send and receive concurrently; returns when all completed, or the first error
   // (naming the peer). Zero-byte messages are sent (header only) and must be received.
   virtual Status Exchange(Op op, std::span<const SendOp> sends, std::span<const RecvOp> recvs) = 0;
+  // The group failed: tear the connections down so peers learn it without waiting.
+  virtual void Abort() {}
 };
 
 struct StreamOptions {
@@ -53,6 +55,7 @@ class StreamPeerIo : public PeerIo {
   std::string PeerName(int peer) const override { return transport_->PeerName(peer); }
   Status Exchange(Op op, std::span<const SendOp> sends, std::span<const RecvOp> recvs) override;
 
+  void Abort() override { transport_->Abort(); }
   Transport& transport() { return *transport_; }
 
  private:

@@ -19,7 +19,10 @@ PeerGroup::PeerGroup(std::unique_ptr<PeerIo> io, std::string backend)
 Status PeerGroup::Run(Op op, std::span<const SendOp> sends, std::span<const RecvOp> recvs) {
   if (!broken_.ok()) return broken_;
   Status st = io_->Exchange(op, sends, recvs);
-  if (!st.ok()) broken_ = st;
+  if (!st.ok()) {
+    broken_ = st;
+    io_->Abort();
+  }
   return st;
 }
 

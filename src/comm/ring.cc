@@ -61,7 +61,9 @@ size_t ByteRing::Readable() const {
 
 namespace shoal::comm {
 
-RingTransport::~RingTransport() {
+RingTransport::~RingTransport() { Abort(); }
+
+void RingTransport::Abort() {
   for (int p = 0; p < size_; ++p) {
     if (p != rank_) out_[p].MarkClosed();
   }

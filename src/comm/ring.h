@@ -64,6 +64,7 @@ class RingTransport : public Transport {
   Status TryRead(int peer, std::span<const MutBuf> bufs, size_t* moved) override;
   Status Wait(std::span<const int> write_peers, std::span<const int> read_peers, int max_wait_ms,
               uint64_t idle_rounds) override;
+  void Abort() override;
 
  protected:
   int rank_, size_;

@@ -45,6 +45,10 @@ class Transport {
   // Unavailable if `peer` is known to be gone (its process died, it closed the group); else Ok.
   // Called while waiting on the peer, at most every few milliseconds.
   virtual Status CheckPeer(int peer) { return Status::Ok(); }
+
+  // After an error: closes every stream at once, so peers blocked on this rank fail now instead
+  // of after their timeout. Nothing moves afterwards.
+  virtual void Abort() {}
 };
 
 // Spin, then yield, then short sleeps, by the number of idle rounds in a row (no busy polling).
