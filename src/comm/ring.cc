@@ -61,7 +61,7 @@ size_t ByteRing::Readable() const {
 
 namespace shoal::comm {
 
-RingTransport::~RingTransport() { Abort(); }
+RingTransport::~RingTransport() = default;
 
 void RingTransport::Abort() {
   for (int p = 0; p < size_; ++p) {

@@ -55,7 +55,8 @@ class RingTransport : public Transport {
  public:
   RingTransport(int rank, int size, std::vector<ByteRing> out, std::vector<ByteRing> in)
       : rank_(rank), size_(size), out_(std::move(out)), in_(std::move(in)) {}
-  // Tells every peer this rank left (they get an error instead of waiting).
+  // Subclasses call Abort() in their destructor (while the rings are still mapped) so that every
+  // peer learns this rank left.
   ~RingTransport() override;
 
   int rank() const override { return rank_; }

@@ -24,6 +24,7 @@ class LoopbackTransport : public RingTransport {
   LoopbackTransport(int rank, int n, std::shared_ptr<Rings> rings)
       : RingTransport(rank, n, Side(rank, n, *rings, true), Side(rank, n, *rings, false)),
         rings_(std::move(rings)) {}
+  ~LoopbackTransport() override { Abort(); }
   std::string PeerName(int peer) const override {
     return "rank " + std::to_string(peer) + " (loopback)";
   }
