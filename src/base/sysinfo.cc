@@ -1,5 +1,7 @@
 #include "base/sysinfo.h"
 
+#include <sys/resource.h>
+
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -77,5 +79,15 @@ uint64_t TotalMemoryBytes() { return 0; }
 uint64_t AvailableMemoryBytes() { return 0; }
 std::string CpuName() { return "unknown"; }
 #endif
+
+uint64_t PeakResidentBytes() {
+  struct rusage ru {};
+  if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+#if defined(__APPLE__)
+  return uint64_t(ru.ru_maxrss);  // bytes on macOS
+#else
+  return uint64_t(ru.ru_maxrss) * 1024;  // KiB on Linux
+#endif
+}
 
 }  // namespace shoal

@@ -112,10 +112,11 @@ struct Session::Scratch {
   Converted cx;                            // conversions of xn or attn or gate
 };
 
-Session::Session(const model::Model& m, ThreadPool& pool, int32_t n_ctx, const TensorParallel& tp)
+Session::Session(const model::Model& m, ThreadPool& pool, int32_t n_ctx, const Parallelism& par)
     : model_(m),
       pool_(pool),
-      tp_(tp),
+      par_(par),
+      stage_(par.stage != nullptr ? par.stage : par.group),
       kv_(m.config(), m.shard(), n_ctx > 0 ? n_ctx : m.config().n_ctx_train),
       scratch_(std::make_unique<Scratch>(m.config(), m.shard(), m.weights(), pool.size(),
                                          kv_.n_ctx())) {}
@@ -123,19 +124,27 @@ Session::Session(const model::Model& m, ThreadPool& pool, int32_t n_ctx, const T
 Session::~Session() = default;
 
 StatusOr<std::unique_ptr<Session>> Session::Create(const model::Model& m, ThreadPool& pool,
-                                                   int32_t n_ctx, const TensorParallel& tp) {
+                                                   int32_t n_ctx, const Parallelism& par) {
   const ModelConfig& c = m.config();
   const model::Shard& sh = m.shard();
   if (n_ctx < 0) return InvalidArgument("context length " + std::to_string(n_ctx) + " < 0");
-  if (tp.group != nullptr) {
-    if (tp.vocab_by_rank.size() != size_t(tp.group->size())) {
-      return InvalidArgument("tensor parallel: " + std::to_string(tp.vocab_by_rank.size()) +
-                             " vocabulary ranges for " + std::to_string(tp.group->size()) +
-                             " ranks");
+  if (par.group != nullptr) {
+    const comm::Group& g = *par.group;
+    if (par.vocab_by_rank.size() != size_t(g.size())) {
+      return InvalidArgument("pooled session: " + std::to_string(par.vocab_by_rank.size()) +
+                             " vocabulary ranges for " + std::to_string(g.size()) + " ranks");
     }
-    if (!(tp.vocab_by_rank[size_t(tp.group->rank())] == sh.vocab)) {
-      return InvalidArgument(
-          "tensor parallel: this rank's vocabulary range differs from its shard");
+    const model::Range mine = sh.last_stage ? sh.vocab : model::Range{};
+    if (!(par.vocab_by_rank[size_t(g.rank())] == mine)) {
+      return InvalidArgument("pooled session: this rank's logits rows differ from its shard's");
+    }
+    if (sh.first_stage != (par.prev_stage_rank < 0) || (par.prev_stage_rank >= g.size()) ||
+        (sh.last_stage && !par.next_stage_ranks.empty())) {
+      return InvalidArgument("pooled session: stage links do not match the shard (" +
+                             sh.ToString() + ")");
+    }
+    for (int r : par.next_stage_ranks) {
+      if (r <= 0 || r >= g.size()) return InvalidArgument("pooled session: bad next-stage rank");
     }
   } else if (!sh.IsWhole(c)) {
     return InvalidArgument("a session over a model shard (" + sh.ToString() +
@@ -156,10 +165,10 @@ StatusOr<std::unique_ptr<Session>> Session::Create(const model::Model& m, Thread
                              std::to_string(kv >> 20) + " MiB) but only " +
                              std::to_string(avail >> 20) + " MiB of memory is available");
   }
-  return std::make_unique<Session>(m, pool, ctx, tp);
+  return std::make_unique<Session>(m, pool, ctx, par);
 }
 
-StatusOr<std::span<const float>> Session::Eval(std::span<const int32_t> tokens, bool all_logits) {
+Status Session::Check(std::span<const int32_t> tokens) const {
   const ModelConfig& c = model_.config();
   if (tokens.empty()) return InvalidArgument("Eval: no tokens");
   if (int64_t(n_past_) + int64_t(tokens.size()) > kv_.n_ctx()) {
@@ -174,8 +183,14 @@ StatusOr<std::span<const float>> Session::Eval(std::span<const int32_t> tokens, 
                              std::to_string(c.n_vocab) + ")");
     }
   }
+  return Status::Ok();
+}
+
+StatusOr<std::span<const float>> Session::Eval(std::span<const int32_t> tokens, bool all_logits) {
+  const ModelConfig& c = model_.config();
+  SHOAL_RETURN_IF_ERROR(Check(tokens));
   const size_t n = tokens.size();
-  const bool root = tp_.group == nullptr || tp_.group->rank() == 0;
+  const bool root = par_.group == nullptr || par_.group->rank() == 0;
   logits_.resize(root ? (all_logits ? n : 1) * size_t(c.n_vocab) : 0);
   for (size_t t0 = 0; t0 < n; t0 += kMaxBatch) {
     const int32_t nb = static_cast<int32_t>(std::min<size_t>(kMaxBatch, n - t0));
@@ -189,8 +204,8 @@ StatusOr<std::span<const float>> Session::Eval(std::span<const int32_t> tokens, 
 }
 
 Status Session::Reduce(float* data, size_t count) {
-  if (tp_.group == nullptr || tp_.group->size() == 1) return Status::Ok();
-  return tp_.group->AllReduceSum(data, count, comm::ElemType::kF32);
+  if (stage_ == nullptr || stage_->size() == 1) return Status::Ok();
+  return stage_->AllReduceSum(data, count, comm::ElemType::kF32);
 }
 
 Status Session::EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits, bool want_logits,
@@ -199,7 +214,8 @@ Status Session::EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits,
   const model::Weights& W = model_.weights();
   const model::Shard& sh = model_.shard();
   Scratch& s = *scratch_;
-  const bool split = tp_.group != nullptr && tp_.group->size() > 1;
+  const bool split = stage_ != nullptr && stage_->size() > 1;  // tensor parallel in this stage
+  const bool pooled = par_.group != nullptr && par_.group->size() > 1;
   const int64_t E = c.n_embd, HK = c.head_dim_k, HV = c.head_dim_v;
   const int32_t n_head = sh.heads.size(), n_head_kv = sh.kv_heads.size();
   const int64_t NQ = n_head * HK, NK = n_head_kv * HK, NV = n_head_kv * HV;
@@ -210,23 +226,29 @@ Status Session::EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits,
   const int32_t n_pairs = s.rope.n_pairs();
   const float attn_scale = 1.0f / std::sqrt(float(HK));
 
-  // Embeddings (this rank's vocabulary rows; the all-reduce fills in the others) and rope angles.
+  // Embeddings (first stage: this rank's vocabulary rows, the all-reduce fills in the others;
+  // later stages: the previous stage's output) and rope angles.
   const MatrixWeight& emb = W.token_embd;
   pool_.Run([&](int ti, int nt) {
     int64_t b, e;
     ThreadPool::Chunk(n_tok, 1, ti, nt, &b, &e);
     for (int64_t t = b; t < e; ++t) {
       float* xt = s.x.data() + t * E;
-      if (sh.vocab.contains(tokens[t])) {
+      if (sh.first_stage && sh.vocab.contains(tokens[t])) {
         kernels::DequantizeRow(
             emb.type, emb.data + size_t(tokens[t] - sh.vocab.begin) * emb.row_bytes, xt, E);
-      } else {
+      } else if (sh.first_stage) {
         std::fill(xt, xt + E, 0.0f);
       }
       s.rope.Angles(pos0 + int32_t(t), s.cos.data() + t * n_pairs, s.sin.data() + t * n_pairs);
     }
   });
-  if (split && sh.vocab.size() != c.n_vocab) SHOAL_RETURN_IF_ERROR(Reduce(s.x.data(), n_tok * E));
+  if (!sh.first_stage) {
+    SHOAL_RETURN_IF_ERROR(
+        par_.group->Recv(par_.prev_stage_rank, s.x.data(), size_t(n_tok) * E * sizeof(float)));
+  } else if (split && sh.vocab.size() != c.n_vocab) {
+    SHOAL_RETURN_IF_ERROR(Reduce(s.x.data(), n_tok * E));
+  }
 
   // Norm + conversion of the residual stream into s.cx, split by token.
   auto norm_convert = [&](const std::vector<float>& w) {
@@ -371,46 +393,53 @@ Status Session::EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits,
   }
 
   n_past_ += n_tok;
+  if (!sh.last_stage && stage_->rank() == 0) {
+    for (int r : par_.next_stage_ranks) {
+      SHOAL_RETURN_IF_ERROR(par_.group->Send(r, s.x.data(), size_t(n_tok) * E * sizeof(float)));
+    }
+  }
   if (!want_logits) return Status::Ok();
-  // Final norm and logits of the last token (or all): this rank's vocabulary rows, gathered on
-  // rank 0.
+  // Final norm and logits of the last token (or all): this rank's vocabulary rows (last stage),
+  // gathered on rank 0.
   const int64_t t_first = all_logits ? 0 : n_tok - 1;
   const int64_t n_out = n_tok - t_first;
-  const MatrixWeight& out = W.output;
-  const int64_t n_vocab_local = sh.vocab.size();
-  if (split) s.partial.resize(std::max(s.partial.size(), size_t(n_out * n_vocab_local)));
-  float* local = split ? s.partial.data() : logits;  // [n_out][n_vocab_local]
-  s.cx.Prepare({&out}, E, n_out);
-  pool_.Run([&](int ti, int nt) {
-    int64_t b, e;
-    ThreadPool::Chunk(n_out, 1, ti, nt, &b, &e);
-    for (int64_t t = b; t < e; ++t) {
-      kernels::RmsNorm(s.x.data() + (t_first + t) * E, W.output_norm.data(), c.rms_eps,
-                       s.xn.data() + t * E, E);
-    }
-    if (b < e) s.cx.Convert(s.xn.data(), E, b, e);
-  });
-  const void* xq = s.cx.For(out);
-  pool_.Run([&](int ti, int nt) {
-    int64_t r0, r1;
-    ThreadPool::Chunk(out.rows, 16, ti, nt, &r0, &r1);
-    MatMulRows(out, xq, n_out, local, n_vocab_local, r0, r1);
-  });
-  if (!split) return Status::Ok();
+  const int64_t n_vocab_local = sh.last_stage ? sh.vocab.size() : 0;
+  if (pooled) s.partial.resize(std::max(s.partial.size(), size_t(n_out * n_vocab_local)));
+  float* local = pooled ? s.partial.data() : logits;  // [n_out][n_vocab_local]
+  if (sh.last_stage) {
+    const MatrixWeight& out = W.output;
+    s.cx.Prepare({&out}, E, n_out);
+    pool_.Run([&](int ti, int nt) {
+      int64_t b, e;
+      ThreadPool::Chunk(n_out, 1, ti, nt, &b, &e);
+      for (int64_t t = b; t < e; ++t) {
+        kernels::RmsNorm(s.x.data() + (t_first + t) * E, W.output_norm.data(), c.rms_eps,
+                         s.xn.data() + t * E, E);
+      }
+      if (b < e) s.cx.Convert(s.xn.data(), E, b, e);
+    });
+    const void* xq = s.cx.For(out);
+    pool_.Run([&](int ti, int nt) {
+      int64_t r0, r1;
+      ThreadPool::Chunk(out.rows, 16, ti, nt, &r0, &r1);
+      MatMulRows(out, xq, n_out, local, n_vocab_local, r0, r1);
+    });
+  }
+  if (!pooled) return Status::Ok();
   // Gather [rank][n_out][n_vocab_r] on rank 0, then lay it out as [n_out][n_vocab].
-  const int n_ranks = tp_.group->size();
+  const int n_ranks = par_.group->size();
   std::vector<size_t> bytes(n_ranks);
   for (int r = 0; r < n_ranks; ++r) {
-    bytes[r] = size_t(n_out) * tp_.vocab_by_rank[r].size() * sizeof(float);
+    bytes[r] = size_t(n_out) * par_.vocab_by_rank[r].size() * sizeof(float);
   }
-  const bool root = tp_.group->rank() == 0;
+  const bool root = par_.group->rank() == 0;
   if (root) gathered_.resize(size_t(n_out) * c.n_vocab);
   SHOAL_RETURN_IF_ERROR(
-      tp_.group->GatherV(local, root ? gathered_.data() : nullptr, bytes, /*root=*/0));
+      par_.group->GatherV(local, root ? gathered_.data() : nullptr, bytes, /*root=*/0));
   if (!root) return Status::Ok();
   const float* src = gathered_.data();
   for (int r = 0; r < n_ranks; ++r) {
-    const model::Range v = tp_.vocab_by_rank[r];
+    const model::Range v = par_.vocab_by_rank[r];
     for (int64_t t = 0; t < n_out; ++t) {
       std::memcpy(logits + t * c.n_vocab + v.begin, src + t * v.size(), v.size() * sizeof(float));
     }

@@ -15,23 +15,28 @@
 
 namespace shoal::runtime {
 
-// Tensor parallelism: the group of ranks each holding one shard of the model (Model::shard()),
-// and every rank's vocabulary rows (the logits are gathered on rank 0 in this order).
-struct TensorParallel {
-  comm::Group* group = nullptr;  // nullptr: this model is whole, nothing is exchanged
+// How this rank's shard (Model::shard()) works with the others: tensor parallelism within its
+// pipeline stage (partial sums all-reduced over `stage`), the stage's input from the previous
+// stage and its output to the next, and the logits gathered on rank 0 of `group`.
+struct Parallelism {
+  comm::Group* group = nullptr;  // every rank of the job; nullptr: the model is whole
+  comm::Group* stage = nullptr;  // the ranks of this rank's stage; nullptr: all of `group`
+  // Rows of the logits each rank of `group` computes (empty outside the last stage), rank order.
   std::vector<model::Range> vocab_by_rank;
+  int prev_stage_rank = -1;           // rank of `group` that sends this stage its input
+  std::vector<int> next_stage_ranks;  // ranks this stage's first rank sends its output to
 };
 
 class Session {
  public:
   // n_ctx <= 0: the model's training context length.
   // The KV cache is allocated here: callers that cannot trust n_ctx use Create.
-  Session(const model::Model& m, ThreadPool& pool, int32_t n_ctx, const TensorParallel& tp = {});
+  Session(const model::Model& m, ThreadPool& pool, int32_t n_ctx, const Parallelism& par = {});
   // Like the constructor, but returns ResourceExhausted when the KV cache and scratch buffers
   // would not fit in the machine's available memory, InvalidArgument for n_ctx < 0 or a shard
   // without its group.
   static StatusOr<std::unique_ptr<Session>> Create(const model::Model& m, ThreadPool& pool,
-                                                   int32_t n_ctx, const TensorParallel& tp = {});
+                                                   int32_t n_ctx, const Parallelism& par = {});
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -41,9 +46,11 @@ class Session {
   // Appends tokens at the current position; returns the last token's logits (n_vocab floats) or,
   // with all_logits, n_tokens * n_vocab row-major. The span is valid until the next Eval/Reset.
   // Errors (nothing is appended): empty input, context full, token id out of range.
-  // Under tensor parallelism every rank calls Eval with the same tokens; rank 0 gets the logits,
-  // the others an empty span. A failed collective returns its error (the group is then unusable).
+  // Pooled, every rank calls Eval with the same tokens; rank 0 gets the logits, the others an
+  // empty span. A failed collective returns its error (the group is then unusable).
   StatusOr<std::span<const float>> Eval(std::span<const int32_t> tokens, bool all_logits = false);
+  // The errors Eval would return for these tokens, without evaluating anything.
+  Status Check(std::span<const int32_t> tokens) const;
   void Reset() { n_past_ = 0; }
   int32_t n_past() const { return n_past_; }
   int32_t n_ctx() const { return kv_.n_ctx(); }
@@ -55,11 +62,12 @@ class Session {
   // into `logits` (rank 0; others pass nullptr).
   Status EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits, bool want_logits,
                    float* logits);
-  Status Reduce(float* data, size_t count);  // sum over the tensor-parallel group
+  Status Reduce(float* data, size_t count);  // sum over this stage's ranks
 
   const model::Model& model_;
   ThreadPool& pool_;
-  TensorParallel tp_;
+  Parallelism par_;
+  comm::Group* stage_ = nullptr;  // par_.stage, or par_.group
   KvCache kv_;
   int32_t n_past_ = 0;
   std::unique_ptr<Scratch> scratch_;

@@ -1,0 +1,245 @@
+#include "cluster/job.h"
+
+#include <cstdio>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "base/sysinfo.h"
+#include "runtime/pooled.h"
+
+namespace shoal::cluster {
+namespace {
+
+constexpr size_t kOfferBytes = 24;
+constexpr size_t kReportBytes = 256;
+
+void PutOffer(const NodeOffer& o, uint8_t* b) {
+  const uint64_t mem = o.memory_bytes ? o.memory_bytes : AvailableMemoryBytes();
+  const uint32_t threads = uint32_t(o.threads), pad = 0;
+  std::memcpy(b, &mem, 8);
+  std::memcpy(b + 8, &threads, 4);
+  std::memcpy(b + 12, &pad, 4);
+  std::memcpy(b + 16, &o.bandwidth_gbs, 8);
+}
+
+NodeOffer GetOffer(const uint8_t* b) {
+  NodeOffer o;
+  uint32_t threads;
+  std::memcpy(&o.memory_bytes, b, 8);
+  std::memcpy(&threads, b + 8, 4);
+  std::memcpy(&o.bandwidth_gbs, b + 16, 8);
+  o.threads = int32_t(std::min<uint32_t>(threads, 1u << 16));
+  if (!(o.bandwidth_gbs >= 0 && o.bandwidth_gbs < 1e6)) o.bandwidth_gbs = 0;
+  return o;
+}
+
+// A rank's load result: u32 code + message, fixed size.
+void PutReport(const Status& s, uint8_t* b) {
+  std::memset(b, 0, kReportBytes);
+  const uint32_t code = uint32_t(s.code());
+  std::memcpy(b, &code, 4);
+  const std::string m = s.message().substr(0, kReportBytes - 5);
+  std::memcpy(b + 4, m.data(), m.size());
+}
+
+Status GetReport(const uint8_t* b) {
+  uint32_t code;
+  std::memcpy(&code, b, 4);
+  if (code == 0) return Status::Ok();
+  if (code > uint32_t(StatusCode::kInternal)) code = uint32_t(StatusCode::kInternal);
+  return Status(StatusCode(code),
+                std::string(reinterpret_cast<const char*>(b + 4),
+                            strnlen(reinterpret_cast<const char*>(b + 4), kReportBytes - 5)));
+}
+
+Status SendJob(comm::Group& g, const nlohmann::json& j) {
+  std::string text = j.dump();
+  uint64_t n = text.size();
+  SHOAL_RETURN_IF_ERROR(g.Broadcast(&n, sizeof(n), 0));
+  return g.Broadcast(text.data(), text.size(), 0);
+}
+
+StatusOr<nlohmann::json> RecvJob(comm::Group& g) {
+  uint64_t n = 0;
+  SHOAL_RETURN_IF_ERROR(g.Broadcast(&n, sizeof(n), 0));
+  if (n == 0 || n > kMaxJobBytes) {
+    return Corrupt("rank 0 announced a job of " + std::to_string(n) + " bytes (limit " +
+                   std::to_string(kMaxJobBytes) + ")");
+  }
+  std::string text(n, '\0');
+  SHOAL_RETURN_IF_ERROR(g.Broadcast(text.data(), n, 0));
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return Corrupt("rank 0 sent a job that is not JSON");
+  return j;
+}
+
+struct Loaded {
+  std::unique_ptr<comm::Group> stage_group;  // several pipeline stages: this rank's stage
+  std::unique_ptr<model::Model> model;
+  std::unique_ptr<runtime::Session> session;
+};
+
+// Loads this rank's shard and makes its session (memory checked against this machine).
+StatusOr<Loaded> LoadShard(comm::Group& g, ThreadPool& pool, const std::string& path,
+                           const std::string& model_id, const parallel::Plan& plan, int32_t n_ctx) {
+  Loaded l;
+  model::LoadOptions lo;
+  lo.n_ctx = n_ctx;
+  lo.shard = plan.ranks[size_t(g.rank())].shard;
+  SHOAL_ASSIGN_OR_RETURN(l.model, model::Model::Load(path, lo));
+  const std::string id = ModelId(l.model->file());
+  if (id != model_id) {
+    return InvalidArgument(path + " is not the model rank 0 runs (model id " + id + ", rank 0 " +
+                           model_id + ")");
+  }
+  SHOAL_ASSIGN_OR_RETURN(runtime::Parallelism par,
+                         runtime::PlanParallelism(plan, g, &l.stage_group));
+  SHOAL_ASSIGN_OR_RETURN(l.session, runtime::Session::Create(*l.model, pool, n_ctx, par));
+  return l;
+}
+
+// Every rank's load result to rank 0, then rank 0's verdict to all. Returns the first failure
+// (naming its node) on rank 0; on the others, Ok with *go telling whether to serve.
+Status AgreeLoaded(comm::Group& g, const Status& mine, const std::vector<std::string>& names,
+                   bool* go) {
+  const int n = g.size();
+  uint8_t report[kReportBytes];
+  PutReport(mine, report);
+  std::vector<uint8_t> all(g.rank() == 0 ? kReportBytes * n : 0);
+  std::vector<size_t> sizes(n, kReportBytes);
+  SHOAL_RETURN_IF_ERROR(g.GatherV(report, g.rank() == 0 ? all.data() : nullptr, sizes, 0));
+  Status first;
+  if (g.rank() == 0) {
+    for (int r = 0; r < n && first.ok(); ++r) {
+      Status s = GetReport(all.data() + size_t(r) * kReportBytes);
+      if (!s.ok()) {
+        first = s.With("node " + std::to_string(r) + " (" +
+                       (size_t(r) < names.size() ? names[r] : g.PeerName(r)) + ")");
+      }
+    }
+  }
+  uint32_t verdict = first.ok() ? 1 : 0;
+  SHOAL_RETURN_IF_ERROR(g.Broadcast(&verdict, sizeof(verdict), 0));
+  *go = verdict == 1;
+  return first;
+}
+
+}  // namespace
+
+std::string ModelId(const gguf::File& file) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&](const void* p, size_t n) {
+    const uint8_t* b = static_cast<const uint8_t*>(p);
+    for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
+  };
+  const uint64_t n_meta = file.metadata().entries().size(), total = file.total_file_bytes();
+  mix(&n_meta, 8);
+  mix(&total, 8);
+  for (const gguf::TensorInfo& t : file.tensors()) {
+    mix(t.name.data(), t.name.size());
+    const uint32_t type = uint32_t(t.type);
+    mix(&type, 4);
+    for (int64_t d : t.shape) mix(&d, 8);
+    mix(&t.offset, 8);
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+StatusOr<std::unique_ptr<Job>> StartJob(comm::Group& g, ThreadPool& pool, const NodeOffer& self,
+                                        const JobOptions& o) {
+  const int n = g.size();
+  std::vector<std::string> names = o.node_names;
+  for (int r = int(names.size()); r < n; ++r) names.push_back(r == 0 ? "local" : g.PeerName(r));
+  // 1: offers.
+  uint8_t mine[kOfferBytes];
+  PutOffer(self, mine);
+  std::vector<uint8_t> offers(kOfferBytes * n);
+  std::vector<size_t> sizes(n, kOfferBytes);
+  SHOAL_RETURN_IF_ERROR(g.GatherV(mine, offers.data(), sizes, 0));
+  std::vector<parallel::NodeSpec> nodes;
+  for (int r = 0; r < n; ++r) {
+    const NodeOffer off = GetOffer(offers.data() + size_t(r) * kOfferBytes);
+    nodes.push_back({names[r], off.memory_bytes, std::max(1, off.threads), off.bandwidth_gbs});
+  }
+  // 2: the plan, or why there is none.
+  auto abort = [&](Status why) -> Status {
+    nlohmann::json j = {{"ok", false}, {"error", why.ToString()}};
+    SHOAL_RETURN_IF_ERROR(SendJob(g, j));
+    return why;
+  };
+  auto file = gguf::File::Open(o.model_path);
+  if (!file.ok()) return abort(file.status());
+  auto desc = parallel::DescribeModel(**file);
+  if (!desc.ok()) return abort(desc.status().With(o.model_path));
+  const std::string model_id = ModelId(**file);
+  file->reset();
+  parallel::PlanOptions po;
+  po.n_ctx = o.n_ctx;
+  po.stages = o.stages;
+  auto plan = parallel::MakePlan(*desc, nodes, po);
+  if (!plan.ok()) return abort(plan.status());
+  if (!plan->fits) return abort(ResourceExhausted(plan->why_not));
+  SHOAL_RETURN_IF_ERROR(SendJob(g, {{"ok", true},
+                                    {"model_path", o.model_path},
+                                    {"model_id", model_id},
+                                    {"n_ctx", o.n_ctx},
+                                    {"plan", plan->ToJson()}}));
+  // 3, 4: every rank loads its shard.
+  auto job = std::make_unique<Job>();
+  job->plan = *plan;
+  auto loaded = LoadShard(g, pool, o.model_path, model_id, *plan, o.n_ctx);
+  bool go = false;
+  SHOAL_RETURN_IF_ERROR(AgreeLoaded(g, loaded.status(), names, &go));
+  job->plan.config = loaded->model->config();
+  job->stage_group = std::move(loaded->stage_group);
+  job->model = std::move(loaded->model);
+  job->session = std::move(loaded->session);
+  job->executor = std::make_unique<runtime::Executor>(*job->session, &g);
+  return job;
+}
+
+Status ServeJob(comm::Group& g, ThreadPool& pool, const NodeOffer& self,
+                const std::string& model_path) {
+  uint8_t mine[kOfferBytes];
+  PutOffer(self, mine);
+  std::vector<size_t> sizes(g.size(), kOfferBytes);
+  SHOAL_RETURN_IF_ERROR(g.GatherV(mine, nullptr, sizes, 0));
+  SHOAL_ASSIGN_OR_RETURN(nlohmann::json job, RecvJob(g));
+  if (!job.value("ok", false)) {
+    std::fprintf(stderr, "shoal worker: rank 0 ended the job: %s\n",
+                 job.value("error", std::string("(no reason)")).c_str());
+    return Status::Ok();
+  }
+  Status st;
+  StatusOr<Loaded> loaded = Internal("not loaded");
+  try {
+    const std::string path =
+        model_path.empty() ? job.at("model_path").get<std::string>() : model_path;
+    const int32_t n_ctx = job.at("n_ctx").get<int32_t>();
+    SHOAL_ASSIGN_OR_RETURN(parallel::Plan plan, parallel::Plan::FromJson(job.at("plan")));
+    if (plan.ranks.size() != size_t(g.size())) {
+      st = Corrupt("the plan has " + std::to_string(plan.ranks.size()) + " ranks, the group " +
+                   std::to_string(g.size()));
+    } else if (n_ctx <= 0 || n_ctx > (1 << 24)) {
+      st = Corrupt("bad context length " + std::to_string(n_ctx));
+    } else {
+      loaded = LoadShard(g, pool, path, job.at("model_id").get<std::string>(), plan, n_ctx);
+      st = loaded.status();
+    }
+  } catch (const nlohmann::json::exception& e) {
+    st = Corrupt(std::string("job JSON: ") + e.what());
+  }
+  bool go = false;
+  SHOAL_RETURN_IF_ERROR(AgreeLoaded(g, st, {}, &go));
+  if (!go) {
+    if (!st.ok()) std::fprintf(stderr, "shoal worker: %s\n", st.ToString().c_str());
+    return Status::Ok();
+  }
+  return runtime::Executor::Serve(*loaded->session, g);
+}
+
+}  // namespace shoal::cluster

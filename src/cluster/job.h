@@ -1,0 +1,70 @@
+// One job across a comm::Group: rank 0 plans the split from every node's report, sends the plan,
+// every rank loads its shard of its own copy of the GGUF, and the model then runs through a
+// runtime::Executor on rank 0 while the other ranks serve it.
+//
+// Setup messages (after the transport's own handshake), all collectives over the group:
+//   1 GatherV to rank 0: each rank's NodeReport (fixed 24 bytes, little-endian)
+//   2 Broadcast: u64 length (bounded by kMaxJobBytes), then the job JSON:
+//     {"ok", "error", "model_path", "model_id", "n_ctx", "plan"}; ok = false ends the job
+//   3 GatherV to rank 0: each rank's LoadReport (u32 status code + 252 bytes of message)
+//   4 Broadcast: u32 go (1) or abort (0)
+// then runtime::Executor's commands until Finish. See docs/wire-protocol.md.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "base/thread_pool.h"
+#include "comm/group.h"
+#include "model/model.h"
+#include "parallel/plan.h"
+#include "runtime/executor.h"
+#include "runtime/session.h"
+
+namespace shoal::cluster {
+
+inline constexpr uint64_t kMaxJobBytes = uint64_t{16} << 20;
+
+// What a node offers: sent by every rank at the start of a job.
+struct NodeOffer {
+  uint64_t memory_bytes = 0;  // 0: this machine's available memory
+  int32_t threads = 0;        // threads its pool computes with
+  double bandwidth_gbs = 0;   // measured memory bandwidth; 0 unknown
+};
+
+struct JobOptions {
+  std::string model_path;
+  int32_t n_ctx = 4096;
+  int stages = 1;
+  std::vector<std::string> node_names;  // for the plan and errors; rank order
+};
+
+// Rank 0's handle on a running job.
+struct Job {
+  parallel::Plan plan;
+  std::unique_ptr<comm::Group> stage_group;  // several pipeline stages: rank 0's stage
+  std::unique_ptr<model::Model> model;       // rank 0's shard (tokenizer and config are whole)
+  std::unique_ptr<runtime::Session> session;
+  std::unique_ptr<runtime::Executor> executor;
+};
+
+// Rank 0. The plan is made from the nodes' offers; a plan that does not fit, a node that cannot
+// load its shard (missing file, another model, out of memory) ends the job on every rank with an
+// error naming the node.
+StatusOr<std::unique_ptr<Job>> StartJob(comm::Group& group, ThreadPool& pool, const NodeOffer& self,
+                                        const JobOptions& options);
+
+// Ranks > 0: takes part in one job until rank 0 finishes it (Ok), aborts it during setup (Ok:
+// rank 0 reports why) or the group fails (its error). `model_path` overrides the job's path
+// (each node's own copy); empty: the path rank 0 sent.
+Status ServeJob(comm::Group& group, ThreadPool& pool, const NodeOffer& self,
+                const std::string& model_path);
+
+// A digest of a GGUF's metadata size and tensor table (names, types, shapes, offsets, file size):
+// two copies of one model give the same id. Hex string.
+std::string ModelId(const gguf::File& file);
+
+}  // namespace shoal::cluster
