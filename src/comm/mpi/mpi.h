@@ -15,9 +15,10 @@
 
 namespace shoal::comm::mpi {
 
-// Initializes MPI (MPI_Init_thread, MPI_THREAD_SERIALIZED) on first use; MPI_Finalize runs when
-// the last group is destroyed. Unavailable when not started by an MPI launcher is not detected
-// by MPI itself: a singleton run gives a group of 1.
+// Initializes MPI (MPI_Init_thread, MPI_THREAD_SERIALIZED) unless the program already did;
+// MPI_Finalize then runs at process exit. Each call gives a group over a duplicate of
+// MPI_COMM_WORLD (its traffic never mixes with the program's own). Started without an MPI
+// launcher, MPI gives a group of one rank.
 StatusOr<std::unique_ptr<Group>> FromEnvironment();
 
 // True if this build has the MPI backend.
