@@ -194,7 +194,12 @@ Status StreamPeerIo::Exchange(Op op, std::span<const SendOp> sends, std::span<co
     }
     if (pending_send_peers_.empty() && pending_recv_peers_.empty()) break;
     ++idle_rounds;
-    if (options_.busy_poll && (idle_rounds & 255) != 0) continue;
+    if (options_.busy_poll && (idle_rounds & 255) != 0) {
+      // Spinning; a yield now and then lets the kernel's network work (softirq threads) and
+      // other ranks on the same core run: without it tcp on a busy box stalls for whole ticks.
+      if ((idle_rounds & 31) == 0) sched_yield();
+      continue;
+    }
     const int64_t idle_ms = MsSince(last_progress);
     if (idle_ms >= options_.io_timeout_ms) return TimeoutError(op, static_cast<int>(idle_ms));
     if (MsSince(last_check) >= 10) {  // a dead peer is reported without waiting the timeout
