@@ -30,8 +30,11 @@
 
 namespace shoal::comm {
 
-// Vectors of at most this many bytes use Direct under kAuto (measured: bench/comm).
-inline constexpr size_t kDirectMaxBytes = 256 * 1024;
+// Vectors of at most this many bytes use Direct under kAuto (2 ranks: always Direct, the ring
+// moves the same bytes in twice the steps). 64 KiB keeps every decode-sized all-reduce
+// (2048..8192 f32 = 8..32 KiB) on Direct; from 256 KiB up the ring won at 4 and 8 ranks on both
+// transports (shoal_comm_bench --sweep, docs/wire-protocol.md "Algorithm choice").
+inline constexpr size_t kDirectMaxBytes = 64 * 1024;
 
 // The algorithm kAuto picks for a vector of `bytes` over `world` ranks.
 Algorithm ChooseAllReduce(size_t bytes, int world);
