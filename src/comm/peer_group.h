@@ -31,10 +31,10 @@
 namespace shoal::comm {
 
 // Vectors of at most this many bytes use Direct under kAuto (2 ranks: always Direct, the ring
-// moves the same bytes in twice the steps). 64 KiB keeps every decode-sized all-reduce
-// (2048..8192 f32 = 8..32 KiB) on Direct; from 256 KiB up the ring won at 4 and 8 ranks on both
-// transports (shoal_comm_bench --sweep, docs/wire-protocol.md "Algorithm choice").
-inline constexpr size_t kDirectMaxBytes = 64 * 1024;
+// moves the same bytes in twice the steps). 32 KiB keeps every decode-sized all-reduce
+// (2048..8192 f32 = 8..32 KiB) on Direct; from 64 KiB up the ring won or tied at 4 and 8 ranks
+// on both transports (shoal_comm_bench --sweep, docs/wire-protocol.md "Algorithm choice").
+inline constexpr size_t kDirectMaxBytes = 32 * 1024;
 
 // The algorithm kAuto picks for a vector of `bytes` over `world` ranks.
 Algorithm ChooseAllReduce(size_t bytes, int world);

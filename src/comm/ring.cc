@@ -6,7 +6,7 @@
 namespace shoal::comm {
 
 size_t ByteRing::Write(std::span<const ConstBuf> bufs) {
-  std::atomic_ref<uint64_t> head(c_->head), tail(c_->tail);
+  SharedAtomic<uint64_t> head(c_->head), tail(c_->tail);
   const uint64_t h = head.load(std::memory_order_relaxed);
   const uint64_t used = h - tail.load(std::memory_order_acquire);
   if (used > cap_) return 0;  // corrupt cursors: nothing is trusted (the peer times out)
@@ -30,7 +30,7 @@ size_t ByteRing::Write(std::span<const ConstBuf> bufs) {
 }
 
 size_t ByteRing::Read(std::span<const MutBuf> bufs) {
-  std::atomic_ref<uint64_t> head(c_->head), tail(c_->tail);
+  SharedAtomic<uint64_t> head(c_->head), tail(c_->tail);
   const uint64_t t = tail.load(std::memory_order_relaxed);
   const uint64_t avail = head.load(std::memory_order_acquire) - t;
   if (avail > cap_) return 0;  // corrupt cursors: nothing is trusted (the peer times out)
@@ -53,7 +53,7 @@ size_t ByteRing::Read(std::span<const MutBuf> bufs) {
 }
 
 size_t ByteRing::Readable() const {
-  std::atomic_ref<uint64_t> head(c_->head), tail(c_->tail);
+  SharedAtomic<uint64_t> head(c_->head), tail(c_->tail);
   return head.load(std::memory_order_acquire) - tail.load(std::memory_order_relaxed);
 }
 

@@ -1,6 +1,6 @@
 // A single-producer single-consumer byte ring: the channel from one rank to another in the shm
 // and loopback backends. The cursors may live in shared memory (plain integers accessed through
-// std::atomic_ref, so the layout is fixed and needs no construction). Lock-free: the producer only
+// SharedAtomic, so the layout is fixed and needs no construction). Lock-free: the producer only
 // advances `head`, the consumer only `tail`; both count bytes since the start (never wrap).
 #pragma once
 
@@ -13,6 +13,44 @@
 #include "comm/transport.h"
 
 namespace shoal::comm {
+
+// Atomic access to a plain integer in shared memory (std::atomic_ref's interface, with the
+// compiler builtins, since macOS's libc++ lacks atomic_ref before LLVM 19).
+template <typename T>
+class SharedAtomic {
+ public:
+  explicit SharedAtomic(T& v) : p_(&v) {}
+  T load(std::memory_order o = std::memory_order_seq_cst) const {
+    return __atomic_load_n(p_, B(o));
+  }
+  void store(T v, std::memory_order o = std::memory_order_seq_cst) {
+    __atomic_store_n(p_, v, B(o));
+  }
+  T fetch_add(T v, std::memory_order o = std::memory_order_seq_cst) {
+    return __atomic_fetch_add(p_, v, B(o));
+  }
+  bool compare_exchange_strong(T& expected, T desired) {
+    return __atomic_compare_exchange_n(p_, &expected, desired, false, __ATOMIC_SEQ_CST,
+                                       __ATOMIC_SEQ_CST);
+  }
+
+ private:
+  static constexpr int B(std::memory_order o) {
+    switch (o) {
+      case std::memory_order_relaxed:
+        return __ATOMIC_RELAXED;
+      case std::memory_order_acquire:
+        return __ATOMIC_ACQUIRE;
+      case std::memory_order_release:
+        return __ATOMIC_RELEASE;
+      case std::memory_order_acq_rel:
+        return __ATOMIC_ACQ_REL;
+      default:
+        return __ATOMIC_SEQ_CST;
+    }
+  }
+  T* p_;
+};
 
 struct alignas(64) RingCursors {
   alignas(64) uint64_t head;    // bytes written so far (producer)
@@ -34,9 +72,9 @@ class ByteRing {
   size_t Read(std::span<const MutBuf> bufs);
   // Bytes waiting to be read (consumer side).
   size_t Readable() const;
-  void MarkClosed() { std::atomic_ref<uint32_t>(c_->closed).store(1, std::memory_order_release); }
+  void MarkClosed() { SharedAtomic<uint32_t>(c_->closed).store(1, std::memory_order_release); }
   bool closed() const {
-    return std::atomic_ref<uint32_t>(c_->closed).load(std::memory_order_acquire) != 0;
+    return SharedAtomic<uint32_t>(c_->closed).load(std::memory_order_acquire) != 0;
   }
 
  private:

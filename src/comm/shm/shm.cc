@@ -94,11 +94,11 @@ class ShmTransport : public RingTransport {
   ~ShmTransport() override { Abort(); }  // before the mapping goes
 
   std::string PeerName(int peer) const override {
-    const int32_t pid = std::atomic_ref<int32_t>(map_->header()->pids[peer]).load();
+    const int32_t pid = SharedAtomic<int32_t>(map_->header()->pids[peer]).load();
     return "rank " + std::to_string(peer) + " (pid " + std::to_string(pid) + ")";
   }
   Status CheckPeer(int peer) override {
-    const int32_t pid = std::atomic_ref<int32_t>(map_->header()->pids[peer]).load();
+    const int32_t pid = SharedAtomic<int32_t>(map_->header()->pids[peer]).load();
     if (ProcessGone(pid)) return Unavailable("its process " + std::to_string(pid) + " is gone");
     return Status::Ok();
   }
@@ -122,7 +122,7 @@ class ShmTransport : public RingTransport {
 
 // Waits until every rank attached; Unavailable at the deadline.
 Status WaitAttached(Header* h, int world, Clock::time_point deadline) {
-  std::atomic_ref<uint32_t> attached(h->attached);
+  SharedAtomic<uint32_t> attached(h->attached);
   for (uint64_t i = 0; attached.load(std::memory_order_acquire) < static_cast<uint32_t>(world);
        ++i) {
     if (Clock::now() > deadline) {
@@ -191,7 +191,7 @@ StatusOr<std::unique_ptr<Group>> Create(const std::string& name, int world, cons
   h->total_bytes = m->bytes;
   h->pids[0] = static_cast<int32_t>(getpid());
   h->attached = 1;
-  std::atomic_ref<uint32_t>(h->magic).store(kMagic, std::memory_order_release);
+  SharedAtomic<uint32_t>(h->magic).store(kMagic, std::memory_order_release);
   SHOAL_RETURN_IF_ERROR(WaitAttached(h, world, deadline));
   m->Unlink();  // every rank has it mapped: the name is no longer needed
   return MakeGroup(0, world, std::move(m), o);
@@ -216,7 +216,7 @@ StatusOr<std::unique_ptr<Group>> Attach(const std::string& name, int rank, const
           return IoError(Errno("shm: cannot map " + name));
         }
       }
-      if (std::atomic_ref<uint32_t>(m->header()->magic).load(std::memory_order_acquire) == kMagic) {
+      if (SharedAtomic<uint32_t>(m->header()->magic).load(std::memory_order_acquire) == kMagic) {
         break;
       }
     }
@@ -247,12 +247,12 @@ StatusOr<std::unique_ptr<Group>> Attach(const std::string& name, int rank, const
   close(fd);
   if (m->base == MAP_FAILED) return IoError(Errno("shm: cannot map " + name));
   int32_t expected = 0;
-  if (!std::atomic_ref<int32_t>(m->header()->pids[rank])
+  if (!SharedAtomic<int32_t>(m->header()->pids[rank])
            .compare_exchange_strong(expected, static_cast<int32_t>(getpid()))) {
     return InvalidArgument("shm: rank " + std::to_string(rank) + " already attached (pid " +
                            std::to_string(expected) + ")");
   }
-  std::atomic_ref<uint32_t>(m->header()->attached).fetch_add(1, std::memory_order_acq_rel);
+  SharedAtomic<uint32_t>(m->header()->attached).fetch_add(1, std::memory_order_acq_rel);
   SHOAL_RETURN_IF_ERROR(WaitAttached(m->header(), static_cast<int>(h.world), deadline));
   return MakeGroup(rank, static_cast<int>(h.world), std::move(m), o);
 }
