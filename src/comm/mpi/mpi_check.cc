@@ -58,11 +58,8 @@ int main() {
   }
   std::vector<size_t> sizes(n);
   for (int r = 0; r < n; ++r) sizes[r] = r == 1 ? 0 : 3 + r;
-  size_t total = 0, off = 0;
-  for (int r = 0; r < n; ++r) {
-    if (r < me) off += sizes[r];
-    total += sizes[r];
-  }
+  size_t total = 0;
+  for (int r = 0; r < n; ++r) total += sizes[r];
   std::vector<uint8_t> mine(sizes[me], static_cast<uint8_t>(me + 1)), all(total), want;
   for (int r = 0; r < n; ++r) want.insert(want.end(), sizes[r], static_cast<uint8_t>(r + 1));
   CHECK_OK(group.AllGatherV(mine.data(), all.data(), sizes));
