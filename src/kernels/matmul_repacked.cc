@@ -170,10 +170,11 @@ HWY_INLINE void RpTile(const RpArgs& a, const RpSide& side, const uint8_t* g, in
   }
 }
 
-// Rows [r, r + 8 NG) x all tokens: tiles of NT tokens, then the remaining 0..NT-1 tokens.
+// Rows [r, r + 8 NG) x all tokens (group data at g): tiles of NT tokens, then the remaining
+// 0..NT-1 tokens.
 template <bool kQ4, int NG, int NT>
-HWY_INLINE void RpRows(const RpArgs& a, const RpSide& side, int64_t n_tok, int64_t r) {
-  const uint8_t* g = a.Wp + (r / kRepackRows) * a.group_bytes;
+HWY_INLINE void RpRows(const RpArgs& a, const RpSide& side, const uint8_t* g, int64_t n_tok,
+                       int64_t r) {
   int64_t t = 0;
   for (; t + NT <= n_tok; t += NT) RpTile<kQ4, NG, NT>(a, side, g, r, t);
   if constexpr (NT > 1) {
@@ -187,26 +188,94 @@ HWY_INLINE void RpRows(const RpArgs& a, const RpSide& side, int64_t n_tok, int64
   }
 }
 
+// Interleaves 8 GGUF rows (row stride row_bytes) into one x8 group at dst, as Repack does: per
+// block column, a 4 x 4 transpose of 32-bit words inside each 128-bit lane (rows i and i + 4
+// share a register).
+template <bool kQ4>
+HWY_INLINE void PackGroup(const uint8_t* rows, size_t row_bytes, int64_t nb, uint8_t* dst) {
+  constexpr size_t kBB = kQ4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
+  constexpr int kHalves = kQ4 ? 1 : 2;  // 16 bytes of qs per half
+  for (int64_t ib = 0; ib < nb; ++ib, dst += kRepackRows * kBB) {
+    const uint8_t* b = rows + ib * kBB;
+    for (int i = 0; i < kRepackRows; ++i) std::memcpy(dst + 2 * i, b + i * row_bytes, 2);
+    for (int h = 0; h < kHalves; ++h) {
+      __m256i y[4];
+      for (int i = 0; i < 4; ++i) {
+        const uint8_t* lo = b + i * row_bytes + 2 + 16 * h;
+        const uint8_t* hi = b + (i + 4) * row_bytes + 2 + 16 * h;
+        y[i] = _mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lo))),
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(hi)), 1);
+      }
+      const __m256i t0 = _mm256_unpacklo_epi32(y[0], y[1]), t1 = _mm256_unpackhi_epi32(y[0], y[1]);
+      const __m256i t2 = _mm256_unpacklo_epi32(y[2], y[3]), t3 = _mm256_unpackhi_epi32(y[2], y[3]);
+      __m256i* c = reinterpret_cast<__m256i*>(dst + 2 * kRepackRows + 128 * h);
+      _mm256_storeu_si256(c + 0, _mm256_unpacklo_epi64(t0, t2));
+      _mm256_storeu_si256(c + 1, _mm256_unpackhi_epi64(t0, t2));
+      _mm256_storeu_si256(c + 2, _mm256_unpacklo_epi64(t1, t3));
+      _mm256_storeu_si256(c + 3, _mm256_unpackhi_epi64(t1, t3));
+    }
+  }
+}
+
+thread_local std::vector<uint8_t> g_pack_buf;
+
+// Groups of rows from `r0` through the x8 tiles. Packed (a.Wp set): group data in place. Plain
+// (W != nullptr): each tile's NG groups are first interleaved into a thread-local buffer.
+// Returns the first row not done (rows past the last whole group are left to the caller).
 template <bool kQ4, int NG, int NT>
-void RpGridT(const RpArgs& a, const RpSide& side, int64_t n_tok, int64_t r0, int64_t r1) {
+int64_t RpGridT(const RpArgs& a, const RpSide& side, int64_t n_tok, int64_t r0, int64_t r1,
+                const uint8_t* W = nullptr, size_t w_row_bytes = 0) {
+  if (W != nullptr && g_pack_buf.size() < NG * a.group_bytes) g_pack_buf.resize(NG * a.group_bytes);
+  auto data = [&](int64_t r, int ng) {
+    if (W == nullptr) return a.Wp + (r / kRepackRows) * a.group_bytes;
+    for (int i = 0; i < ng; ++i) {
+      PackGroup<kQ4>(W + (r + i * kRepackRows) * w_row_bytes, w_row_bytes, a.nb,
+                     g_pack_buf.data() + i * a.group_bytes);
+    }
+    return static_cast<const uint8_t*>(g_pack_buf.data());
+  };
   int64_t r = r0;
-  for (; r + NG * kRepackRows <= r1; r += NG * kRepackRows) RpRows<kQ4, NG, NT>(a, side, n_tok, r);
-  for (; r < r1; r += kRepackRows) RpRows<kQ4, 1, NT>(a, side, n_tok, r);
+  for (; r + NG * kRepackRows <= r1; r += NG * kRepackRows) {
+    RpRows<kQ4, NG, NT>(a, side, data(r, NG), n_tok, r);
+  }
+  for (; r + kRepackRows <= r1; r += kRepackRows) RpRows<kQ4, 1, NT>(a, side, data(r, 1), n_tok, r);
+  return r;
 }
 
 // Tile shapes (groups x tokens) measured on Zen 3 (2048 x 2048, 64 tokens, medians of 5):
 // q4_0 prefill 2 x 3 (+18% over 1 x 4), q8_0 prefill 2 x 4 (+36%), q4_0 decode 2 x 1 (+15%),
 // q8_0 decode 1 x 1 (2 x 1 lost ~10%).
 template <bool kQ4>
-void RpGrid(const RpArgs& a, int64_t n_tok, int64_t r0, int64_t r1) {
+int64_t RpGrid(const RpArgs& a, int64_t n_tok, int64_t r0, int64_t r1, const uint8_t* W = nullptr,
+               size_t w_row_bytes = 0) {
   RpSide& side = g_rp_side;
   side.Fill(a, n_tok, kQ4);
   if (n_tok == 1) {
-    if constexpr (kQ4) return RpGridT<kQ4, 2, 1>(a, side, n_tok, r0, r1);
-    return RpGridT<kQ4, 1, 1>(a, side, n_tok, r0, r1);
+    if constexpr (kQ4) return RpGridT<kQ4, 2, 1>(a, side, n_tok, r0, r1, W, w_row_bytes);
+    return RpGridT<kQ4, 1, 1>(a, side, n_tok, r0, r1, W, w_row_bytes);
   }
-  if constexpr (kQ4) return RpGridT<kQ4, 2, 3>(a, side, n_tok, r0, r1);
-  return RpGridT<kQ4, 2, 4>(a, side, n_tok, r0, r1);
+  if constexpr (kQ4) return RpGridT<kQ4, 2, 3>(a, side, n_tok, r0, r1, W, w_row_bytes);
+  return RpGridT<kQ4, 2, 4>(a, side, n_tok, r0, r1, W, w_row_bytes);
+}
+// MatMul on plain GGUF rows of q4_0 / q8_0 with the x8 kernels (called by matmul_simd.cc):
+// rows [r0, r0 + 8 n) for the largest n that fits; returns r0 + 8 n. The results are
+// bit-identical to MatMulRepacked on the repacked matrix.
+int64_t MatMulQ32X8(DType w, const void* W, size_t w_row_bytes, int64_t k, const void* xq,
+                    int64_t n_tok, float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  const size_t rb = RowBytes(w, k);
+  const bool q4 = w == DType::kQ4_0;
+  const RpArgs a{nullptr,
+                 kRepackRows * rb,
+                 kRepackRows * (q4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0)),
+                 k / 32,
+                 static_cast<const uint8_t*>(xq),
+                 ActivationRowBytes(w, k),
+                 y,
+                 ldy};
+  const uint8_t* Wb = static_cast<const uint8_t*>(W);
+  return q4 ? RpGrid<true>(a, n_tok, r0, r1, Wb, w_row_bytes)
+            : RpGrid<false>(a, n_tok, r0, r1, Wb, w_row_bytes);
 }
 #endif  // SHOAL_RP_AVX2
 
@@ -274,7 +343,11 @@ void MatMulRepackedT(DType w, const void* Wp, int64_t k, const void* xq, int64_t
                  ldy};
   const bool q4 = w == DType::kQ4_0;
 #if SHOAL_RP_AVX2
-  return q4 ? RpGrid<true>(a, n_tok, r0, r1) : RpGrid<false>(a, n_tok, r0, r1);
+  if (q4) {
+    RpGrid<true>(a, n_tok, r0, r1);
+  } else {
+    RpGrid<false>(a, n_tok, r0, r1);
+  }
 #else
   return q4 ? RpPortable<true>(a, n_tok, r0, r1) : RpPortable<false>(a, n_tok, r0, r1);
 #endif

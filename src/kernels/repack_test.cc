@@ -137,5 +137,42 @@ TEST(Repack, RowRangeBatchAndSplitInvariance) {
   }
 }
 
+// Plain MatMul runs whole groups of 8 rows from any first row through the same x8 kernels
+// (interleaving on the fly), so it gives bit-identical results to MatMulRepacked, and the
+// leftover rows stay close.
+TEST(Repack, PlainMatMulBitIdenticalToRepacked) {
+  for (DType t : {DType::kQ4_0, DType::kQ8_0}) {
+    for (int64_t n_tok : {1, 2, 3, 4, 5, 7, 64}) {
+      const int64_t rows = 40, k = 32 * 7;
+      const Packed p = Make(t, rows, k, n_tok, static_cast<uint32_t>(50 + n_tok));
+      ForEachTarget([&](const std::string& target) {
+        std::vector<float> plain(n_tok * rows, -1.0f), packed(n_tok * rows, -2.0f);
+        MatMul(t, p.w.data(), RowBytes(t, k), k, p.xq.data(), n_tok, plain.data(), rows, 0, rows);
+        MatMulRepacked(t, p.wp.data(), k, p.xq.data(), n_tok, packed.data(), rows, 0, rows);
+        for (int64_t i = 0; i < n_tok * rows; ++i) {
+          if (target == "AVX2" || target == "AVX3") {
+            ASSERT_EQ(plain[i], packed[i]) << DTypeName(t) << " " << target << " i=" << i;
+          } else {
+            ASSERT_NEAR(plain[i], packed[i], 1e-4 * (1 + std::fabs(packed[i])));
+          }
+        }
+        // a range starting inside a group: whole groups of 8 from row 3, then rows 35..38
+        std::vector<float> part(n_tok * rows, 0.0f);
+        MatMul(t, p.w.data(), RowBytes(t, k), k, p.xq.data(), n_tok, part.data(), rows, 3, 39);
+        for (int64_t tok = 0; tok < n_tok; ++tok) {
+          for (int64_t r = 0; r < rows; ++r) {
+            const float g = part[tok * rows + r], w = packed[tok * rows + r];
+            if (r < 3 || r >= 39) {
+              ASSERT_EQ(g, 0.0f) << DTypeName(t) << " " << target << " wrote outside";
+            } else {
+              ASSERT_NEAR(g, w, 1e-4 * (1 + std::fabs(w))) << DTypeName(t) << " " << target;
+            }
+          }
+        }
+      });
+    }
+  }
+}
+
 }  // namespace
 }  // namespace shoal::kernels
