@@ -85,6 +85,31 @@ TEST(Tcp, AllReduceMatchesReferenceOnEveryRank) {
   }
 }
 
+TEST(Tcp, EightRankMeshBf16AndAuto) {
+  const int n = 8;
+  auto groups = MakeTcpGroups(n, Opts());
+  for (int r = 0; r < n; ++r) ASSERT_TRUE(groups[r]) << r;
+  const size_t count = 7168;
+  std::vector<std::vector<float>> in(n);
+  std::vector<std::vector<uint16_t>> out(n);
+  for (int r = 0; r < n; ++r) {
+    out[r] = comm::testing::InputBF16(r, count);
+    in[r].resize(count);
+    F32FromBF16(out[r].data(), count, in[r].data());
+  }
+  auto st = RunRanks(groups, [&](Group& g) {
+    return g.AllReduceSum(out[g.rank()].data(), count, ElemType::kBF16, Algorithm::kAuto);
+  });
+  const Algorithm used = ChooseAllReduce(count * 2, n);
+  for (int r = 0; r < n; ++r) {
+    ASSERT_TRUE(st[r].ok()) << st[r].ToString();
+    ASSERT_EQ(out[r], out[0]);
+  }
+  for (size_t i = 0; i < count; ++i) {
+    ASSERT_EQ(out[0][i], BF16FromF32(RefSum(in, count, i, used))) << i;
+  }
+}
+
 TEST(Tcp, GatherBroadcastBarrierSendRecvAndLargeSimultaneousSends) {
   const int n = 3;
   auto groups = MakeTcpGroups(n, Opts());
