@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -179,6 +180,9 @@ StatusOr<std::unique_ptr<Group>> Launch(std::span<const std::string> workers, co
   for (const std::string& w : workers) {
     if (w.empty() || w.size() > kMaxAddressBytes)
       return InvalidArgument("tcp: bad address '" + w + "'");
+    if (std::find(a.addresses.begin(), a.addresses.end(), w) != a.addresses.end()) {
+      return InvalidArgument("tcp: worker '" + w + "' is listed twice");
+    }
     a.addresses.push_back(w);
   }
   RandomBytes(a.session, kSessionBytes);

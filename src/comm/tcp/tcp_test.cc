@@ -218,6 +218,8 @@ TEST(Tcp, LaunchWithNoWorkerListeningTimesOutNamingIt) {
   auto g = Launch(std::span(&addr, 1), o);
   ASSERT_FALSE(g.ok());
   EXPECT_NE(g.status().message().find(addr), std::string::npos) << g.status().ToString();
+  const std::string twice[2] = {addr, addr};
+  EXPECT_EQ(Launch(twice, o).status().code(), StatusCode::kInvalidArgument);
   Options no_secret;
   EXPECT_EQ(Launch(std::span(&addr, 1), no_secret).status().code(), StatusCode::kInvalidArgument);
 }
