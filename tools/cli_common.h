@@ -29,6 +29,8 @@ Action RegisterPerplexity(CLI::App& app);
 Action RegisterInspect(CLI::App& app);
 Action RegisterGenModel(CLI::App& app);
 Action RegisterBench(CLI::App& app);
+Action RegisterPlan(CLI::App& app);
+Action RegisterWorker(CLI::App& app);
 
 // The whole file, byte for byte.
 StatusOr<std::string> ReadFileBytes(const std::string& path);

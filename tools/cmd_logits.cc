@@ -36,6 +36,7 @@ StatusOr<std::vector<int32_t>> ParseIds(const std::string& list, int32_t n_vocab
 }
 
 struct Opts {
+  ClusterOptions cluster;
   std::string model, prompt, file, out, ids;
   int n_threads = 0;
   int64_t n_ctx = 0;
@@ -54,7 +55,8 @@ Status Logits(const Opts& o) {
   } else if (!o.prompt.empty() || !o.file.empty()) {
     return InvalidArgument("give either --ids or a text, not both");
   }
-  SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<Engine> e, OpenEngine(o.model, o.n_threads, o.n_ctx));
+  SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<Engine> e,
+                         OpenEngine(o.model, o.n_threads, o.n_ctx, o.cluster));
   std::vector<int32_t> ids;
   if (o.ids.empty()) {
     ids = e->tokenizer().Encode(text, !o.no_bos, !o.no_parse_special);
@@ -66,7 +68,7 @@ Status Logits(const Opts& o) {
     return InvalidArgument("the text has " + std::to_string(ids.size()) +
                            " tokens, the context only " + std::to_string(e->n_ctx) + " (raise -c)");
   }
-  SHOAL_ASSIGN_OR_RETURN(std::span<const float> logits, e->session->Eval(ids, false));
+  SHOAL_ASSIGN_OR_RETURN(std::span<const float> logits, e->Eval(ids, false));
   if (logits.size() != static_cast<size_t>(e->n_vocab())) {
     return Internal("session returned " + std::to_string(logits.size()) + " logits, want " +
                     std::to_string(e->n_vocab()));
@@ -84,6 +86,7 @@ Action RegisterLogits(CLI::App& app) {
   CLI::App* sub =
       app.add_subcommand("logits", "Write the last position's logits (raw float32 LE, n_vocab)");
   sub->add_option("-m,--model", o->model, "GGUF file")->required();
+  AddClusterOptions(sub, &o->cluster);
   auto* f = sub->add_option("-f,--file", o->file, "prompt file, used byte for byte");
   auto* p = sub->add_option("-p,--prompt", o->prompt, "prompt text");
   p->excludes(f);

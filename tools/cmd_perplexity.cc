@@ -17,6 +17,7 @@ namespace shoal::cli {
 namespace {
 
 struct Opts {
+  ClusterOptions cluster;
   std::string model, file;
   int64_t n_ctx = 512;
   int n_threads = 0;
@@ -36,7 +37,8 @@ double Nll(std::span<const float> logits, int32_t target) {
 Status Perplexity(const Opts& o) {
   if (o.n_ctx < 4) return InvalidArgument("-c must be at least 4");
   SHOAL_ASSIGN_OR_RETURN(std::string text, ReadFileBytes(o.file));
-  SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<Engine> e, OpenEngine(o.model, o.n_threads, o.n_ctx));
+  SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<Engine> e,
+                         OpenEngine(o.model, o.n_threads, o.n_ctx, o.cluster));
   const model::Tokenizer& tok = e->tokenizer();
   const std::vector<int32_t> tokens = tok.Encode(text, true, false);
   const int64_t n_ctx = o.n_ctx;
@@ -62,12 +64,11 @@ Status Perplexity(const Opts& o) {
   for (int64_t c = 0; c < n_chunk; ++c) {
     std::vector<int32_t> chunk(tokens.begin() + c * n_ctx, tokens.begin() + (c + 1) * n_ctx);
     if (add_bos) chunk[0] = tok.bos();
-    e->session->Reset();
+    SHOAL_RETURN_IF_ERROR(e->Reset());
     const std::span<const int32_t> all(chunk);
     // The first half only fills the cache; the second half returns a row of logits per token.
-    SHOAL_RETURN_IF_ERROR(e->session->Eval(all.subspan(0, first), false).status());
-    SHOAL_ASSIGN_OR_RETURN(std::span<const float> logits,
-                           e->session->Eval(all.subspan(first), true));
+    SHOAL_RETURN_IF_ERROR(e->Eval(all.subspan(0, first), false).status());
+    SHOAL_ASSIGN_OR_RETURN(std::span<const float> logits, e->Eval(all.subspan(first), true));
     const size_t n_rows = static_cast<size_t>(n_ctx - first);
     if (logits.size() != n_rows * static_cast<size_t>(n_vocab)) {
       return Internal("session returned " + std::to_string(logits.size()) + " logits for " +
@@ -110,6 +111,7 @@ Action RegisterPerplexity(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   CLI::App* sub = app.add_subcommand("perplexity", "Perplexity of a text, as llama-perplexity");
   sub->add_option("-m,--model", o->model, "GGUF file")->required();
+  AddClusterOptions(sub, &o->cluster);
   sub->add_option("-f,--file", o->file, "text file")->required();
   sub->add_option("-c,--ctx", o->n_ctx, "tokens per chunk")->capture_default_str();
   sub->add_option("--chunks", o->n_chunks, "at most this many chunks; -1 = all")

@@ -16,6 +16,7 @@ namespace shoal::cli {
 namespace {
 
 struct Opts {
+  ClusterOptions cluster;
   std::string model, prompt, file;
   int n_predict = 128;
   int n_threads = 0;
@@ -29,7 +30,8 @@ struct Opts {
 Status Run(Opts o) {
   SHOAL_ASSIGN_OR_RETURN(std::string text, PromptText(o.prompt, o.file));
   if (o.n_predict < 0) return InvalidArgument("-n must be >= 0");
-  SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<Engine> e, OpenEngine(o.model, o.n_threads, o.n_ctx));
+  SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<Engine> e,
+                         OpenEngine(o.model, o.n_threads, o.n_ctx, o.cluster));
   const model::Tokenizer& tok = e->tokenizer();
   const std::vector<int32_t> prompt = tok.Encode(text, true, !o.no_parse_special);
   if (prompt.empty()) return InvalidArgument("the prompt is empty (and the model adds no BOS)");
@@ -45,7 +47,7 @@ Status Run(Opts o) {
   for (int32_t t : prompt) sampler.Accept(t);
 
   const double t0 = NowMs();
-  SHOAL_ASSIGN_OR_RETURN(std::span<const float> logits, e->session->Eval(prompt, false));
+  SHOAL_ASSIGN_OR_RETURN(std::span<const float> logits, e->Eval(prompt, false));
   const double prompt_ms = NowMs() - t0;
 
   model::DecodeStream stream(tok);
@@ -69,19 +71,33 @@ Status Run(Opts o) {
       std::fflush(stdout);
     }
     if (static_cast<int>(generated.size()) == o.n_predict) break;
-    if (e->session->n_past() >= e->n_ctx) {
+    if (e->n_past() >= e->n_ctx) {
       stop = "context";
       break;
     }
     const double t1 = NowMs();
     const int32_t one[1] = {t};
-    SHOAL_ASSIGN_OR_RETURN(logits, e->session->Eval(std::span<const int32_t>(one, 1), false));
+    SHOAL_ASSIGN_OR_RETURN(logits, e->Eval(std::span<const int32_t>(one, 1), false));
     decode_ms += NowMs() - t1;
     ++n_decoded;
   }
   const std::string tail = stream.Flush();
   out_text += tail;
 
+  nlohmann::json nodes = nlohmann::json::array();
+  if (e->n_nodes() > 1) {
+    SHOAL_RETURN_IF_ERROR(e->executor->Finish());
+    const auto& rss = e->executor->peak_resident_bytes();
+    for (size_t r = 0; r < rss.size(); ++r) {
+      const parallel::RankPlan& rp = e->job->plan.ranks[r];
+      nodes.push_back({{"rank", r},
+                       {"name", e->job->plan.nodes[r].name},
+                       {"weight_bytes", rp.weight_bytes},
+                       {"kv_bytes", rp.kv_bytes},
+                       {"offered_bytes", e->job->plan.nodes[r].memory_bytes},
+                       {"peak_rss_bytes", rss[r]}});
+    }
+  }
   const double prompt_tok_s = prompt_ms > 0 ? prompt.size() / (prompt_ms * 1e-3) : 0;
   const double decode_tok_s = decode_ms > 0 ? n_decoded / (decode_ms * 1e-3) : 0;
   if (o.json) {
@@ -91,6 +107,7 @@ Status Run(Opts o) {
     j["prompt_tokens"] = prompt.size();
     j["stop"] = stop;
     j["seed"] = o.sp.seed;
+    if (!nodes.empty()) j["nodes"] = nodes;
     j["timings"] = {{"prompt_ms", prompt_ms},
                     {"prompt_tok_s", prompt_tok_s},
                     {"decode_ms", decode_ms},
@@ -107,6 +124,12 @@ Status Run(Opts o) {
                "(%.2f tok/s); stop: %s\n",
                prompt.size(), prompt_ms, prompt_tok_s, n_decoded, decode_ms, decode_tok_s,
                stop.c_str());
+  for (const auto& n : nodes) {
+    std::fprintf(stderr, "shoal: node %d (%s): weights %s, peak resident %s\n",
+                 n["rank"].get<int>(), n["name"].get<std::string>().c_str(),
+                 HumanBytes(n["weight_bytes"].get<uint64_t>()).c_str(),
+                 HumanBytes(n["peak_rss_bytes"].get<uint64_t>()).c_str());
+  }
   return Status::Ok();
 }
 
@@ -116,6 +139,7 @@ Action RegisterRun(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   CLI::App* sub = app.add_subcommand("run", "Generate text from a prompt");
   sub->add_option("-m,--model", o->model, "GGUF file")->required();
+  AddClusterOptions(sub, &o->cluster);
   auto* p = sub->add_option("-p,--prompt", o->prompt, "prompt text");
   auto* f = sub->add_option("-f,--file", o->file, "prompt file, used byte for byte");
   p->excludes(f);

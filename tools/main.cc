@@ -9,7 +9,7 @@
 
 int main(int argc, char** argv) {
   using shoal::cli::Action;
-  CLI::App app("shoal: LLM inference on pooled machines (single-node engine today)", "shoal");
+  CLI::App app("shoal: LLM inference on pooled machines", "shoal");
   app.require_subcommand(1);
   app.set_version_flag("--version", [] { return "shoal " + shoal::cli::BuildCommit(); });
 
@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   add(shoal::cli::RegisterInspect);
   add(shoal::cli::RegisterGenModel);
   add(shoal::cli::RegisterBench);
+  add(shoal::cli::RegisterPlan);
+  add(shoal::cli::RegisterWorker);
 
   try {
     app.parse(argc, argv);

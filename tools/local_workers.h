@@ -1,0 +1,39 @@
+// Worker processes on this machine for `shoal run --local N` (a one-command demo of a pool, and
+// what the tests use), and the cluster secret every node shares.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace shoal::cli {
+
+// The secret from `file` (trailing newline dropped) or else $SHOAL_SECRET; at least 16 bytes.
+StatusOr<std::string> ClusterSecret(const std::string& file);
+// 32 random bytes as hex, for a pool that lives inside one command.
+std::string RandomSecret();
+
+class LocalWorkers {
+ public:
+  // Starts n `shoal worker --once` children: over "tcp" (127.0.0.1, ports they pick and announce
+  // on a pipe) or "shm" (attaching to segment `shm_name` as ranks 1..n). Each computes with
+  // threads_each threads. On Linux a child dies with its parent.
+  static StatusOr<std::unique_ptr<LocalWorkers>> Start(int n, const std::string& transport,
+                                                       int threads_each, const std::string& secret,
+                                                       const std::string& shm_name,
+                                                       const std::string& mem);
+  ~LocalWorkers();  // waits a few seconds for the children to end, then kills them
+
+  const std::vector<std::string>& addresses() const { return addresses_; }  // tcp only
+  const std::vector<pid_t>& pids() const { return pids_; }
+
+ private:
+  std::vector<pid_t> pids_;
+  std::vector<std::string> addresses_;
+};
+
+}  // namespace shoal::cli
