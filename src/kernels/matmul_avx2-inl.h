@@ -151,30 +151,6 @@ struct Q32Avx2 {
   };
 };
 
-// q4_K: one super-block (256 values) of one row against one q8_K block.
-HWY_INLINE float DotQ4K(const BlockQ4_K& b, const BlockQ8_K& x) {
-  int sc[8], mn[8];
-  for (int j = 0; j < 8; ++j) ScaleMinK4(b.scales, j, &sc[j], &mn[j]);
-  const __m256i m4 = _mm256_set1_epi8(0xF);
-  __m256i acc = _mm256_setzero_si256();
-  for (int j = 0; j < 4; ++j) {
-    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * j));
-    const __m256i lo = _mm256_and_si256(q, m4);
-    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-    const __m256i xl = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 64 * j));
-    const __m256i xh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 64 * j + 32));
-    const __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xl),
-                                         _mm256_set1_epi16(static_cast<int16_t>(sc[2 * j])));
-    const __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xh),
-                                         _mm256_set1_epi16(static_cast<int16_t>(sc[2 * j + 1])));
-    acc = _mm256_add_epi32(acc, _mm256_add_epi32(pl, ph));
-  }
-  int msum = 0;
-  for (int j = 0; j < 8; ++j) msum += mn[j] * (x.bsums[2 * j] + x.bsums[2 * j + 1]);
-  return x.d * (_cvtsh_ss(b.d) * static_cast<float>(HSumI(acc)) -
-                _cvtsh_ss(b.dmin) * static_cast<float>(msum));
-}
-
 // q6_K: values v in [0, 63] (stored +32): sum sc * (v . x) - 32 * sum sc * bsum.
 HWY_INLINE float DotQ6K(const BlockQ6_K& b, const BlockQ8_K& x) {
   const __m256i m4 = _mm256_set1_epi8(0xF);
