@@ -151,37 +151,6 @@ struct Q32Avx2 {
   };
 };
 
-// q6_K: values v in [0, 63] (stored +32): sum sc * (v . x) - 32 * sum sc * bsum.
-HWY_INLINE float DotQ6K(const BlockQ6_K& b, const BlockQ8_K& x) {
-  const __m256i m4 = _mm256_set1_epi8(0xF);
-  const __m256i m30 = _mm256_set1_epi8(0x30);
-  __m256i acc = _mm256_setzero_si256();
-  for (int n = 0; n < 2; ++n) {
-    const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * n));
-    const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * n + 32));
-    const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * n));
-    __m256i v[4];
-    v[0] =
-        _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
-    v[1] =
-        _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
-    v[2] =
-        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30));
-    v[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                           _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
-    for (int q = 0; q < 4; ++q) {
-      const __m256i xv =
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 128 * n + 32 * q));
-      const int8_t* s = b.scales + 8 * n + 2 * q;
-      const __m256i sv = _mm256_set_m128i(_mm_set1_epi16(s[1]), _mm_set1_epi16(s[0]));
-      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(v[q], xv), sv));
-    }
-  }
-  int off = 0;
-  for (int j = 0; j < 16; ++j) off += b.scales[j] * x.bsums[j];
-  return x.d * _cvtsh_ss(b.d) * static_cast<float>(HSumI(acc) - 32 * off);
-}
-
 // q5_K: like q4_K with a fifth bit per value from qh (bit 2j: low nibbles of chunk j, 2j+1: high).
 HWY_INLINE float DotQ5K(const BlockQ5_K& b, const BlockQ8_K& x) {
   int sc[8], mn[8];

@@ -304,6 +304,7 @@ void MatMulUnpacked(DType t, const Args& a, int64_t n_tok, int64_t r0, int64_t r
 #if SHOAL_MM_AVX2
 #include "kernels/matmul_avx2-inl.h"      // NOLINT(build/include)
 #include "kernels/matmul_q4k_avx2-inl.h"  // NOLINT(build/include)
+#include "kernels/matmul_q6k_avx2-inl.h"  // NOLINT(build/include)
 
 // In matmul_repacked.cc (same targets): q4_0 / q8_0 rows through the x8 kernels, interleaved on
 // the fly; returns the first row it left (the rows past the last whole group of 8).
@@ -338,7 +339,7 @@ void MatMulT(DType w, const void* W, size_t w_row_bytes, int64_t k, const void* 
     case DType::kQ4_K:
       return Grid<1, 2, Q4KAvx2::K>(a, n_tok, r0, r1);
     case DType::kQ6_K:
-      return Grid<1, 1, KQuantAvx2<BlockQ6_K, DotQ6K>::K>(a, n_tok, r0, r1);
+      return Grid<1, 2, Q6KAvx2::K>(a, n_tok, r0, r1);
     case DType::kQ5_K:
       return Grid<1, 1, KQuantAvx2<BlockQ5_K, DotQ5K>::K>(a, n_tok, r0, r1);
     case DType::kQ3_K:
