@@ -33,8 +33,13 @@ bool CanRepack(DType w, int64_t rows, int64_t k);
 // Bytes of the repacked matrix (equal to rows * RowBytes(w, k)).
 size_t RepackedBytes(DType w, int64_t rows, int64_t k);
 // Writes the repacked form of `rows` rows of k values (row stride w_row_bytes) to dst, which
-// holds RepackedBytes(w, rows, k) bytes and does not overlap W. Requires CanRepack.
+// holds RepackedBytes(w, rows, k) bytes. Requires CanRepack. dst may be W itself (in place: each
+// group of 8 rows is packed into the bytes it occupied) when w_row_bytes == RowBytes(w, k);
+// otherwise they must not overlap.
 void Repack(DType w, const void* W, size_t w_row_bytes, int64_t rows, int64_t k, void* dst);
+// dst[0..k) = the values of row `row` of a repacked matrix (e.g. an embedding lookup in an
+// output matrix tied to the token embeddings).
+void DequantizeRepackedRow(DType w, const void* Wp, int64_t k, int64_t row, float* dst);
 // Inverse of Repack (for tests and tools): dst gets rows of RowBytes(w, k) bytes.
 void Unrepack(DType w, const void* Wp, int64_t rows, int64_t k, void* dst);
 

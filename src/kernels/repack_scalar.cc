@@ -52,12 +52,35 @@ void Repack(DType w, const void* W, size_t w_row_bytes, int64_t rows, int64_t k,
   const size_t rb = RowBytes(w, k), bb = static_cast<size_t>(QsBytes(w) + kQsAt);
   const uint8_t* src = static_cast<const uint8_t*>(W);
   uint8_t* out = static_cast<uint8_t*>(dst);
+  // In place, group g's 8 rows occupy exactly the bytes its packed form will: copy them first.
+  const bool in_place = src == out;
+  std::vector<uint8_t> group(in_place ? kRepackRows * rb : 0);
   for (int64_t g = 0; g < rows / kRepackRows; ++g) {
+    const uint8_t* rows8 = src + g * kRepackRows * w_row_bytes;
+    if (in_place) {
+      std::memcpy(group.data(), rows8, group.size());
+      rows8 = group.data();
+    }
     for (int64_t ib = 0; ib < k / 32; ++ib) {
-      PackColumn(w, src + g * kRepackRows * w_row_bytes + ib * bb, w_row_bytes,
+      PackColumn(w, rows8 + ib * bb, w_row_bytes,
                  out + g * kRepackRows * rb + ib * kRepackRows * bb);
     }
   }
+}
+
+void DequantizeRepackedRow(DType w, const void* Wp, int64_t k, int64_t row, float* dst) {
+  const size_t rb = RowBytes(w, k), bb = static_cast<size_t>(QsBytes(w) + kQsAt);
+  const int64_t g = row / kRepackRows, i = row % kRepackRows;
+  const uint8_t* col = static_cast<const uint8_t*>(Wp) + g * kRepackRows * rb;
+  std::vector<uint8_t> plain(rb);
+  for (int64_t ib = 0; ib < k / 32; ++ib, col += kRepackRows * bb) {
+    uint8_t* blk = plain.data() + ib * bb;
+    std::memcpy(blk, col + 2 * i, 2);
+    for (int c = 0; c < QsBytes(w) / 4; ++c) {
+      std::memcpy(blk + kQsAt + 4 * c, col + 2 * kRepackRows + c * 4 * kRepackRows + 4 * i, 4);
+    }
+  }
+  DequantizeRow(w, plain.data(), dst, k);
 }
 
 void Unrepack(DType w, const void* Wp, int64_t rows, int64_t k, void* dst) {

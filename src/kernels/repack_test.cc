@@ -83,6 +83,21 @@ TEST(Repack, RoundTripAndLayout) {
   }
 }
 
+TEST(Repack, InPlaceAndRowLookup) {
+  for (DType t : {DType::kQ4_0, DType::kQ8_0}) {
+    const Packed p = Make(t, 24, 160, 1, 11);
+    std::vector<uint8_t> w = p.w;
+    Repack(t, w.data(), RowBytes(t, p.k), p.rows, p.k, w.data());
+    EXPECT_EQ(w, p.wp) << DTypeName(t);
+    std::vector<float> want(p.k), got(p.k);
+    for (int64_t r : {0, 5, 8, 23}) {
+      DequantizeRow(t, p.w.data() + r * RowBytes(t, p.k), want.data(), p.k);
+      DequantizeRepackedRow(t, p.wp.data(), p.k, r, got.data());
+      EXPECT_EQ(got, want) << DTypeName(t) << " row " << r;
+    }
+  }
+}
+
 TEST(Repack, MatchesPlainMatMul) {
   for (DType t : {DType::kQ4_0, DType::kQ8_0}) {
     for (int64_t blocks : {int64_t{1}, int64_t{3}, int64_t{8}}) {
