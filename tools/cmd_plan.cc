@@ -20,6 +20,7 @@ struct Opts {
   std::vector<std::string> nodes;
   int32_t n_ctx = 4096;
   int stages = 1;
+  int64_t reserve_mib = 256;
   bool json = false;
 };
 
@@ -37,6 +38,7 @@ Status Plan(const Opts& o) {
   parallel::PlanOptions po;
   po.n_ctx = o.n_ctx;
   po.stages = o.stages;
+  po.reserve_bytes = uint64_t(o.reserve_mib) << 20;
   SHOAL_ASSIGN_OR_RETURN(parallel::Plan plan, parallel::MakePlan(*desc, nodes, po));
   if (o.json) {
     std::printf("%s\n", plan.ToJson().dump(2).c_str());
@@ -59,6 +61,9 @@ Action RegisterPlan(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 24));
   sub->add_option("--stages", o->stages, "pipeline stages")->capture_default_str();
+  sub->add_option("--reserve-mib", o->reserve_mib, "memory each node keeps beyond its share")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   sub->add_flag("--json", o->json, "print the plan as JSON");
   return [o] { return Plan(*o); };
 }

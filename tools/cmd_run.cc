@@ -24,6 +24,7 @@ struct Opts {
   int64_t seed = -1;
   bool json = false;
   bool no_parse_special = false;
+  bool ignore_eos = false;
   runtime::SamplerParams sp;
 };
 
@@ -59,7 +60,7 @@ Status Run(Opts o) {
   while (static_cast<int>(generated.size()) < o.n_predict) {
     const int32_t t = sampler.Sample(logits);
     sampler.Accept(t);
-    if (tok.IsEog(t)) {
+    if (tok.IsEog(t) && !o.ignore_eos) {
       stop = "eog";
       break;
     }
@@ -163,6 +164,7 @@ Action RegisterRun(CLI::App& app) {
   sub->add_option("-c,--ctx", o->n_ctx, "context length; 0 = the model's, at most 4096")
       ->capture_default_str();
   sub->add_flag("--json", o->json, "print one JSON object instead of streaming");
+  sub->add_flag("--ignore-eos", o->ignore_eos, "keep generating after end-of-generation tokens");
   sub->add_flag("--no-parse-special", o->no_parse_special,
                 "treat text such as <|eot_id|> in the prompt as plain text");
   return [o] { return Run(*o); };

@@ -42,6 +42,11 @@ void AddClusterOptions(CLI::App* sub, ClusterOptions* o) {
                   "file holding the cluster secret (default: $SHOAL_SECRET)")
       ->group(g);
   sub->add_option("--stages", o->stages, "pipeline stages")->capture_default_str()->group(g);
+  sub->add_option("--reserve-mib", o->reserve_mib,
+                  "memory each node keeps for itself beyond its weights and KV cache")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30))
+      ->group(g);
   sub->add_option("--io-timeout-ms", o->io_timeout_ms, "a silent node is reported after this")
       ->capture_default_str()
       ->group(g);
@@ -111,6 +116,7 @@ Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_c
   jo.model_path = path;
   jo.n_ctx = int32_t(n_ctx);
   jo.stages = c.stages;
+  jo.reserve_bytes = uint64_t(c.reserve_mib) << 20;
   jo.node_names = names;
   SHOAL_ASSIGN_OR_RETURN(e->job, cluster::StartJob(*e->group, *e->pool, self, jo));
   e->model = std::move(e->job->model);

@@ -34,6 +34,7 @@ struct ClusterOptions {
   std::string local_mem;           // memory each local worker offers (e.g. 300M)
   std::string secret_file;
   int stages = 1;
+  int64_t reserve_mib = 256;  // memory each node keeps beyond its weights and KV cache
   int io_timeout_ms = 30000;
   bool pooled() const { return !nodes.empty() || !hostfile.empty() || local > 0; }
 };

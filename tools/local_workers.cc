@@ -138,7 +138,7 @@ StatusOr<std::unique_ptr<LocalWorkers>> LocalWorkers::Start(int n, const std::st
 }
 
 LocalWorkers::~LocalWorkers() {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   for (pid_t pid : pids_) {
     for (;;) {
       int status;

@@ -26,7 +26,8 @@ class LocalWorkers {
                                                        int threads_each, const std::string& secret,
                                                        const std::string& shm_name,
                                                        const std::string& mem);
-  ~LocalWorkers();  // waits a few seconds for the children to end, then kills them
+  ~LocalWorkers();  // gives the children a second to end (they do, once rank 0 is gone), then kills
+                    // them
 
   const std::vector<std::string>& addresses() const { return addresses_; }  // tcp only
   const std::vector<pid_t>& pids() const { return pids_; }

@@ -1,0 +1,312 @@
+// Runs the built `shoal` (SHOAL_BIN) as a pool on this machine (127.0.0.1 and shared memory only).
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+std::string Bin() {
+  const char* b = std::getenv("SHOAL_BIN");
+  return b ? b : "shoal";
+}
+
+std::string Tmp() {
+  const char* t = std::getenv("SHOAL_TEST_TMP");
+  std::string d = t ? t : (fs::temp_directory_path() / "shoal_cluster_test").string();
+  fs::create_directories(d);
+  return d;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// A child process running shoal with stdout/stderr to files.
+struct Proc {
+  pid_t pid = -1;
+  std::string out_path, err_path;
+  int code = -1;  // after Wait: exit status, or 128 + signal
+  std::string out() const { return ReadAll(out_path); }
+  std::string err() const { return ReadAll(err_path); }
+  // Waits at most timeout_s; false (and the child killed) when it did not end in time.
+  bool Wait(double timeout_s) {
+    const auto end = Clock::now() + std::chrono::duration<double>(timeout_s);
+    for (;;) {
+      int st = 0;
+      const pid_t r = waitpid(pid, &st, WNOHANG);
+      if (r == pid) {
+        code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        return true;
+      }
+      if (Clock::now() > end) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+};
+
+Proc Start(const std::vector<std::string>& args, const std::string& tag,
+           const std::vector<std::string>& env = {}) {
+  Proc p;
+  p.out_path = Tmp() + "/" + tag + ".out";
+  p.err_path = Tmp() + "/" + tag + ".err";
+  p.pid = fork();
+  if (p.pid == 0) {
+    const int o = open(p.out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int e = open(p.err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(o, 1);
+    dup2(e, 2);
+    for (const std::string& kv : env) putenv(const_cast<char*>(kv.c_str()));
+    std::vector<std::string> a = {Bin()};
+    a.insert(a.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (std::string& s : a) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return p;
+}
+
+Proc RunShoal(const std::vector<std::string>& args, const std::string& tag, double timeout_s = 120,
+              const std::vector<std::string>& env = {}) {
+  Proc p = Start(args, tag, env);
+  EXPECT_TRUE(p.Wait(timeout_s)) << tag << " did not finish in " << timeout_s << " s";
+  return p;
+}
+
+json Json(const Proc& p) {
+  json j = json::parse(p.out(), nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << "not JSON: " << p.out() << "\n" << p.err();
+  return j;
+}
+
+// Children of `pid` (Linux /proc; empty elsewhere).
+std::vector<pid_t> Children(pid_t pid) {
+  std::vector<pid_t> out;
+  std::ifstream f("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+  pid_t c;
+  while (f >> c) out.push_back(c);
+  return out;
+}
+
+bool Alive(pid_t pid) { return kill(pid, 0) == 0 || errno != ESRCH; }
+
+const std::string& Model() {
+  static const std::string path = [] {
+    const std::string p = Tmp() + "/pool-q8_0.gguf";
+    Proc g = RunShoal({"gen-model", "-o", p, "--n-embd", "256", "--n-layer", "3", "--n-head", "8",
+                       "--n-head-kv", "2", "--n-ff", "768", "--type", "q4_k_m", "--seed", "3"},
+                      "gen");
+    EXPECT_EQ(g.code, 0) << g.err();
+    return p;
+  }();
+  return path;
+}
+
+const std::vector<std::string> kGreedy = {
+    "-p", "Pools of machines share their memory", "-n", "24", "--temp", "0", "-t", "1", "--json"};
+
+std::vector<int> Tokens(const std::vector<std::string>& extra, const std::string& tag) {
+  std::vector<std::string> args = {"run", "-m", Model()};
+  args.insert(args.end(), kGreedy.begin(), kGreedy.end());
+  args.insert(args.end(), extra.begin(), extra.end());
+  Proc p = RunShoal(args, tag);
+  EXPECT_EQ(p.code, 0) << tag << ": " << p.err();
+  json j = Json(p);
+  return j.is_object() ? j["tokens"].get<std::vector<int>>() : std::vector<int>{};
+}
+
+TEST(Pool, LocalWorkersGiveOneNodesTokens) {
+  const std::vector<int> one = Tokens({}, "one");
+  ASSERT_EQ(one.size(), 24u);
+  EXPECT_EQ(Tokens({"--local", "1"}, "tcp2"), one);
+  EXPECT_EQ(Tokens({"--local", "2"}, "tcp3"), one);
+  EXPECT_EQ(Tokens({"--local", "3", "--transport", "shm"}, "shm4"), one);
+  EXPECT_EQ(Tokens({"--local", "2", "--stages", "2"}, "pp2"), one);
+  EXPECT_EQ(Tokens({"--local", "4", "--stages", "3", "--transport", "shm"}, "pp3"), one);
+}
+
+TEST(Pool, LogitsMatchOneNode) {
+  const std::string prompt = Tmp() + "/prompt.txt";
+  std::ofstream(prompt) << "The logits of a pooled model";
+  auto logits = [&](const std::vector<std::string>& extra, const std::string& tag) {
+    const std::string out = Tmp() + "/" + tag + ".f32";
+    std::vector<std::string> args = {"logits", "-m", Model(), "-f", prompt, "-o", out, "-t", "1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    Proc p = RunShoal(args, tag);
+    EXPECT_EQ(p.code, 0) << p.err();
+    const std::string bytes = ReadAll(out);
+    std::vector<float> v(bytes.size() / 4);
+    std::memcpy(v.data(), bytes.data(), v.size() * 4);
+    return v;
+  };
+  const std::vector<float> one = logits({}, "logits1");
+  const std::vector<float> three = logits({"--local", "2"}, "logits3");
+  ASSERT_EQ(one.size(), three.size());
+  ASSERT_FALSE(one.empty());
+  double sd = 0, d = 0;
+  for (size_t i = 0; i < one.size(); ++i) {
+    sd += double(one[i]) * one[i];
+    d = std::max(d, std::fabs(double(one[i]) - three[i]));
+  }
+  EXPECT_LT(d / std::sqrt(sd / double(one.size())), 5e-2);
+}
+
+// Every node offers less memory than the model needs; the pool still runs it, and no node's
+// resident memory reaches the model's size.
+TEST(Pool, RunsAModelNoNodeCouldHold) {
+  const std::string big = Tmp() + "/pool-big.gguf";
+  Proc g = RunShoal({"gen-model", "-o", big, "--n-embd", "1024", "--n-layer", "4", "--n-head", "16",
+                     "--n-head-kv", "4", "--n-ff", "2816", "--n-vocab", "8192", "--type", "q8_0"},
+                    "genbig");
+  ASSERT_EQ(g.code, 0) << g.err();
+  const uint64_t model_bytes = fs::file_size(big);
+  const std::string cap = std::to_string(model_bytes * 6 / 10 / 1024) + "K";
+  // One node with that cap: the plan refuses, with the numbers.
+  Proc alone = RunShoal(
+      {"plan", "-m", big, "--node", "mem=" + cap, "--reserve-mib", "8", "-c", "256"}, "plan1");
+  EXPECT_NE(alone.code, 0);
+  EXPECT_NE(alone.err().find("pool only"), std::string::npos) << alone.err();
+  // Three nodes with that cap each.
+  Proc p = RunShoal({"run",
+                     "-m",
+                     big,
+                     "-p",
+                     "memory",
+                     "-n",
+                     "8",
+                     "--temp",
+                     "0",
+                     "-t",
+                     "1",
+                     "-c",
+                     "256",
+                     "--json",
+                     "--local",
+                     "2",
+                     "--local-mem",
+                     cap,
+                     "--reserve-mib",
+                     "8"},
+                    "pooled-big");
+  ASSERT_EQ(p.code, 0) << p.err();
+  json j = Json(p);
+  ASSERT_EQ(j["nodes"].size(), 3u);
+  for (const json& n : j["nodes"]) {
+    const uint64_t rss = n["peak_rss_bytes"].get<uint64_t>();
+    std::printf("node %d: weights %.1f MiB, peak resident %.1f MiB (model %.1f MiB)\n",
+                n["rank"].get<int>(), n["weight_bytes"].get<double>() / 1048576.0,
+                double(rss) / 1048576.0, double(model_bytes) / 1048576.0);
+    EXPECT_LT(n["weight_bytes"].get<uint64_t>(), model_bytes / 2);
+    EXPECT_LT(rss, model_bytes);
+  }
+}
+
+// A worker killed mid-generation: rank 0 names it and exits with an error quickly; the other
+// local worker does not outlive rank 0.
+TEST(BadPeers, KilledWorkerEndsTheRequestCleanly) {
+  for (int sig : {SIGKILL, SIGSTOP}) {
+    SCOPED_TRACE(sig == SIGKILL ? "killed" : "paused");
+    Proc p =
+        Start({"run", "-m", Model(), "-p", "a long generation", "-n", "60000", "-c", "60000",
+               "--ignore-eos", "--temp", "0", "-t", "1", "--local", "2", "--io-timeout-ms", "2000"},
+              sig == SIGKILL ? "killed" : "paused");
+    std::vector<pid_t> kids;
+    for (int i = 0; i < 500 && kids.size() < 2; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      kids = Children(p.pid);
+    }
+    ASSERT_EQ(kids.size(), 2u) << "workers not found";
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // generating by now
+    kill(kids[1], sig);
+    const auto t0 = Clock::now();
+    ASSERT_TRUE(p.Wait(20)) << "rank 0 hung";
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    EXPECT_NE(p.code, 0);
+    EXPECT_LT(p.code, 128) << "rank 0 crashed";
+    EXPECT_NE(p.err().find("rank "), std::string::npos) << p.err();
+    EXPECT_LT(s, 10.0);
+    std::printf("%s worker: rank 0 exited %.2f s later: %s", sig == SIGKILL ? "killed" : "paused",
+                s, p.err().substr(p.err().rfind("shoal: error")).c_str());
+    for (pid_t k : kids) {
+      waitpid(k, nullptr, WNOHANG);
+      EXPECT_FALSE(Alive(k) && Children(p.pid).size() > 0) << "worker " << k << " left behind";
+    }
+  }
+}
+
+TEST(BadPeers, WrongSecretAndGarbageAreRefused) {
+  // A worker with one secret, rank 0 with another.
+  const std::string port_file = Tmp() + "/port";
+  Proc w = Start({"worker", "--listen", "127.0.0.1:0", "--once", "-t", "1"}, "worker-secret",
+                 {"SHOAL_SECRET=the-right-secret-0123456789"});
+  std::string addr;
+  for (int i = 0; i < 500 && addr.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    const std::string e = w.err();
+    const size_t at = e.find("listening on ");
+    if (at != std::string::npos && e.find(' ', at + 13) != std::string::npos) {
+      addr = e.substr(at + 13, e.find(' ', at + 13) - at - 13);
+    }
+  }
+  ASSERT_FALSE(addr.empty()) << w.err();
+  // A rank 0 with the wrong secret is refused; the worker keeps waiting (garbage and stray
+  // connections: src/comm/tcp/tcp_test.cc).
+  Proc wrong =
+      RunShoal({"run", "-m", Model(), "-p", "x", "--nodes", addr, "--io-timeout-ms", "2000"},
+               "wrong-secret", 30, {"SHOAL_SECRET=the-wrong-secret-0123456789"});
+  EXPECT_NE(wrong.code, 0);
+  EXPECT_LT(wrong.code, 128);
+  EXPECT_NE(wrong.err().find("secret"), std::string::npos) << wrong.err();
+  // The right secret still works afterwards.
+  Proc ok = RunShoal({"run", "-m", Model(), "-p", "x", "-n", "4", "-t", "1", "--nodes", addr},
+                     "right", 60, {"SHOAL_SECRET=the-right-secret-0123456789"});
+  EXPECT_EQ(ok.code, 0) << ok.err();
+  EXPECT_TRUE(w.Wait(20));
+  EXPECT_EQ(w.code, 0) << w.err();
+}
+
+TEST(Plan, TextAndJson) {
+  Proc t = RunShoal({"plan", "-m", Model(), "--node", "mem=1G,threads=2,name=a", "--node",
+                     "mem=1G,threads=1,name=b"},
+                    "plan-text");
+  EXPECT_EQ(t.code, 0) << t.err();
+  EXPECT_NE(t.out().find("fits"), std::string::npos);
+  Proc j =
+      RunShoal({"plan", "-m", Model(), "--node", "mem=1G,threads=2", "--node", "mem=1G", "--json"},
+               "plan-json");
+  json p = Json(j);
+  ASSERT_TRUE(p.is_object());
+  EXPECT_EQ(p["ranks"].size(), 2u);
+  EXPECT_TRUE(p["fits"].get<bool>());
+  Proc bad = RunShoal({"plan", "-m", Model(), "--node", "mem=lots"}, "plan-bad");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.err().find("shoal: error"), std::string::npos);
+}
+
+}  // namespace
