@@ -87,8 +87,6 @@ HWY_INLINE __m256i Bcast4(const int8_t* p) {
 // Decode prefetch distance: 1536 bytes ahead in each group's stream (1 thread from DRAM under
 // load, medians of 3: q4_0 14.6 vs 10.1 GB/s without, q8_0 9.6 vs 8.8).
 constexpr size_t kPrefetchBytes = 1536;
-// Plain rows read as 8 streams (one per row): prefetch distance in each.
-constexpr size_t kPrefetchRowBytes = 512;
 
 // NG groups (8 NG rows from `row`, group data at g) x NT tokens from t. The arithmetic of each
 // output is the same in every tile shape.
@@ -193,18 +191,12 @@ HWY_INLINE void RpRows(const RpArgs& a, const RpSide& side, const uint8_t* g, in
 // Interleaves 8 GGUF rows (row stride row_bytes) into one x8 group at dst, as Repack does: per
 // block column, a 4 x 4 transpose of 32-bit words inside each 128-bit lane (rows i and i + 4
 // share a register).
-template <bool kQ4, bool kPrefetch>
+template <bool kQ4>
 HWY_INLINE void PackGroup(const uint8_t* rows, size_t row_bytes, int64_t nb, uint8_t* dst) {
   constexpr size_t kBB = kQ4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
   constexpr int kHalves = kQ4 ? 1 : 2;  // 16 bytes of qs per half
   for (int64_t ib = 0; ib < nb; ++ib, dst += kRepackRows * kBB) {
     const uint8_t* b = rows + ib * kBB;
-    if constexpr (kPrefetch) {  // 8 row streams: prefetch each ahead
-      for (int i = 0; i < kRepackRows; ++i) {
-        _mm_prefetch(reinterpret_cast<const char*>(b + i * row_bytes + kPrefetchRowBytes),
-                     _MM_HINT_T0);
-      }
-    }
     for (int i = 0; i < kRepackRows; ++i) std::memcpy(dst + 2 * i, b + i * row_bytes, 2);
     for (int h = 0; h < kHalves; ++h) {
       __m256i y[4];
@@ -238,8 +230,8 @@ int64_t RpGridT(const RpArgs& a, const RpSide& side, int64_t n_tok, int64_t r0, 
   auto data = [&](int64_t r, int ng) {
     if (W == nullptr) return a.Wp + (r / kRepackRows) * a.group_bytes;
     for (int i = 0; i < ng; ++i) {
-      PackGroup<kQ4, NT == 1>(W + (r + i * kRepackRows) * w_row_bytes, w_row_bytes, a.nb,
-                              g_pack_buf.data() + i * a.group_bytes);
+      PackGroup<kQ4>(W + (r + i * kRepackRows) * w_row_bytes, w_row_bytes, a.nb,
+                     g_pack_buf.data() + i * a.group_bytes);
     }
     return static_cast<const uint8_t*>(g_pack_buf.data());
   };
@@ -260,13 +252,14 @@ int64_t RpGrid(const RpArgs& a, int64_t n_tok, int64_t r0, int64_t r1, const uin
   RpSide& side = g_rp_side;
   side.Fill(a, n_tok, kQ4);
   if (n_tok == 1) {
-    if (kQ4 && W == nullptr) return RpGridT<kQ4, 2, 1>(a, side, n_tok, r0, r1, W, w_row_bytes);
+    if constexpr (kQ4) return RpGridT<kQ4, 2, 1>(a, side, n_tok, r0, r1, W, w_row_bytes);
     return RpGridT<kQ4, 1, 1>(a, side, n_tok, r0, r1, W, w_row_bytes);
   }
   if constexpr (kQ4) return RpGridT<kQ4, 2, 3>(a, side, n_tok, r0, r1, W, w_row_bytes);
   return RpGridT<kQ4, 2, 4>(a, side, n_tok, r0, r1, W, w_row_bytes);
 }
-// MatMul on plain GGUF rows of q4_0 / q8_0 with the x8 kernels (called by matmul_simd.cc):
+// MatMul on plain GGUF rows of q4_0 / q8_0 with the x8 kernels (matmul_simd.cc calls it for
+// prefill):
 // rows [r0, r0 + 8 n) for the largest n that fits; returns r0 + 8 n. The results are
 // bit-identical to MatMulRepacked on the repacked matrix.
 int64_t MatMulQ32X8(DType w, const void* W, size_t w_row_bytes, int64_t k, const void* xq,
