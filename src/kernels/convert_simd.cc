@@ -1,7 +1,8 @@
-// ConvertActivations to q8_0 (the partner of q4_0 / q8_0 / q4_1 / q5_x weights) with Highway,
+// ConvertActivations to q8_0 (the partner of q4_0 / q8_0 / q4_1 / q5_x weights) and q8_K (the
+// k-quants) with Highway,
 // bit-identical to the scalar quantizer: the same amax, scale d = amax / 127, id = 1 / d, and
 // round half away from zero as std::lround does (floor of |v|, plus one when the exact fraction
-// is >= 0.5). Other activation types use the scalar twin.
+// is >= 0.5); q8_K likewise. f32 activations (float weights) use the scalar twin.
 #include <cstring>
 
 #include "kernels/blocks.h"
@@ -43,12 +44,51 @@ void QuantizeQ8_0Row(const float* x, int64_t k, BlockQ8_0* out) {
   }
 }
 
+// q8_K (the k-quants' partner): d = amax / 127 as float, id = 127 / amax, and the 16 sums of
+// 16 quants, as the scalar QuantQ8_K.
+void QuantizeQ8_KRow(const float* x, int64_t k, BlockQ8_K* out) {
+  const hn::CappedTag<float, 16> df;  // divides a group of 16
+  const hn::Rebind<int32_t, decltype(df)> di;
+  const hn::Rebind<int8_t, decltype(df)> d8;
+  const size_t N = hn::Lanes(df);
+  const auto half = hn::Set(df, 0.5f), one = hn::Set(df, 1.0f), qmax = hn::Set(df, 127.0f);
+  for (int64_t ib = 0; ib < k / 256; ++ib) {
+    const float* v = x + 256 * ib;
+    BlockQ8_K& b = out[ib];
+    auto m = hn::Zero(df);
+    for (size_t i = 0; i < 256; i += N) m = hn::Max(m, hn::Abs(hn::LoadU(df, v + i)));
+    const float amax = hn::GetLane(hn::MaxOfLanes(df, m));
+    b.d = amax / 127.0f;
+    const auto idv = hn::Set(df, amax != 0 ? 127.0f / amax : 0.0f);
+    for (int g = 0; g < 16; ++g) {
+      auto sum = hn::Zero(di);
+      for (size_t i = 0; i < 16; i += N) {
+        const auto s = hn::Mul(hn::LoadU(df, v + 16 * g + i), idv);
+        const auto a = hn::Abs(s);
+        auto r = hn::Floor(a);
+        r = hn::IfThenElse(hn::Ge(hn::Sub(a, r), half), hn::Add(r, one), r);
+        const auto q = hn::ConvertTo(di, hn::CopySignToAbs(hn::Min(r, qmax), s));
+        sum = hn::Add(sum, q);
+        hn::StoreU(hn::DemoteTo(d8, q), d8, b.qs + 16 * g + i);
+      }
+      b.bsums[g] = static_cast<int16_t>(hn::GetLane(hn::SumOfLanes(di, sum)));
+    }
+  }
+}
+
 void ConvertActivationsT(DType w, const float* x, int64_t ldx, int64_t k, int64_t n_tok, void* xq) {
-  if (ActivationType(w) != DType::kQ8_0) return scalar::ConvertActivations(w, x, ldx, k, n_tok, xq);
+  const DType a = ActivationType(w);
+  if (a != DType::kQ8_0 && a != DType::kQ8_K) {
+    return scalar::ConvertActivations(w, x, ldx, k, n_tok, xq);
+  }
   const size_t rb = ActivationRowBytes(w, k);
   for (int64_t t = 0; t < n_tok; ++t) {
-    QuantizeQ8_0Row(x + t * ldx, k,
-                    reinterpret_cast<BlockQ8_0*>(static_cast<uint8_t*>(xq) + t * rb));
+    uint8_t* row = static_cast<uint8_t*>(xq) + t * rb;
+    if (a == DType::kQ8_0) {
+      QuantizeQ8_0Row(x + t * ldx, k, reinterpret_cast<BlockQ8_0*>(row));
+    } else {
+      QuantizeQ8_KRow(x + t * ldx, k, reinterpret_cast<BlockQ8_K*>(row));
+    }
   }
 }
 

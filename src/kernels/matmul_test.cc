@@ -121,13 +121,17 @@ TEST(MatMul, RowRangeAndStride) {
 // The SIMD activation quantizer is bit-identical to the scalar one, ties (x * id = n + 0.5,
 // rounded away from zero) and zero blocks included.
 TEST(MatMul, ConvertActivationsMatchesScalar) {
-  const int64_t k = 32 * 9, n_tok = 3;
+  const int64_t k = 256 * 2, n_tok = 3;
   std::vector<float> x = RandomFloats(n_tok * k, 21, 3.0f);
   for (int i = 0; i < 32; ++i) x[i] = static_cast<float>(i % 2 ? 127 - i : -(i + 0.5f));  // d = 1
   x[0] = 127.0f;
   for (int i = 0; i < 32; ++i) x[32 + i] = 0.0f;
   for (int i = 0; i < 32; ++i) x[64 + i] = (i - 16) * 0.5f + (i == 3 ? 63.5f : 0.0f);
-  for (DType t : {DType::kQ4_0, DType::kQ8_0, DType::kQ5_1, DType::kQ4_K}) {
+  for (int i = 0; i < 256; ++i)
+    x[256 + i] = static_cast<float>(i % 2 ? 127 - i % 128 : -(i % 128 + 0.5f));
+  x[256] = 127.0f;  // a q8_K block with id = 1: ties
+  for (DType t :
+       {DType::kQ4_0, DType::kQ8_0, DType::kQ5_1, DType::kQ4_K, DType::kQ6_K, DType::kF16}) {
     std::vector<uint8_t> want(n_tok * ActivationRowBytes(t, k));
     scalar::ConvertActivations(t, x.data(), k, k, n_tok, want.data());
     ForEachTarget([&](const std::string& target) {
