@@ -30,32 +30,31 @@ StatusOr<BenchResult> MeasureEngine(Engine& e, int n_prompt, int n_decode, int r
   for (int i = 0; i < n_prompt; ++i) prompt[i] = static_cast<int32_t>((i * 7919 + 13) % n_vocab);
   if (e.tokenizer().bos() >= 0) prompt[0] = e.tokenizer().bos();
   const std::span<const int32_t> short_prompt(prompt.data(), std::min<size_t>(4, prompt.size()));
-  runtime::Session& s = *e.session;
 
   // Warm-up: faults the weights in and lets the thread pool settle.
-  s.Reset();
-  SHOAL_RETURN_IF_ERROR(s.Eval(prompt, false).status());
-  s.Reset();
-  SHOAL_ASSIGN_OR_RETURN(std::span<const float> logits, s.Eval(short_prompt, false));
+  SHOAL_RETURN_IF_ERROR(e.Reset());
+  SHOAL_RETURN_IF_ERROR(e.Eval(prompt, false).status());
+  SHOAL_RETURN_IF_ERROR(e.Reset());
+  SHOAL_ASSIGN_OR_RETURN(std::span<const float> logits, e.Eval(short_prompt, false));
   for (int i = 0; i < 2; ++i) {
     const int32_t one[1] = {Argmax(logits)};
-    SHOAL_ASSIGN_OR_RETURN(logits, s.Eval(std::span<const int32_t>(one, 1), false));
+    SHOAL_ASSIGN_OR_RETURN(logits, e.Eval(std::span<const int32_t>(one, 1), false));
   }
 
   BenchResult r;
   for (int rep = 0; rep < reps; ++rep) {
-    s.Reset();
+    SHOAL_RETURN_IF_ERROR(e.Reset());
     const double t0 = NowMs();
-    SHOAL_RETURN_IF_ERROR(s.Eval(prompt, false).status());
+    SHOAL_RETURN_IF_ERROR(e.Eval(prompt, false).status());
     r.pp_tok_s.push_back(n_prompt / ((NowMs() - t0) * 1e-3));
 
-    s.Reset();
-    SHOAL_ASSIGN_OR_RETURN(logits, s.Eval(short_prompt, false));
+    SHOAL_RETURN_IF_ERROR(e.Reset());
+    SHOAL_ASSIGN_OR_RETURN(logits, e.Eval(short_prompt, false));
     double ms = 0;
     for (int i = 0; i < n_decode; ++i) {
       const int32_t one[1] = {Argmax(logits)};
       const double t1 = NowMs();
-      SHOAL_ASSIGN_OR_RETURN(logits, s.Eval(std::span<const int32_t>(one, 1), false));
+      SHOAL_ASSIGN_OR_RETURN(logits, e.Eval(std::span<const int32_t>(one, 1), false));
       ms += NowMs() - t1;
     }
     r.tg_tok_s.push_back(n_decode / (ms * 1e-3));
@@ -118,13 +117,19 @@ void PrintTable(const nlohmann::json& b) {
     std::printf("memory read: %d thread(s) %.1f GB/s\n", bw["n_threads"].get<int>(),
                 bw["read_gb_s"].get<double>());
   }
-  std::printf("\n%-12s %7s %7s %10s %12s\n", "model", "threads", "test", "tok/s", "weights GB/s");
+  std::printf("\n%-12s %-9s %7s %7s %10s %12s\n", "model", "nodes", "threads", "test", "tok/s",
+              "weights GB/s");
   for (const auto& r : b["results"]) {
     std::string gb = r.contains("achieved_gb_s")
                          ? std::to_string(r["achieved_gb_s"].get<double>()).substr(0, 5)
                          : "";
-    std::printf("%-12s %7d %7s %10.2f %12s\n", r["model"].get<std::string>().c_str(),
-                r["n_threads"].get<int>(), r["test"].get<std::string>().c_str(),
+    std::string nodes = std::to_string(r.value("nodes", 1));
+    if (r.contains("transport")) {
+      nodes.push_back(' ');
+      nodes.append(r["transport"].get<std::string>());
+    }
+    std::printf("%-12s %-9s %7d %7s %10.2f %12s\n", r["model"].get<std::string>().c_str(),
+                nodes.c_str(), r["n_threads"].get<int>(), r["test"].get<std::string>().c_str(),
                 r["tok_s"].get<double>(), gb.c_str());
   }
 }

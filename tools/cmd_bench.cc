@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/comm/collective_bench_lib.h"
 #include "bench_util.h"
 #include "cli_common.h"
 #include "engine.h"
@@ -24,7 +25,8 @@ namespace shoal::cli {
 namespace {
 
 struct Opts {
-  std::string model, threads, types = "q4_0,q8_0", cache;
+  std::string model, threads, types = "q4_0,q8_0", cache, pool;
+  bool comm = false;
   int n_decode = 32;
   int n_prompt = 64;
   int reps = 5;
@@ -86,7 +88,33 @@ StatusOr<std::string> CachedModel(const std::string& dir, const std::string& typ
   return path;
 }
 
+// "tcp:2,shm:2" -> {("tcp", 2), ("shm", 2)}: pooled runs of that many nodes on this machine.
+StatusOr<std::vector<std::pair<std::string, int>>> ParsePools(const std::string& s) {
+  std::vector<std::pair<std::string, int>> out;
+  for (const std::string& item : SplitComma(s)) {
+    const size_t colon = item.find(':');
+    const std::string t = item.substr(0, colon);
+    const int n = colon == std::string::npos ? 2 : std::atoi(item.c_str() + colon + 1);
+    if ((t != "tcp" && t != "shm") || n < 2 || n > 64) {
+      return InvalidArgument("--pool items are tcp:N or shm:N with 2 <= N <= 64, not '" + item +
+                             "'");
+    }
+    out.emplace_back(t, n);
+  }
+  return out;
+}
+
+// The collectives micro-benchmark (forks its ranks: run before any thread pool exists).
+Status BenchComm(const Opts& o) {
+  comm::bench::Options co;
+  nlohmann::json out = comm::bench::RunCollectiveBench(co);
+  out["commit"] = BuildCommit();
+  std::printf("%s\n", out.dump(o.json ? 2 : 1).c_str());
+  return Status::Ok();
+}
+
 Status Bench(const Opts& o) {
+  if (o.comm) return BenchComm(o);
   const int n_cores = AvailableCores();
   std::vector<int> threads;
   if (o.threads.empty()) {
@@ -98,6 +126,7 @@ Status Bench(const Opts& o) {
   if (o.n_decode < 1 || o.n_prompt < 1 || o.reps < 1) {
     return InvalidArgument("-n, --pp and --reps must be >= 1");
   }
+  SHOAL_ASSIGN_OR_RETURN(const auto pools, ParsePools(o.pool));
   std::vector<std::pair<std::string, std::string>> models;  // (label, path)
   if (!o.model.empty()) {
     models.emplace_back(std::filesystem::path(o.model).filename().string(), o.model);
@@ -120,26 +149,38 @@ Status Bench(const Opts& o) {
   nlohmann::json models_json = nlohmann::json::array();
   nlohmann::json results = nlohmann::json::array();
   for (const auto& [label, path] : models) {
-    for (int t : threads) {
-      if (!o.json) std::fprintf(stderr, "shoal bench: %s, %d thread(s)...\n", label.c_str(), t);
-      SHOAL_ASSIGN_OR_RETURN(
-          std::unique_ptr<Engine> e,
-          OpenEngine(path, t, static_cast<int64_t>(o.n_prompt) + o.n_decode + 16));
-      if (t == threads.front()) models_json.push_back(ModelJson(label, path, *e));
-      SHOAL_ASSIGN_OR_RETURN(BenchResult r, MeasureEngine(*e, o.n_prompt, o.n_decode, o.reps));
-      const double gb_s = r.tg_tok_s_median * WeightBytesPerToken(*e) / 1e9;
-      results.push_back({{"model", label},
-                         {"n_threads", t},
-                         {"test", "pp" + std::to_string(o.n_prompt)},
-                         {"tok_s", r.pp_tok_s_median},
-                         {"tok_s_runs", r.pp_tok_s}});
-      results.push_back({{"model", label},
-                         {"n_threads", t},
-                         {"test", "tg" + std::to_string(o.n_decode)},
-                         {"tok_s", r.tg_tok_s_median},
-                         {"tok_s_runs", r.tg_tok_s},
-                         {"ms_per_token", 1e3 / r.tg_tok_s_median},
-                         {"achieved_gb_s", gb_s}});
+    // (transport, nodes): ("", 1) is this process alone.
+    std::vector<std::pair<std::string, int>> layouts = {{"", 1}};
+    layouts.insert(layouts.end(), pools.begin(), pools.end());
+    for (const auto& [transport, nodes] : layouts) {
+      for (int t : threads) {
+        if (!o.json) {
+          std::fprintf(stderr, "shoal bench: %s, %d node(s)%s x %d thread(s)...\n", label.c_str(),
+                       nodes, transport.empty() ? "" : (" " + transport).c_str(), t);
+        }
+        ClusterOptions pool;
+        pool.local = nodes - 1;
+        pool.transport = transport.empty() ? "tcp" : transport;
+        SHOAL_ASSIGN_OR_RETURN(
+            std::unique_ptr<Engine> e,
+            OpenEngine(path, t, static_cast<int64_t>(o.n_prompt) + o.n_decode + 16, pool));
+        if (nodes == 1 && t == threads.front()) models_json.push_back(ModelJson(label, path, *e));
+        SHOAL_ASSIGN_OR_RETURN(BenchResult r, MeasureEngine(*e, o.n_prompt, o.n_decode, o.reps));
+        const double gb_s = r.tg_tok_s_median * WeightBytesPerToken(*e) / 1e9;
+        nlohmann::json where = {{"model", label}, {"n_threads", t}, {"nodes", nodes}};
+        if (!transport.empty()) where["transport"] = transport;
+        nlohmann::json pp = where, tg = where;
+        pp.update({{"test", "pp" + std::to_string(o.n_prompt)},
+                   {"tok_s", r.pp_tok_s_median},
+                   {"tok_s_runs", r.pp_tok_s}});
+        tg.update({{"test", "tg" + std::to_string(o.n_decode)},
+                   {"tok_s", r.tg_tok_s_median},
+                   {"tok_s_runs", r.tg_tok_s},
+                   {"ms_per_token", 1e3 / r.tg_tok_s_median},
+                   {"achieved_gb_s", gb_s}});
+        results.push_back(pp);
+        results.push_back(tg);
+      }
     }
   }
   out["models"] = models_json;
@@ -166,6 +207,10 @@ Action RegisterBench(CLI::App& app) {
   sub->add_option("--membw-mib", o->membw_mib, "buffer for the bandwidth test, MiB")
       ->capture_default_str();
   sub->add_option("--cache", o->cache, "where generated models are kept");
+  sub->add_option("--pool", o->pool,
+                  "also run pooled on this machine: tcp:N,shm:N (N nodes, each with --threads)");
+  sub->add_flag("--comm", o->comm,
+                "only the collectives: all-reduce vs ping-pong over shm and tcp, 2/4/8 ranks");
   sub->add_flag("--json", o->json, "print one JSON object");
   return [o] { return Bench(*o); };
 }
