@@ -307,9 +307,7 @@ void MatMulUnpacked(DType t, const Args& a, int64_t n_tok, int64_t r0, int64_t r
 #include "kernels/matmul_q6k_avx2-inl.h"  // NOLINT(build/include)
 
 // In matmul_repacked.cc (same targets): q4_0 / q8_0 rows through the x8 kernels, interleaved on
-// the fly; returns the first row it left (the rows past the last whole group of 8). Used for
-// prefill only: for one token the interleave costs as much as it saves (side by side, 1B
-// shapes: q4_0 equal, q8_0 -25% in L3 and -17% from DRAM), so decode keeps the 4-row tiles.
+// the fly; returns the first row it left (the rows past the last whole group of 8).
 int64_t MatMulQ32X8(DType w, const void* W, size_t w_row_bytes, int64_t k, const void* xq,
                     int64_t n_tok, float* y, int64_t ldy, int64_t r0, int64_t r1);
 #endif  // SHOAL_MM_AVX2
@@ -327,10 +325,10 @@ void MatMulT(DType w, const void* W, size_t w_row_bytes, int64_t k, const void* 
       return MatMulFloat<DType::kBF16>(a, n_tok, r0, r1);
 #if SHOAL_MM_AVX2
     case DType::kQ4_0:
-      if (n_tok > 1) r0 = MatMulQ32X8(w, W, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
+      r0 = MatMulQ32X8(w, W, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
       return Grid<2, 4, Q32Avx2<DType::kQ4_0>::K>(a, n_tok, r0, r1);
     case DType::kQ8_0:
-      if (n_tok > 1) r0 = MatMulQ32X8(w, W, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
+      r0 = MatMulQ32X8(w, W, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
       return Grid<2, 4, Q32Avx2<DType::kQ8_0>::K>(a, n_tok, r0, r1);
     case DType::kQ4_1:
       return Grid<2, 4, Q32Avx2<DType::kQ4_1>::K>(a, n_tok, r0, r1);
