@@ -36,6 +36,25 @@ enum class TensorRole : uint8_t {
   kFfnGate,
   kFfnUp,
   kFfnDown,
+  // Mixture of experts. The 3-D expert tensors [ne0, ne1, n_expert] are n_expert consecutive
+  // [ne1 rows][ne0] matrices, bound as one MatrixWeight of n_expert * ne1 rows.
+  kFfnGateInp,    // router [n_embd, n_expert]
+  kFfnExpProbsB,  // selection bias [n_expert]
+  kFfnGateExps,   // [n_embd, n_ff_exp, n_expert]
+  kFfnUpExps,     // [n_embd, n_ff_exp, n_expert]
+  kFfnDownExps,   // [n_ff_exp, n_embd, n_expert]
+  kFfnGateShexp,  // [n_embd, n_ff_exp * n_expert_shared]
+  kFfnUpShexp,
+  kFfnDownShexp,  // [n_ff_exp * n_expert_shared, n_embd]
+  // Multi-head latent attention.
+  kAttnQA,       // [n_embd, q_lora_rank]
+  kAttnQANorm,   // [q_lora_rank]
+  kAttnQB,       // [q_lora_rank, n_head * mla_k_dim]
+  kAttnKvAMqa,   // [n_embd, kv_lora_rank + rope_dim]
+  kAttnKvANorm,  // [kv_lora_rank]
+  kAttnKB,       // [qk_nope, kv_lora_rank, n_head]
+  kAttnVB,       // [kv_lora_rank, mla_v_dim, n_head]
+  kAttnKvB,      // older files: [kv_lora_rank, n_head * (qk_nope + mla_v_dim)]
 };
 
 struct TensorSpec {
@@ -63,6 +82,11 @@ std::span<const Arch* const> Archs();
 
 // The tensor list of a standard pre-norm decoder (llama family) with the optional tensors that
 // cfg's flags switch on. Architectures that differ only in flags use it as their for_each_tensor.
+// With n_expert > 0 its layers from n_layer_dense_lead on have the MoE FFN (qwen3moe).
 void ForEachDecoderTensor(const ModelConfig& cfg, const TensorVisitor& visit);
+// The FFN tensors of layer l: dense, or router + experts (+ bias, shared experts) when
+// cfg.IsMoeLayer(l). p is the layer's name prefix ("blk.3.").
+void ForEachFfnTensor(const ModelConfig& cfg, int32_t l, const std::string& p,
+                      const TensorVisitor& visit);
 
 }  // namespace shoal::model

@@ -10,9 +10,12 @@ namespace shoal::model {
 extern const Arch kLlamaArch;
 extern const Arch kQwen2Arch;
 extern const Arch kQwen3Arch;
+extern const Arch kQwen3MoeArch;
+extern const Arch kDeepseek2Arch;
 
 namespace {
-const std::array<const Arch*, 3> kArchs = {&kLlamaArch, &kQwen2Arch, &kQwen3Arch};
+const std::array<const Arch*, 5> kArchs = {&kLlamaArch, &kQwen2Arch, &kQwen3Arch, &kQwen3MoeArch,
+                                           &kDeepseek2Arch};
 }  // namespace
 
 const Arch* FindArch(std::string_view name) {
@@ -26,7 +29,7 @@ std::span<const Arch* const> Archs() { return kArchs; }
 
 void ForEachDecoderTensor(const ModelConfig& c, const TensorVisitor& visit) {
   const int64_t embd = c.n_embd, q = c.n_embd_q(), k = c.n_embd_k(), v = c.n_embd_v();
-  const int64_t vocab = c.n_vocab, ff = c.n_ff;
+  const int64_t vocab = c.n_vocab;
   visit({"token_embd.weight", TensorRole::kTokenEmbd, -1, {embd, vocab}, true});
   if (c.has_rope_freqs) {
     visit({"rope_freqs.weight", TensorRole::kRopeFreqs, -1, {c.rope_dim / 2}, false});
@@ -54,13 +57,37 @@ void ForEachDecoderTensor(const ModelConfig& c, const TensorVisitor& visit) {
     if (c.attn_out_bias) {
       visit({p + "attn_output.bias", TensorRole::kAttnOutBias, l, {embd}, false});
     }
-    visit({p + "ffn_norm.weight", TensorRole::kFfnNorm, l, {embd}, false});
-    visit({p + "ffn_gate.weight", TensorRole::kFfnGate, l, {embd, ff}, true});
-    visit({p + "ffn_up.weight", TensorRole::kFfnUp, l, {embd, ff}, true});
-    visit({p + "ffn_down.weight", TensorRole::kFfnDown, l, {ff, embd}, true});
+    ForEachFfnTensor(c, l, p, visit);
   }
   visit({"output_norm.weight", TensorRole::kOutputNorm, -1, {embd}, false});
   if (!c.tied_output) visit({"output.weight", TensorRole::kOutput, -1, {embd, vocab}, true});
+}
+
+void ForEachFfnTensor(const ModelConfig& c, int32_t l, const std::string& p,
+                      const TensorVisitor& visit) {
+  const int64_t embd = c.n_embd;
+  visit({p + "ffn_norm.weight", TensorRole::kFfnNorm, l, {embd}, false});
+  if (!c.IsMoeLayer(l)) {
+    const int64_t ff = c.n_ff;
+    visit({p + "ffn_gate.weight", TensorRole::kFfnGate, l, {embd, ff}, true});
+    visit({p + "ffn_up.weight", TensorRole::kFfnUp, l, {embd, ff}, true});
+    visit({p + "ffn_down.weight", TensorRole::kFfnDown, l, {ff, embd}, true});
+    return;
+  }
+  const int64_t ne = c.n_expert, fe = c.n_ff_exp;
+  visit({p + "ffn_gate_inp.weight", TensorRole::kFfnGateInp, l, {embd, ne}, true});
+  if (c.has_exp_probs_b) {
+    visit({p + "exp_probs_b.bias", TensorRole::kFfnExpProbsB, l, {ne}, false});
+  }
+  visit({p + "ffn_gate_exps.weight", TensorRole::kFfnGateExps, l, {embd, fe, ne}, true});
+  visit({p + "ffn_up_exps.weight", TensorRole::kFfnUpExps, l, {embd, fe, ne}, true});
+  visit({p + "ffn_down_exps.weight", TensorRole::kFfnDownExps, l, {fe, embd, ne}, true});
+  if (c.n_expert_shared > 0) {
+    const int64_t fs = fe * c.n_expert_shared;
+    visit({p + "ffn_gate_shexp.weight", TensorRole::kFfnGateShexp, l, {embd, fs}, true});
+    visit({p + "ffn_up_shexp.weight", TensorRole::kFfnUpShexp, l, {embd, fs}, true});
+    visit({p + "ffn_down_shexp.weight", TensorRole::kFfnDownShexp, l, {fs, embd}, true});
+  }
 }
 
 }  // namespace shoal::model

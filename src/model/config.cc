@@ -1,5 +1,7 @@
 #include "model/config.h"
 
+#include <algorithm>
+#include <cmath>
 #include <sstream>
 #include <string>
 
@@ -67,7 +69,7 @@ Status ParseRopeScaling(const gguf::Metadata& md, ModelConfig* c) {
 }  // namespace
 
 uint64_t ModelConfig::KvCacheBytes(int32_t n_ctx) const {
-  return uint64_t(n_layer) * uint64_t(n_ctx) * (uint64_t(n_embd_k()) + uint64_t(n_embd_v())) * 2;
+  return uint64_t(n_layer) * uint64_t(n_ctx) * uint64_t(kv_values_per_layer()) * 2;
 }
 
 std::string ModelConfig::ToString() const {
@@ -83,7 +85,24 @@ std::string ModelConfig::ToString() const {
     << "\nrope_scaling_factor: " << rope_scaling_factor
     << "\nrope_scaling_orig_ctx: " << rope_scaling_orig_ctx << "\ntied_output: " << tied_output
     << "\nattn_qkv_bias: " << attn_qkv_bias << "\nattn_out_bias: " << attn_out_bias
-    << "\nqk_norm: " << qk_norm << "\n";
+    << "\nqk_norm: " << qk_norm;
+  if (n_expert > 0) {
+    o << "\nn_expert: " << n_expert << "\nn_expert_used: " << n_expert_used
+      << "\nn_ff_exp: " << n_ff_exp << "\nn_expert_shared: " << n_expert_shared
+      << "\nn_layer_dense_lead: " << n_layer_dense_lead << "\nn_expert_groups: " << n_expert_groups
+      << "\nn_group_used: " << n_group_used
+      << "\nexpert_gating: " << (expert_gating == ExpertGating::kSigmoid ? "sigmoid" : "softmax")
+      << "\nexpert_weights_norm: " << expert_weights_norm
+      << "\nexpert_weights_scale: " << expert_weights_scale
+      << "\nhas_exp_probs_b: " << has_exp_probs_b;
+  }
+  if (mla) {
+    o << "\nq_lora_rank: " << q_lora_rank << "\nkv_lora_rank: " << kv_lora_rank
+      << "\nmla_k_dim: " << mla_k_dim << "\nmla_v_dim: " << mla_v_dim << "\nmla_kv_b: " << mla_kv_b
+      << "\nrope_yarn_log_mul: " << rope_yarn_log_mul;
+  }
+  if (attn_scale != 0.0f) o << "\nattn_scale: " << attn_scale;
+  o << "\n";
   return o.str();
 }
 
@@ -151,11 +170,121 @@ StatusOr<ModelConfig> ParseConfig(const gguf::Metadata& md, const gguf::File* fi
     // Optional tensors switch their flag on (some llama-family converters write biases).
     if (file->FindTensor("blk.0.attn_q.bias") != nullptr) c.attn_qkv_bias = true;
     if (file->FindTensor("blk.0.attn_output.bias") != nullptr) c.attn_out_bias = true;
+    if (c.n_expert > 0) {
+      const std::string l = std::to_string(std::min(c.n_layer_dense_lead, c.n_layer - 1));
+      c.has_exp_probs_b = file->FindTensor("blk." + l + ".exp_probs_b.bias") != nullptr;
+    }
     if (c.has_rope_freqs && c.rope_scaling == RopeScaling::kNone) {
       c.rope_scaling = RopeScaling::kLlama3;
     }
   }
   return c;
+}
+
+}  // namespace shoal::model
+
+namespace shoal::model {
+
+StatusOr<bool> ParseMoeKeys(const gguf::Metadata& md, ModelConfig* c) {
+  const std::string& a = c->arch;
+  SHOAL_RETURN_IF_ERROR(GetPositive(md, Key(a, "expert_count"), &c->n_expert));
+  SHOAL_RETURN_IF_ERROR(GetPositive(md, Key(a, "expert_used_count"), &c->n_expert_used));
+  if (c->n_expert_used > c->n_expert) {
+    return InvalidArgument("expert_used_count " + std::to_string(c->n_expert_used) +
+                           " exceeds expert_count " + std::to_string(c->n_expert));
+  }
+  SHOAL_RETURN_IF_ERROR(GetPositiveOr(md, Key(a, "expert_feed_forward_length"),
+                                      std::max(1, c->n_ff / c->n_expert_used), &c->n_ff_exp));
+  auto uint_or = [&](const char* k, uint64_t d) { return md.GetUintOr(Key(a, k), d); };
+  const uint64_t shared = uint_or("expert_shared_count", 0),
+                 lead = uint_or("leading_dense_block_count", 0),
+                 groups = uint_or("expert_group_count", 0),
+                 group_used = uint_or("expert_group_used_count", 0);
+  if (shared > 64 || lead > uint64_t(c->n_layer) || groups > uint64_t(c->n_expert) ||
+      group_used > groups) {
+    return InvalidArgument(
+        "metadata: expert_shared_count " + std::to_string(shared) + ", leading_dense_block_count " +
+        std::to_string(lead) + ", expert_group_count " + std::to_string(groups) +
+        " or expert_group_used_count " + std::to_string(group_used) + " out of range");
+  }
+  c->n_expert_shared = int32_t(shared);
+  c->n_layer_dense_lead = int32_t(lead);
+  c->n_expert_groups = int32_t(groups);
+  c->n_group_used = int32_t(group_used);
+  if (groups > 1) {
+    const int64_t per_group = c->n_expert / int64_t(groups);
+    if (c->n_expert % int64_t(groups) != 0 || group_used == 0 ||
+        int64_t(group_used) * per_group < c->n_expert_used) {
+      return InvalidArgument("metadata: " + std::to_string(c->n_expert) + " experts in " +
+                             std::to_string(groups) + " groups, " + std::to_string(group_used) +
+                             " used, cannot choose " + std::to_string(c->n_expert_used));
+    }
+  }
+  const uint64_t gating = uint_or("expert_gating_func", 0);
+  const bool has_gating = gating != 0;
+  if (gating > 2) {
+    return Unimplemented("metadata '" + Key(a, "expert_gating_func") +
+                         "' = " + std::to_string(gating) + ": only 1 (softmax) and 2 (sigmoid)");
+  }
+  c->expert_gating = gating == 2 ? ExpertGating::kSigmoid : ExpertGating::kSoftmax;
+  if (const gguf::Value* v = md.Find(Key(a, "expert_weights_norm"))) {
+    const auto* b = std::get_if<bool>(&v->v);
+    c->expert_weights_norm = b != nullptr ? *b : md.GetUintOr(Key(a, "expert_weights_norm"), 0);
+  }
+  c->expert_weights_scale = static_cast<float>(md.GetFloatOr(Key(a, "expert_weights_scale"), 0.0));
+  if (!(c->expert_weights_scale >= 0.0f && c->expert_weights_scale < 1e6f)) {
+    return InvalidArgument("metadata '" + Key(a, "expert_weights_scale") + "' out of range");
+  }
+  return has_gating;
+}
+
+Status ParseMlaKeys(const gguf::Metadata& md, ModelConfig* c) {
+  const std::string& a = c->arch;
+  c->mla = true;
+  SHOAL_RETURN_IF_ERROR(GetPositive(md, Key(a, "attention.kv_lora_rank"), &c->kv_lora_rank));
+  c->q_lora_rank = static_cast<int32_t>(md.GetUintOr(Key(a, "attention.q_lora_rank"), 0));
+  const bool has_k = md.Has(Key(a, "attention.key_length_mla"));
+  const bool has_v = md.Has(Key(a, "attention.value_length_mla"));
+  // Without the _mla keys the file is of the older MHA form: key/value_length are the per-head
+  // sizes and one attn_kv_b holds both up-projections.
+  c->mla_kv_b = !(has_k && has_v);
+  SHOAL_RETURN_IF_ERROR(
+      GetPositiveOr(md, Key(a, "attention.key_length_mla"), c->head_dim_k, &c->mla_k_dim));
+  SHOAL_RETURN_IF_ERROR(
+      GetPositiveOr(md, Key(a, "attention.value_length_mla"), c->head_dim_v, &c->mla_v_dim));
+  if (c->mla_k_dim <= c->rope_dim || c->q_lora_rank < 0 || c->q_lora_rank > (1 << 20)) {
+    return InvalidArgument("MLA: key_length_mla " + std::to_string(c->mla_k_dim) +
+                           " must exceed rope.dimension_count " + std::to_string(c->rope_dim) +
+                           " (q_lora_rank " + std::to_string(c->q_lora_rank) + ")");
+  }
+  // The absorbed form attends one shared latent "head" of kv_lora_rank + rope values.
+  c->n_head_kv = 1;
+  c->head_dim_k = c->kv_lora_rank + c->rope_dim;
+  c->head_dim_v = c->kv_lora_rank;
+  // YaRN as llama.cpp applies it to deepseek2 (yarn_log_multiplier = 0.1 * mscale_all_dim):
+  // cos/sin carry Y * (1 + 0.1 ln f), the scores mscale^2 / sqrt(mla_k_dim).
+  const double log_mul_key = md.GetFloatOr(Key(a, "rope.scaling.yarn_log_multiplier"), 0.0);
+  c->rope_yarn_log_mul = static_cast<float>(log_mul_key / 0.1);
+  double y = 1.0, rope_mscale = 1.0;
+  if (c->rope_scaling == RopeScaling::kYarn) {
+    const double f = c->rope_scaling_factor;
+    auto get_mscale = [f](double m) { return f <= 1.0 ? 1.0 : 0.1 * m * std::log(f) + 1.0; };
+    const double lm = c->rope_yarn_log_mul;
+    if (lm != 0.0) {
+      const double m = lm != 1.0 ? lm : 1.0;
+      y = get_mscale(m) / get_mscale(lm);
+    } else {
+      y = get_mscale(1.0);
+    }
+    y /= 1.0 + 0.1 * std::log(f);
+    y *= c->yarn_attn_factor;
+    rope_mscale = y * (1.0 + 0.1 * std::log(f));
+    c->yarn_attn_factor = static_cast<float>(y);  // Rope multiplies by (1 + 0.1 ln f)
+  }
+  const double mscale =
+      rope_mscale * (1.0 + 0.1 * c->rope_yarn_log_mul * std::log(double(c->rope_scaling_factor)));
+  c->attn_scale = static_cast<float>(mscale * mscale / std::sqrt(double(c->mla_k_dim)));
+  return Status::Ok();
 }
 
 }  // namespace shoal::model

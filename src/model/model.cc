@@ -106,6 +106,45 @@ StatusOr<MatrixWeight> MatrixSlice(const gguf::File& file, const gguf::TensorInf
   return m;
 }
 
+// Older deepseek2 files hold one attn_kv_b [kv_lora][n_head * (qk_nope + v)] per layer: head h's
+// rows are qk_nope rows of its key up-projection, then v rows of its value up-projection. The
+// absorbed form needs k_b = (key rows)^T per head ([kv_lora rows][qk_nope]) and v_b = the value
+// rows: both are made here as owned f32 matrices.
+void SplitKvB(const ModelConfig& c, const gguf::TensorInfo& t, LayerWeights* L,
+              std::vector<std::unique_ptr<uint8_t[]>>* owned) {
+  const int64_t nh = c.n_head, kvl = c.kv_lora_rank, nope = c.qk_nope_dim(), vd = c.mla_v_dim;
+  const MatrixWeight src = Matrix(t);
+  auto kb = std::make_unique<uint8_t[]>(size_t(nh * kvl * nope) * sizeof(float));
+  auto vb = std::make_unique<uint8_t[]>(size_t(nh * vd * kvl) * sizeof(float));
+  float* k = reinterpret_cast<float*>(kb.get());
+  float* v = reinterpret_cast<float*>(vb.get());
+  std::vector<float> row(static_cast<size_t>(kvl));
+  for (int64_t h = 0; h < nh; ++h) {
+    for (int64_t r = 0; r < nope + vd; ++r) {
+      kernels::DequantizeRow(src.type, src.data + size_t(h * (nope + vd) + r) * src.row_bytes,
+                             row.data(), kvl);
+      if (r < nope) {
+        for (int64_t i = 0; i < kvl; ++i) k[(h * kvl + i) * nope + r] = row[size_t(i)];
+      } else {
+        std::memcpy(v + (h * vd + r - nope) * kvl, row.data(), size_t(kvl) * sizeof(float));
+      }
+    }
+  }
+  auto f32 = [](uint8_t* data, int64_t rows, int64_t cols) {
+    MatrixWeight m;
+    m.data = data;
+    m.type = DType::kF32;
+    m.rows = rows;
+    m.cols = cols;
+    m.row_bytes = size_t(cols) * sizeof(float);
+    return m;
+  };
+  L->wk_b = f32(kb.get(), nh * kvl, nope);
+  L->wv_b = f32(vb.get(), nh * vd, kvl);
+  owned->push_back(std::move(kb));
+  owned->push_back(std::move(vb));
+}
+
 }  // namespace
 
 StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path, const LoadOptions& options) {
@@ -132,6 +171,11 @@ StatusOr<std::unique_ptr<Model>> Model::FromFile(std::unique_ptr<gguf::File> fil
   m->shard_ = options.shard.value_or(Shard::Whole(c));
   SHOAL_RETURN_IF_ERROR(ValidateShard(c, m->shard_));
   const bool whole = m->shard_.IsWhole(c);
+  if (!whole && (c.n_expert > 0 || c.mla)) {
+    return Unimplemented("loading a part (" + m->shard_.ToString() + ") of a " + c.arch +
+                         " model: mixture-of-experts / MLA models are not split by tensor or "
+                         "pipeline parallelism; they need expert parallelism (not yet here)");
+  }
 
   Weights& w = m->weights_;
   w.layers.resize(c.n_layer);
@@ -220,6 +264,54 @@ StatusOr<std::unique_ptr<Model>> Model::FromFile(std::unique_ptr<gguf::File> fil
         break;
       case TensorRole::kFfnDown:
         L->w_down = Matrix(*t);
+        break;
+      case TensorRole::kFfnGateInp:
+        L->ffn_gate_inp = Matrix(*t);
+        break;
+      case TensorRole::kFfnExpProbsB:
+        L->exp_probs_b = Vector(*t);
+        break;
+      case TensorRole::kFfnGateExps:
+        L->gate_exps = Matrix(*t);
+        break;
+      case TensorRole::kFfnUpExps:
+        L->up_exps = Matrix(*t);
+        break;
+      case TensorRole::kFfnDownExps:
+        L->down_exps = Matrix(*t);
+        break;
+      case TensorRole::kFfnGateShexp:
+        L->gate_shexp = Matrix(*t);
+        break;
+      case TensorRole::kFfnUpShexp:
+        L->up_shexp = Matrix(*t);
+        break;
+      case TensorRole::kFfnDownShexp:
+        L->down_shexp = Matrix(*t);
+        break;
+      case TensorRole::kAttnQA:
+        L->wq_a = Matrix(*t);
+        break;
+      case TensorRole::kAttnQANorm:
+        L->q_a_norm = Vector(*t);
+        break;
+      case TensorRole::kAttnQB:
+        L->wq_b = Matrix(*t);
+        break;
+      case TensorRole::kAttnKvAMqa:
+        L->wkv_a = Matrix(*t);
+        break;
+      case TensorRole::kAttnKvANorm:
+        L->kv_a_norm = Vector(*t);
+        break;
+      case TensorRole::kAttnKB:
+        L->wk_b = Matrix(*t);
+        break;
+      case TensorRole::kAttnVB:
+        L->wv_b = Matrix(*t);
+        break;
+      case TensorRole::kAttnKvB:
+        SplitKvB(c, *t, L, &m->owned_);
         break;
     }
   });

@@ -51,6 +51,24 @@ struct LayerWeights {
   MatrixWeight w_gate;                // [n_ff rows][n_embd]
   MatrixWeight w_up;                  // [n_ff rows][n_embd]
   MatrixWeight w_down;                // [n_embd rows][n_ff]
+
+  // Mixture of experts (ModelConfig::IsMoeLayer): expert e owns rows [e*n, (e+1)*n) of each
+  // expert matrix, n = n_ff_exp (gate, up) or n_embd (down).
+  MatrixWeight ffn_gate_inp;          // [n_expert rows][n_embd] router
+  std::vector<float> exp_probs_b;     // [n_expert] selection bias, empty when absent
+  MatrixWeight gate_exps, up_exps;    // [n_expert*n_ff_exp rows][n_embd]
+  MatrixWeight down_exps;             // [n_expert*n_embd rows][n_ff_exp]
+  MatrixWeight gate_shexp, up_shexp;  // [n_ff_exp*n_expert_shared rows][n_embd], or empty
+  MatrixWeight down_shexp;            // [n_embd rows][n_ff_exp*n_expert_shared]
+
+  // Multi-head latent attention (ModelConfig::mla); wq above when q_lora_rank is 0.
+  MatrixWeight wq_a;             // [q_lora_rank rows][n_embd]
+  std::vector<float> q_a_norm;   // [q_lora_rank]
+  MatrixWeight wq_b;             // [n_head*mla_k_dim rows][q_lora_rank]
+  MatrixWeight wkv_a;            // [kv_lora_rank+rope_dim rows][n_embd]
+  std::vector<float> kv_a_norm;  // [kv_lora_rank]
+  MatrixWeight wk_b;             // [n_head*kv_lora_rank rows][qk_nope]: head h's block
+  MatrixWeight wv_b;             // [n_head*mla_v_dim rows][kv_lora_rank]
 };
 
 struct Weights {

@@ -106,11 +106,34 @@ TensorSlice SliceFor(const ModelConfig& c, const Shard& s, const TensorSpec& spe
     case TensorRole::kAttnKNorm:
     case TensorRole::kFfnNorm:
       break;
+    // Mixture-of-experts and MLA tensors are not split by the tensor-parallel shard (Model::Load
+    // refuses a partial shard of such a model; expert parallelism places whole experts).
+    case TensorRole::kFfnGateInp:
+    case TensorRole::kFfnExpProbsB:
+    case TensorRole::kFfnGateExps:
+    case TensorRole::kFfnUpExps:
+    case TensorRole::kFfnDownExps:
+    case TensorRole::kFfnGateShexp:
+    case TensorRole::kFfnUpShexp:
+    case TensorRole::kFfnDownShexp:
+    case TensorRole::kAttnQA:
+    case TensorRole::kAttnQANorm:
+    case TensorRole::kAttnQB:
+    case TensorRole::kAttnKvAMqa:
+    case TensorRole::kAttnKvANorm:
+    case TensorRole::kAttnKB:
+    case TensorRole::kAttnVB:
+    case TensorRole::kAttnKvB:
+      break;
   }
   return t;
 }
 
 uint64_t ShardKvCacheBytes(const ModelConfig& c, const Shard& s, int32_t n_ctx) {
+  if (c.mla) {  // the latent + rope key, shared by all heads
+    return uint64_t(s.layers.size()) * uint64_t(n_ctx) * uint64_t(c.kv_values_per_layer()) *
+           sizeof(uint16_t);
+  }
   return uint64_t(s.layers.size()) * uint64_t(s.kv_heads.size()) * uint64_t(n_ctx) *
          uint64_t(c.head_dim_k + c.head_dim_v) * sizeof(uint16_t);
 }

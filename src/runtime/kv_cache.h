@@ -2,6 +2,11 @@
 // per layer and KV head, positions contiguous: k[layer][kv_head][pos][head_dim_k],
 // v[layer][kv_head][pos][head_dim_v], so one thread attending with one head reads one contiguous
 // block. Layers and heads are indexed locally (0 = the shard's first).
+//
+// MLA models (ModelConfig::mla) use the latent layout instead: one row of kv_lora_rank + rope_dim
+// f16 values per layer and position, [c (the normalized latent) | k_pe (the roped key)],
+// latent(l) = k(l, 0); no separate values (attention reads c as its value). That is
+// (kv_lora_rank + rope_dim) * 2 bytes per layer and token (DeepSeek-V3: 576 * 2 * 61 = 70 KB).
 #pragma once
 
 #include <cstddef>
@@ -19,6 +24,10 @@ class KvCache {
 
   int32_t n_ctx() const { return n_ctx_; }
   size_t bytes() const { return (k_.size() + v_.size()) * sizeof(uint16_t); }
+  bool latent() const { return latent_; }
+  // MLA: n_ctx rows of row_values() f16 values of local layer l.
+  uint16_t* latent(int32_t l) { return k(l, 0); }
+  const uint16_t* latent(int32_t l) const { return k(l, 0); }
   // The rows of local head `h` of local layer `l`: n_ctx rows of head_dim f16 values.
   uint16_t* k(int32_t l, int32_t h) { return k_.data() + (size_t(l) * n_head_kv_ + h) * k_head_; }
   uint16_t* v(int32_t l, int32_t h) { return v_.data() + (size_t(l) * n_head_kv_ + h) * v_head_; }
@@ -31,6 +40,7 @@ class KvCache {
 
  private:
   int32_t n_ctx_;
+  bool latent_;
   int32_t n_head_kv_;
   size_t k_head_;  // n_ctx * head_dim_k values
   size_t v_head_;  // n_ctx * head_dim_v values

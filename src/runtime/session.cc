@@ -13,6 +13,10 @@
 //   9 down projection + residual                        split by rows
 // Every value is computed by exactly one thread in an order that does not depend on the thread
 // count, so results are bit-identical for any number of threads.
+//
+// Models with multi-head latent attention (ModelConfig::mla) replace phases 2-3 by MlaAttention
+// (runtime/mla.h); mixture-of-experts layers (ModelConfig::IsMoeLayer) replace phases 6-9 by
+// MoeFfn (runtime/moe.h). Both follow the same one-Run-per-phase, one-thread-per-value rule.
 #include "runtime/session.h"
 
 #include <algorithm>
@@ -26,6 +30,8 @@
 #include "kernels/quant.h"
 #include "model/arch.h"
 #include "model/rope.h"
+#include "runtime/mla.h"
+#include "runtime/moe.h"
 
 namespace shoal::runtime {
 
@@ -87,10 +93,12 @@ struct Session::Scratch {
     const size_t B = kMaxBatch;
     x.resize(B * c.n_embd);
     xn.resize(B * c.n_embd);
-    q.resize(B * sh.heads.size() * c.head_dim_k);
-    k.resize(B * sh.kv_heads.size() * c.head_dim_k);
-    v.resize(B * sh.kv_heads.size() * c.head_dim_v);
-    attn.resize(B * size_t(sh.heads.size()) * c.head_dim_v);
+    if (!c.mla) {  // MLA keeps its own buffers (runtime/mla.h)
+      q.resize(B * sh.heads.size() * c.head_dim_k);
+      k.resize(B * sh.kv_heads.size() * c.head_dim_k);
+      v.resize(B * sh.kv_heads.size() * c.head_dim_v);
+    }
+    attn.resize(B * size_t(sh.heads.size()) * (c.mla ? c.mla_v_dim : c.head_dim_v));
     gate.resize(B * sh.ff.size());
     up.resize(B * sh.ff.size());
     partial.resize(B * c.n_embd);
@@ -118,8 +126,13 @@ Session::Session(const model::Model& m, ThreadPool& pool, int32_t n_ctx, const P
       par_(par),
       stage_(par.stage != nullptr ? par.stage : par.group),
       kv_(m.config(), m.shard(), n_ctx > 0 ? n_ctx : m.config().n_ctx_train),
-      scratch_(std::make_unique<Scratch>(m.config(), m.shard(), m.weights(), pool.size(),
-                                         kv_.n_ctx())) {}
+      scratch_(
+          std::make_unique<Scratch>(m.config(), m.shard(), m.weights(), pool.size(), kv_.n_ctx())) {
+  if (m.config().mla) {
+    mla_ = std::make_unique<MlaAttention>(m.config(), kMaxBatch, pool.size(), kv_.n_ctx());
+  }
+  if (m.config().n_expert > 0) moe_ = std::make_unique<MoeFfn>(m.config(), kMaxBatch);
+}
 
 Session::~Session() = default;
 
@@ -145,6 +158,11 @@ StatusOr<std::unique_ptr<Session>> Session::Create(const model::Model& m, Thread
     }
     for (int r : par.next_stage_ranks) {
       if (r <= 0 || r >= g.size()) return InvalidArgument("pooled session: bad next-stage rank");
+    }
+    if ((c.mla || c.n_expert > 0) && par.group->size() > 1) {
+      return Unimplemented("a pooled session of a " + c.arch +
+                           " model (MLA / mixture of experts) needs expert parallelism, which "
+                           "is not implemented yet");
     }
   } else if (!sh.IsWhole(c)) {
     return InvalidArgument("a session over a model shard (" + sh.ToString() +
@@ -220,7 +238,7 @@ Status Session::EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits,
   const int32_t n_head = sh.heads.size(), n_head_kv = sh.kv_heads.size();
   const int64_t NQ = n_head * HK, NK = n_head_kv * HK, NV = n_head_kv * HV;
   const int64_t FF = sh.ff.size();
-  const int64_t NA = int64_t(n_head) * HV;  // attention output width
+  const int64_t NA = int64_t(n_head) * (c.mla ? c.mla_v_dim : HV);  // attention output width
   const int32_t pos0 = n_past_;
   const int32_t group = c.n_head / c.n_head_kv;
   const int32_t n_pairs = s.rope.n_pairs();
@@ -303,9 +321,8 @@ Status Session::EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits,
     return Status::Ok();
   };
 
-  for (int32_t l = sh.layers.begin; l < sh.layers.end; ++l) {
-    const LayerWeights& L = W.layers[l];
-    const int32_t ll = l - sh.layers.begin;  // local layer in the KV cache
+  // Phases 1-3: grouped-query attention of one layer into s.attn.
+  auto attention = [&](const LayerWeights& L, int32_t ll) -> Status {
     // 1
     s.cx.Prepare({&L.wq, &L.wk, &L.wv}, E, n_tok);
     norm_convert(L.attn_norm);
@@ -367,10 +384,30 @@ Status Session::EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits,
         for (int32_t j = 0; j < n_kv; ++j) kernels::AxpyF16(sc[j], V + size_t(j) * HV, o, HV);
       }
     });
+    return Status::Ok();
+  };
+
+  for (int32_t l = sh.layers.begin; l < sh.layers.end; ++l) {
+    const LayerWeights& L = W.layers[l];
+    const int32_t ll = l - sh.layers.begin;  // local layer in the KV cache
+    if (mla_ != nullptr) {  // multi-head latent attention (runtime/mla.h) into s.attn
+      s.cx.Prepare({}, E, n_tok);
+      norm_convert(L.attn_norm);
+      mla_->Forward(pool_, L, s.rope, s.cos.data(), s.sin.data(), s.xn.data(), n_tok, pos0,
+                    kv_.latent(ll), s.attn.data());
+    } else {
+      SHOAL_RETURN_IF_ERROR(attention(L, ll));
+    }
     // 4, 5
     s.cx.Prepare({&L.wo}, NA, n_tok);
     convert(s.attn.data(), NA);
     SHOAL_RETURN_IF_ERROR(proj_residual(L.wo, L.bo));
+    if (c.IsMoeLayer(l)) {  // mixture of experts (runtime/moe.h), residual added
+      s.cx.Prepare({}, E, n_tok);
+      norm_convert(L.ffn_norm);
+      moe_->Forward(pool_, L, s.xn.data(), n_tok, s.x.data());
+      continue;
+    }
     // 6
     s.cx.Prepare({&L.w_gate, &L.w_up}, E, n_tok);
     norm_convert(L.ffn_norm);

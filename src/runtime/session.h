@@ -15,6 +15,9 @@
 
 namespace shoal::runtime {
 
+class MoeFfn;
+class MlaAttention;
+
 // How this rank's shard (Model::shard()) works with the others: tensor parallelism within its
 // pipeline stage (partial sums all-reduced over `stage`), the stage's input from the previous
 // stage and its output to the next, and the logits gathered on rank 0 of `group`.
@@ -71,6 +74,8 @@ class Session {
   KvCache kv_;
   int32_t n_past_ = 0;
   std::unique_ptr<Scratch> scratch_;
+  std::unique_ptr<MlaAttention> mla_;  // ModelConfig::mla: the attention of every layer
+  std::unique_ptr<MoeFfn> moe_;        // n_expert > 0: the FFN of the MoE layers
   std::vector<float> logits_;
   std::vector<float> gathered_;  // rank 0: [rank][n_out][n_vocab_r] before reordering
 };
