@@ -1,4 +1,5 @@
 // shoal gen-model -o OUT [--preset 1b] [--arch A] [shape flags] [--type T] [--seed S]
+//                 [MoE flags: --n-expert ... ] [deepseek2 MLA flags: --kv-lora-rank ...]
 //                 [--tokenizer-json FILE [--tokenizer-config FILE] [--pre NAME]]
 // A random-weight GGUF (model::GenerateModel) for tests and benchmarks.
 #include <CLI/CLI.hpp>
@@ -21,6 +22,8 @@ struct Opts {
   uint64_t seed = 1;
   bool tied = false;
   bool llama3_rope = false;
+  model::GenSpec moe;  // the MoE / MLA / YaRN fields (qwen3moe, deepseek2), defaults GenSpec's
+  bool softmax_gating = false, no_exp_probs_b = false, no_weights_norm = false;
   // Which shape flags were given (they override the preset).
   CLI::Option *o_embd = nullptr, *o_layer = nullptr, *o_head = nullptr, *o_head_kv = nullptr,
               *o_ff = nullptr, *o_vocab = nullptr, *o_ctx = nullptr, *o_head_dim = nullptr;
@@ -47,6 +50,27 @@ Status GenModel(const Opts& o) {
   spec.seed = o.seed;
   spec.tied_output = o.tied;
   spec.llama3_rope_scaling = o.llama3_rope;
+  const model::GenSpec& m = o.moe;
+  spec.n_expert = m.n_expert;
+  spec.n_expert_used = m.n_expert_used;
+  spec.n_ff_exp = m.n_ff_exp;
+  spec.n_expert_shared = m.n_expert_shared;
+  spec.n_layer_dense_lead = m.n_layer_dense_lead;
+  spec.n_expert_groups = m.n_expert_groups;
+  spec.n_group_used = m.n_group_used;
+  spec.expert_sigmoid = !o.softmax_gating;
+  spec.exp_probs_b = !o.no_exp_probs_b;
+  spec.expert_weights_norm = !o.no_weights_norm;
+  spec.expert_weights_scale = m.expert_weights_scale;
+  spec.q_lora_rank = m.q_lora_rank;
+  spec.kv_lora_rank = m.kv_lora_rank;
+  spec.qk_nope_dim = m.qk_nope_dim;
+  spec.qk_rope_dim = m.qk_rope_dim;
+  spec.v_head_dim = m.v_head_dim;
+  spec.legacy_kv_b = m.legacy_kv_b;
+  spec.yarn_factor = m.yarn_factor;
+  spec.yarn_orig_ctx = m.yarn_orig_ctx;
+  spec.yarn_mscale_all_dim = m.yarn_mscale_all_dim;
   gguf::Metadata tok_md;
   if (!o.tokenizer_json.empty()) {
     SHOAL_RETURN_IF_ERROR(model::SetTokenizerMetadataFromFiles(
@@ -73,7 +97,8 @@ Action RegisterGenModel(CLI::App& app) {
   sub->add_option("--preset", o->preset,
                   "1b: llama 1B shape (n_embd 2048, 16 layers, 32/8 heads, "
                   "ffn 5632, vocab 128256); flags override it");
-  sub->add_option("--arch", o->arch, "llama | qwen2 | qwen3")->capture_default_str();
+  sub->add_option("--arch", o->arch, "llama | qwen2 | qwen3 | qwen3moe | deepseek2")
+      ->capture_default_str();
   o->o_embd = sub->add_option("--n-embd", o->n_embd, "embedding width");
   o->o_layer = sub->add_option("--n-layer", o->n_layer, "layers");
   o->o_head = sub->add_option("--n-head", o->n_head, "attention heads");
@@ -89,6 +114,63 @@ Action RegisterGenModel(CLI::App& app) {
   sub->add_flag("--tied", o->tied, "no output.weight: logits use token_embd");
   sub->add_flag("--llama3-rope", o->llama3_rope, "Llama 3.1 rope scaling (rope_freqs.weight)");
   sub->add_option("--seed", o->seed, "weight seed")->capture_default_str();
+  model::GenSpec& m = o->moe;
+  const char* kMoe = "Mixture of experts (qwen3moe, deepseek2)";
+  sub->add_option("--n-expert", m.n_expert, "experts")->capture_default_str()->group(kMoe);
+  sub->add_option("--n-expert-used", m.n_expert_used, "experts per token")
+      ->capture_default_str()
+      ->group(kMoe);
+  sub->add_option("--n-ff-exp", m.n_ff_exp, "expert FFN width")->capture_default_str()->group(kMoe);
+  sub->add_option("--n-expert-shared", m.n_expert_shared, "deepseek2: shared experts")
+      ->capture_default_str()
+      ->group(kMoe);
+  sub->add_option("--n-dense-lead", m.n_layer_dense_lead, "deepseek2: leading dense layers")
+      ->capture_default_str()
+      ->group(kMoe);
+  sub->add_option("--expert-groups", m.n_expert_groups, "deepseek2: expert groups (0: none)")
+      ->capture_default_str()
+      ->group(kMoe);
+  sub->add_option("--expert-groups-used", m.n_group_used, "deepseek2: groups chosen per token")
+      ->capture_default_str()
+      ->group(kMoe);
+  sub->add_option("--expert-weights-scale", m.expert_weights_scale,
+                  "deepseek2: routed scaling factor (0: not written)")
+      ->capture_default_str()
+      ->group(kMoe);
+  sub->add_flag("--softmax-gating", o->softmax_gating, "deepseek2: softmax scores (not sigmoid)")
+      ->group(kMoe);
+  sub->add_flag("--no-exp-probs-b", o->no_exp_probs_b, "deepseek2: no selection bias")->group(kMoe);
+  sub->add_flag("--no-weights-norm", o->no_weights_norm,
+                "deepseek2: chosen weights not renormalized")
+      ->group(kMoe);
+  const char* kMla = "deepseek2 attention (MLA) and YaRN";
+  sub->add_option("--q-lora-rank", m.q_lora_rank, "0: attn_q (no q compression)")
+      ->capture_default_str()
+      ->group(kMla);
+  sub->add_option("--kv-lora-rank", m.kv_lora_rank, "latent size")
+      ->capture_default_str()
+      ->group(kMla);
+  sub->add_option("--qk-nope-dim", m.qk_nope_dim, "per-head key size without rope")
+      ->capture_default_str()
+      ->group(kMla);
+  sub->add_option("--qk-rope-dim", m.qk_rope_dim, "per-head rope size")
+      ->capture_default_str()
+      ->group(kMla);
+  sub->add_option("--v-head-dim", m.v_head_dim, "per-head value size")
+      ->capture_default_str()
+      ->group(kMla);
+  sub->add_flag("--legacy-kv-b", m.legacy_kv_b, "one attn_kv_b per layer (older converters)")
+      ->group(kMla);
+  sub->add_option("--yarn-factor", m.yarn_factor, "YaRN factor (0: no YaRN)")
+      ->capture_default_str()
+      ->group(kMla);
+  sub->add_option("--yarn-orig-ctx", m.yarn_orig_ctx, "YaRN original context (0: n_ctx/factor)")
+      ->capture_default_str()
+      ->group(kMla);
+  sub->add_option("--yarn-mscale-all-dim", m.yarn_mscale_all_dim,
+                  "YaRN mscale_all_dim (yarn_log_multiplier = 0.1 * it; 0: not written)")
+      ->capture_default_str()
+      ->group(kMla);
   sub->add_option("--tokenizer-json", o->tokenizer_json,
                   "Hugging Face tokenizer.json to use instead of the built-in vocabulary");
   sub->add_option("--tokenizer-config", o->tokenizer_config, "its tokenizer_config.json");

@@ -10,8 +10,11 @@
 
 #include "base/thread_pool.h"
 #include "kernels/quant.h"
+#include "model/generate_internal.h"
 
 namespace shoal::model {
+using gen::GenTensor;
+using gen::Init;
 namespace {
 
 // splitmix64: a small, well-mixed generator; one stream per tensor row, keyed by (seed, tensor
@@ -183,21 +186,11 @@ bool UseMoreBits(int i_layer, int n_layer) {
   return i_layer < n_layer / 8 || i_layer >= 7 * n_layer / 8 || (i_layer - n_layer / 8) % 3 == 2;
 }
 
-enum class Init { kMatrix, kEmbedding, kNorm, kBias, kFixed };
-
-struct TensorSpec {
-  std::string name;
-  std::vector<int64_t> shape;  // ne[0] first
-  DType type;
-  Init init;
-  std::vector<float> fixed;  // kFixed
-};
-
 // Values of row r of a tensor: its own stream, keyed by (tensor seed, row), so rows can be made
 // in parallel and in any order. Weights are y = W x with x of rms ~1 (RMS-normalised input or an
 // O(1) mix): a std of 1/sqrt(fan_in) keeps every output O(1). Embeddings are std 1 so the residual
 // stream starts at rms ~1; norms are ~1 with a little noise so a mistaken norm weight shows.
-void RowValues(const TensorSpec& t, uint64_t tensor_seed, int64_t r, float* out) {
+void RowValues(const GenTensor& t, uint64_t tensor_seed, int64_t r, float* out) {
   const int64_t ne0 = t.shape[0];
   if (t.init == Init::kFixed) {
     std::memcpy(out, t.fixed.data() + r * ne0, static_cast<size_t>(ne0) * sizeof(float));
@@ -244,7 +237,7 @@ bool EncodeRow(DType type, const float* src, int64_t n, uint8_t* dst) {
 }
 
 // The tensor's bytes, rows made and encoded on every thread of `pool`.
-Status MakeTensor(const TensorSpec& t, uint64_t tensor_seed, ThreadPool& pool,
+Status MakeTensor(const GenTensor& t, uint64_t tensor_seed, ThreadPool& pool,
                   std::vector<uint8_t>* out) {
   const int64_t ne0 = t.shape[0];
   int64_t rows = 1;
@@ -277,9 +270,11 @@ Status MakeTensor(const TensorSpec& t, uint64_t tensor_seed, ThreadPool& pool,
 }
 
 Status CheckSpec(const GenSpec& s) {
-  if (s.arch != "llama" && s.arch != "qwen2" && s.arch != "qwen3") {
-    return InvalidArgument("gen-model: unknown arch '" + s.arch + "' (llama, qwen2, qwen3)");
+  if (s.arch != "llama" && s.arch != "qwen2" && s.arch != "qwen3" && !gen::IsMoeArch(s.arch)) {
+    return InvalidArgument("gen-model: unknown arch '" + s.arch +
+                           "' (llama, qwen2, qwen3, qwen3moe, deepseek2)");
   }
+  if (gen::IsMoeArch(s.arch)) SHOAL_RETURN_IF_ERROR(gen::CheckMoeSpec(s));
   if (s.n_embd <= 0 || s.n_layer <= 0 || s.n_head <= 0 || s.n_head_kv <= 0 || s.n_ff <= 0 ||
       s.n_ctx <= 0 || s.n_vocab < 0 || s.head_dim < 0) {
     return InvalidArgument("gen-model: sizes must be positive");
@@ -372,7 +367,8 @@ Status GenerateModelWriter(const GenSpec& s, gguf::Writer* w) {
   }
 
   const std::string& a = s.arch;
-  const bool llama = a == "llama", qwen2 = a == "qwen2", qwen3 = a == "qwen3";
+  const bool llama = a == "llama", qwen2 = a == "qwen2";
+  const bool qwen3 = a == "qwen3" || a == "qwen3moe", ds2 = a == "deepseek2";
   const int64_t hd = s.head_dim ? s.head_dim : s.n_embd / s.n_head;
   const int64_t n_q = s.n_head * hd, n_kv = s.n_head_kv * hd;
   const bool mix = s.mix == "q4_k_m";
@@ -390,12 +386,13 @@ Status GenerateModelWriter(const GenSpec& s, gguf::Writer* w) {
   md.Set(a + ".embedding_length", gguf::Value::U32(static_cast<uint32_t>(s.n_embd)));
   md.Set(a + ".feed_forward_length", gguf::Value::U32(static_cast<uint32_t>(s.n_ff)));
   md.Set(a + ".attention.head_count", gguf::Value::U32(static_cast<uint32_t>(s.n_head)));
-  md.Set(a + ".attention.head_count_kv", gguf::Value::U32(static_cast<uint32_t>(s.n_head_kv)));
+  // deepseek2's converter writes 1 KV head: MLA decodes as multi-query attention on the latent.
+  md.Set(a + ".attention.head_count_kv", gguf::Value::U32(ds2 ? 1u : uint32_t(s.n_head_kv)));
   md.Set(a + ".rope.freq_base", gguf::Value::F32(s.rope_freq_base));
   const float eps = s.rms_eps > 0 ? s.rms_eps : (llama ? 1e-5f : 1e-6f);
   md.Set(a + ".attention.layer_norm_rms_epsilon", gguf::Value::F32(eps));
   // key/value_length come from a config's head_dim: Qwen3 configs always have one.
-  if (qwen3 || s.head_dim != 0) {
+  if ((qwen3 || s.head_dim != 0) && !ds2) {
     md.Set(a + ".attention.key_length", gguf::Value::U32(static_cast<uint32_t>(hd)));
     md.Set(a + ".attention.value_length", gguf::Value::U32(static_cast<uint32_t>(hd)));
   }
@@ -405,11 +402,12 @@ Status GenerateModelWriter(const GenSpec& s, gguf::Writer* w) {
     md.Set(a + ".vocab_size", gguf::Value::U32(static_cast<uint32_t>(n_vocab)));
     md.Set(a + ".rope.dimension_count", gguf::Value::U32(static_cast<uint32_t>(hd)));
   }
+  if (gen::IsMoeArch(a)) gen::AddMoeMetadata(s, n_vocab, &md);
   md.Set("general.quantization_version", gguf::Value::U32(2));
   for (const auto& [k, v] : tok.entries()) md.Set(k, v);
 
   // Tensors: the converter's extra tensors (rope_freqs) first, then the model's.
-  std::vector<TensorSpec> ts;
+  std::vector<GenTensor> ts;
   const int64_t e = s.n_embd, ff = s.n_ff;
   if (s.llama3_rope_scaling) {
     ts.push_back({"rope_freqs.weight",
@@ -425,6 +423,11 @@ Status GenerateModelWriter(const GenSpec& s, gguf::Writer* w) {
     const DType v_type = mix && UseMoreBits(i, s.n_layer) ? DType::kQ6_K : base;
     const DType down_type = v_type;
     ts.push_back({p + "attn_norm.weight", {e}, DType::kF32, Init::kNorm, {}});
+    if (ds2) {
+      gen::AddMlaTensors(s, i, base, &ts);
+      gen::AddMoeFfnTensors(s, i, base, &ts);
+      continue;
+    }
     ts.push_back({p + "attn_q.weight", {e, n_q}, base, Init::kMatrix, {}});
     ts.push_back({p + "attn_k.weight", {e, n_kv}, base, Init::kMatrix, {}});
     ts.push_back({p + "attn_v.weight", {e, n_kv}, v_type, Init::kMatrix, {}});
@@ -438,6 +441,10 @@ Status GenerateModelWriter(const GenSpec& s, gguf::Writer* w) {
       ts.push_back({p + "attn_k_norm.weight", {hd}, DType::kF32, Init::kNorm, {}});
     }
     ts.push_back({p + "attn_output.weight", {n_q, e}, base, Init::kMatrix, {}});
+    if (gen::IsMoeArch(a)) {
+      gen::AddMoeFfnTensors(s, i, base, &ts);
+      continue;
+    }
     ts.push_back({p + "ffn_norm.weight", {e}, DType::kF32, Init::kNorm, {}});
     ts.push_back({p + "ffn_gate.weight", {e, ff}, base, Init::kMatrix, {}});
     ts.push_back({p + "ffn_up.weight", {e, ff}, base, Init::kMatrix, {}});
@@ -448,6 +455,11 @@ Status GenerateModelWriter(const GenSpec& s, gguf::Writer* w) {
     ts.push_back({"output.weight", {e, n_vocab}, out_type, Init::kMatrix, {}});
   }
 
+  // MoE / MLA tensors have row lengths a 256-value block may not divide: those take
+  // llama-quantize's fallback type.
+  for (GenTensor& t : ts) {
+    if (gen::IsMoeArch(a) && t.shape.size() > 1) t.type = gen::FallbackType(t.type, t.shape[0]);
+  }
   ThreadPool pool(0);  // one thread per core
   std::vector<uint8_t> bytes;
   for (size_t i = 0; i < ts.size(); ++i) {

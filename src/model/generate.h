@@ -16,7 +16,7 @@
 namespace shoal::model {
 
 struct GenSpec {
-  std::string arch = "llama";  // llama | qwen2 | qwen3
+  std::string arch = "llama";  // llama | qwen2 | qwen3 | qwen3moe | deepseek2
   int32_t n_vocab = 0;         // 0: the size of the built-in vocabulary (or of `tokenizer`)
   int32_t n_embd = 256;
   int32_t n_layer = 2;
@@ -38,6 +38,37 @@ struct GenSpec {
   // llama.cpp's converter does, this writes only the rope_freqs.weight tensor (head_dim/2
   // frequency divisors); Llama 3.1 GGUFs carry no rope.scaling.* keys for it.
   bool llama3_rope_scaling = false;
+
+  // Mixture of experts (qwen3moe, deepseek2): expert_count, expert_used_count,
+  // expert_feed_forward_length. qwen3moe routes by softmax and always renormalizes.
+  int32_t n_expert = 8;
+  int32_t n_expert_used = 2;
+  int32_t n_ff_exp = 256;
+  // deepseek2 only: shared experts (ffn_*_shexp of n_ff_exp * n_expert_shared), leading dense
+  // layers (n_ff), expert groups (0: none), sigmoid scores (expert_gating_func 2; else softmax),
+  // the exp_probs_b selection bias, expert_weights_norm, expert_weights_scale (0: not written).
+  int32_t n_expert_shared = 1;
+  int32_t n_layer_dense_lead = 1;
+  int32_t n_expert_groups = 0;
+  int32_t n_group_used = 0;
+  bool expert_sigmoid = true;
+  bool exp_probs_b = true;
+  bool expert_weights_norm = true;
+  float expert_weights_scale = 2.5f;
+  // deepseek2 MLA: q_lora_rank (0: attn_q instead of attn_q_a / attn_q_b), kv_lora_rank, the
+  // per-head no-rope / rope key sizes and the value size (the head_dim / n_head_kv fields are
+  // not used). legacy_kv_b: one attn_kv_b per layer (older converters) instead of k_b / v_b.
+  int32_t q_lora_rank = 128;
+  int32_t kv_lora_rank = 64;
+  int32_t qk_nope_dim = 32;
+  int32_t qk_rope_dim = 32;
+  int32_t v_head_dim = 32;
+  bool legacy_kv_b = false;
+  // YaRN rope scaling (deepseek2): factor (0: none), original context (0: n_ctx / factor),
+  // mscale_all_dim (written as rope.scaling.yarn_log_multiplier = 0.1 * it; 0: not written).
+  float yarn_factor = 0.0f;
+  int32_t yarn_orig_ctx = 0;
+  float yarn_mscale_all_dim = 1.0f;
   // tokenizer.* keys to copy (e.g. from SetTokenizerMetadata); null: the built-in byte-level BPE
   // vocabulary (see BuiltinTokenizerMetadata).
   const gguf::Metadata* tokenizer = nullptr;
