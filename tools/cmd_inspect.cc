@@ -111,6 +111,9 @@ Status Inspect(const std::string& path, bool json, int64_t n_ctx) {
     out["n_ctx"] = costs.n_ctx;
     if (costs.kv_known) {
       out["kv_bytes_per_token"] = costs.kv_bytes_per_token;
+      if (costs.kv_latent) {
+        out["kv_latent"] = {{"kv_lora_rank", costs.kv_lora_rank}, {"rope_dim", costs.kv_rope_dim}};
+      }
       out["memory_bytes_at_n_ctx"] = costs.memory_bytes;
     } else {
       out["kv_bytes_per_token"] = nullptr;
@@ -139,7 +142,14 @@ Status Inspect(const std::string& path, bool json, int64_t n_ctx) {
   std::printf("\nweights:             %s (%llu bytes)\n", HumanBytes(costs.weight_bytes).c_str(),
               static_cast<unsigned long long>(costs.weight_bytes));
   if (costs.kv_known) {
-    std::printf("KV cache per token:  %s\n", HumanBytes(costs.kv_bytes_per_token).c_str());
+    std::printf("KV cache per token:  %s (%llu bytes", HumanBytes(costs.kv_bytes_per_token).c_str(),
+                static_cast<unsigned long long>(costs.kv_bytes_per_token));
+    if (costs.kv_latent) {
+      std::printf("; MLA latent %llu + rope %llu values per layer, f16",
+                  static_cast<unsigned long long>(costs.kv_lora_rank),
+                  static_cast<unsigned long long>(costs.kv_rope_dim));
+    }
+    std::printf(")\n");
     std::printf("memory at n_ctx=%lld: %s (weights + KV cache + activations)\n",
                 static_cast<long long>(costs.n_ctx), HumanBytes(costs.memory_bytes).c_str());
   } else {

@@ -11,6 +11,7 @@
 #include "base/thread_pool.h"
 #include "cli_common.h"
 #include "cluster/job.h"
+#include "cluster/transfer.h"
 #include "comm/shm/shm.h"
 #include "comm/tcp/tcp.h"
 #include "local_workers.h"
@@ -20,7 +21,7 @@ namespace shoal::cli {
 namespace {
 
 struct Opts {
-  std::string listen, model, mem, shm;
+  std::string listen, model, mem, shm, cache;
   int rank = -1;
   int n_threads = 0;
   double bandwidth = 0;
@@ -37,13 +38,14 @@ Status Serve(const Opts& o) {
     self.memory_bytes = n.memory_bytes;
   }
   self.bandwidth_gbs = o.bandwidth;
+  const std::string cache = o.cache.empty() ? cluster::DefaultShardCacheDir() : o.cache;
   ThreadPool pool(o.n_threads);
   self.threads = pool.size();
   if (!o.shm.empty()) {  // one job over shared memory, as a child of `shoal run --local`
     comm::shm::Options so;
     so.io_timeout_ms = o.io_timeout_ms;
     SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<comm::Group> g, comm::shm::Attach(o.shm, o.rank, so));
-    return cluster::ServeJob(*g, pool, self, o.model);
+    return cluster::ServeJob(*g, pool, self, o.model, cache);
   }
   if (o.listen.empty()) return InvalidArgument("worker: --listen ADDR (or --shm) is required");
   comm::tcp::Options to;
@@ -62,7 +64,7 @@ Status Serve(const Opts& o) {
   }
   for (;;) {
     auto g = comm::tcp::Join(listener, to, /*accept_timeout_ms=*/o.once ? 60000 : -1);
-    Status st = g.ok() ? cluster::ServeJob(**g, pool, self, o.model) : g.status();
+    Status st = g.ok() ? cluster::ServeJob(**g, pool, self, o.model, cache) : g.status();
     if (o.once) return st;
     if (!st.ok()) std::fprintf(stderr, "shoal worker: job ended: %s\n", st.ToString().c_str());
   }
@@ -76,6 +78,8 @@ Action RegisterWorker(CLI::App& app) {
   sub->add_option("--listen", o->listen, "address to listen on, HOST:PORT (port 0: any)");
   sub->add_option("-m,--model", o->model, "this node's copy of the GGUF (default: rank 0's path)");
   sub->add_option("-t,--threads", o->n_threads, "threads; 0 = one per core")->capture_default_str();
+  sub->add_option("--cache", o->cache,
+                  "where weights received from rank 0 are kept (default ~/.cache/shoal/shards)");
   sub->add_option("--mem", o->mem, "memory offered to the pool, e.g. 12G (default: available)");
   sub->add_option("--bandwidth", o->bandwidth, "memory bandwidth in GB/s, for the plan");
   sub->add_option("--secret-file", o->secret_file,

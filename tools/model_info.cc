@@ -34,6 +34,13 @@ ModelCosts EstimateCosts(const gguf::File& file, int64_t n_ctx) {
   const uint64_t v_dim = md.GetUintOr(p + "attention.value_length", head_dim);
   constexpr uint64_t kKvElemBytes = 2;  // f16 cache
   c.kv_bytes_per_token = n_layer * n_head_kv * (k_dim + v_dim) * kKvElemBytes;
+  if (const uint64_t kv_lora = md.GetUintOr(p + "attention.kv_lora_rank", 0); kv_lora > 0) {
+    // MLA: key_length = kv_lora_rank + rope dims in the converter's files.
+    c.kv_latent = true;
+    c.kv_lora_rank = kv_lora;
+    c.kv_rope_dim = md.GetUintOr(p + "rope.dimension_count", k_dim > kv_lora ? k_dim - kv_lora : 0);
+    c.kv_bytes_per_token = n_layer * (kv_lora + c.kv_rope_dim) * kKvElemBytes;
+  }
   c.kv_known = true;
   constexpr uint64_t kBatch = 64;
   const uint64_t ctx = static_cast<uint64_t>(std::max<int64_t>(c.n_ctx, 0));

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/sysinfo.h"
+#include "cluster/transfer.h"
 #include "runtime/pooled.h"
 
 namespace shoal::cluster {
@@ -176,7 +177,6 @@ StatusOr<std::unique_ptr<Job>> StartJob(comm::Group& g, ThreadPool& pool, const 
   auto desc = parallel::DescribeModel(**file);
   if (!desc.ok()) return abort(desc.status().With(o.model_path));
   const std::string model_id = ModelId(**file);
-  file->reset();
   parallel::PlanOptions po;
   po.n_ctx = o.n_ctx;
   po.stages = o.stages;
@@ -184,11 +184,18 @@ StatusOr<std::unique_ptr<Job>> StartJob(comm::Group& g, ThreadPool& pool, const 
   auto plan = parallel::MakePlan(*desc, nodes, po);
   if (!plan.ok()) return abort(plan.status());
   if (!plan->fits) return abort(ResourceExhausted(plan->why_not));
+  const uint64_t model_bytes = (*file)->n_splits() == 1 ? (*file)->total_file_bytes() : 0;
   SHOAL_RETURN_IF_ERROR(SendJob(g, {{"ok", true},
                                     {"model_path", o.model_path},
                                     {"model_id", model_id},
+                                    {"model_bytes", model_bytes},
                                     {"n_ctx", o.n_ctx},
                                     {"plan", plan->ToJson()}}));
+  // Weights for the nodes without a copy of the model.
+  std::vector<model::Shard> shards;
+  for (const parallel::RankPlan& r : plan->ranks) shards.push_back(r.shard);
+  SHOAL_RETURN_IF_ERROR(SendShards(g, **file, desc->config, shards));
+  file->reset();
   // 3, 4: every rank loads its shard.
   auto job = std::make_unique<Job>();
   job->plan = *plan;
@@ -204,7 +211,7 @@ StatusOr<std::unique_ptr<Job>> StartJob(comm::Group& g, ThreadPool& pool, const 
 }
 
 Status ServeJob(comm::Group& g, ThreadPool& pool, const NodeOffer& self,
-                const std::string& model_path) {
+                const std::string& model_path, const std::string& cache_dir) {
   uint8_t mine[kOfferBytes];
   PutOffer(self, mine);
   std::vector<size_t> sizes(g.size(), kOfferBytes);
@@ -217,22 +224,49 @@ Status ServeJob(comm::Group& g, ThreadPool& pool, const NodeOffer& self,
   }
   Status st;
   StatusOr<Loaded> loaded = Internal("not loaded");
+  std::string path, model_id;
+  uint64_t model_bytes = 0;
+  int32_t n_ctx = 0;
+  parallel::Plan plan;
   try {
-    const std::string path =
-        model_path.empty() ? job.at("model_path").get<std::string>() : model_path;
-    const int32_t n_ctx = job.at("n_ctx").get<int32_t>();
-    SHOAL_ASSIGN_OR_RETURN(parallel::Plan plan, parallel::Plan::FromJson(job.at("plan")));
-    if (plan.ranks.size() != size_t(g.size())) {
-      st = Corrupt("the plan has " + std::to_string(plan.ranks.size()) + " ranks, the group " +
-                   std::to_string(g.size()));
-    } else if (n_ctx <= 0 || n_ctx > (1 << 24)) {
-      st = Corrupt("bad context length " + std::to_string(n_ctx));
-    } else {
-      loaded = LoadShard(g, pool, path, job.at("model_id").get<std::string>(), plan, n_ctx);
-      st = loaded.status();
-    }
+    path = model_path.empty() ? job.at("model_path").get<std::string>() : model_path;
+    model_id = job.at("model_id").get<std::string>();
+    model_bytes = job.value("model_bytes", uint64_t{0});
+    n_ctx = job.at("n_ctx").get<int32_t>();
+    auto p = parallel::Plan::FromJson(job.at("plan"));
+    if (!p.ok()) return p.status();
+    plan = std::move(p).value();
   } catch (const nlohmann::json::exception& e) {
-    st = Corrupt(std::string("job JSON: ") + e.what());
+    return Corrupt(std::string("job JSON: ") + e.what());
+  }
+  if (plan.ranks.size() != size_t(g.size())) {
+    return Corrupt("the plan has " + std::to_string(plan.ranks.size()) + " ranks, the group " +
+                   std::to_string(g.size()));
+  }
+  if (n_ctx <= 0 || n_ctx > (1 << 24) || model_bytes > (uint64_t{1} << 50)) {
+    return Corrupt("bad context length or model size in the job");
+  }
+  // This node's copy of the model, a cached shard from an earlier job, or the weights from rank 0.
+  bool have = false;
+  if (auto f = gguf::File::Open(path); f.ok()) have = ModelId(**f) == model_id;
+  if (!have) {
+    auto cached = CachedModel(cache_dir, model_id, plan.ranks[size_t(g.rank())].shard);
+    if (cached.ok()) {
+      std::fprintf(stderr, "shoal worker: using the cached shard %s\n", cached->c_str());
+      path = *cached, have = true;
+    }
+  }
+  StatusOr<std::string> local = path;
+  SHOAL_RETURN_IF_ERROR(
+      ReceiveShard(g, !have && model_bytes > 0, path, cache_dir, model_id, model_bytes, &local));
+  st = local.status();
+  if (!have && st.ok() && model_bytes > 0) {
+    std::fprintf(stderr, "shoal worker: received this node's shard from rank 0 into %s\n",
+                 local->c_str());
+  }
+  if (st.ok()) {
+    loaded = LoadShard(g, pool, *local, model_id, plan, n_ctx);
+    st = loaded.status();
   }
   bool go = false;
   SHOAL_RETURN_IF_ERROR(AgreeLoaded(g, st, {}, &go));

@@ -5,9 +5,11 @@
 // Setup messages (after the transport's own handshake), all collectives over the group:
 //   1 GatherV to rank 0: each rank's NodeReport (fixed 24 bytes, little-endian)
 //   2 Broadcast: u64 length (bounded by kMaxJobBytes), then the job JSON:
-//     {"ok", "error", "model_path", "model_id", "n_ctx", "plan"}; ok = false ends the job
-//   3 GatherV to rank 0: each rank's LoadReport (u32 status code + 252 bytes of message)
-//   4 Broadcast: u32 go (1) or abort (0)
+//     {"ok", "error", "model_path", "model_id", "model_bytes", "n_ctx", "plan"}; ok = false
+//     ends the job
+//   3 the shard transfers for nodes without the model (cluster/transfer.h)
+//   4 GatherV to rank 0: each rank's LoadReport (u32 status code + 252 bytes of message)
+//   5 Broadcast: u32 go (1) or abort (0)
 // then runtime::Executor's commands until Finish. See docs/wire-protocol.md.
 #pragma once
 
@@ -60,9 +62,11 @@ StatusOr<std::unique_ptr<Job>> StartJob(comm::Group& group, ThreadPool& pool, co
 
 // Ranks > 0: takes part in one job until rank 0 finishes it (Ok), aborts it during setup (Ok:
 // rank 0 reports why) or the group fails (its error). `model_path` overrides the job's path
-// (each node's own copy); empty: the path rank 0 sent.
+// (each node's own copy); empty: the path rank 0 sent. A node without the model (or another
+// model at that path) gets its shard's bytes from rank 0, kept in `cache_dir` for the next job
+// (cluster/transfer.h).
 Status ServeJob(comm::Group& group, ThreadPool& pool, const NodeOffer& self,
-                const std::string& model_path);
+                const std::string& model_path, const std::string& cache_dir);
 
 // A digest of a GGUF's metadata size and tensor table (names, types, shapes, offsets, file size):
 // two copies of one model give the same id. Hex string.

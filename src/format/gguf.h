@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -144,6 +145,14 @@ class File {
   // (they leave its resident memory; reading them again faults them back in). A no-op for images
   // from FromMemory.
   void ReleasePages(const TensorInfo& t) const;
+  // The bytes of split `i` (the whole file for a single-file model), mapped read-only.
+  std::span<const uint8_t> SplitBytes(int i) const {
+    return {maps_[size_t(i)].base, maps_[size_t(i)].size};
+  }
+  // Where a tensor's data starts in its split file.
+  uint64_t FileOffset(const TensorInfo& t) const {
+    return uint64_t(t.data - maps_[size_t(t.split)].base);
+  }
 
  private:
   struct Map {

@@ -310,3 +310,42 @@ TEST(Plan, TextAndJson) {
 }
 
 }  // namespace
+
+namespace {
+
+// A worker without the model file receives its shard from rank 0 once, verified, and reuses the
+// cached copy in the next job.
+TEST(Pool, NodeWithoutTheFileGetsItsShardOnce) {
+  const std::string cache = Tmp() + "/shard-cache";
+  fs::remove_all(cache);
+  std::vector<int> one = Tokens({}, "ship-one");
+  for (int job = 0; job < 2; ++job) {
+    Proc w = Start({"worker", "--listen", "127.0.0.1:0", "--once", "-t", "1", "-m",
+                    Tmp() + "/no-such-model.gguf", "--cache", cache},
+                   "ship-worker" + std::to_string(job), {"SHOAL_SECRET=ship-secret-0123456789"});
+    std::string addr;
+    for (int i = 0; i < 500 && addr.empty(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      const std::string e = w.err();
+      const size_t at = e.find("listening on ");
+      if (at != std::string::npos && e.find(' ', at + 13) != std::string::npos) {
+        addr = e.substr(at + 13, e.find(' ', at + 13) - at - 13);
+      }
+    }
+    ASSERT_FALSE(addr.empty()) << w.err();
+    std::vector<std::string> args = {"run", "-m", Model()};
+    args.insert(args.end(), kGreedy.begin(), kGreedy.end());
+    args.insert(args.end(), {"--nodes", addr});
+    Proc r = RunShoal(args, "ship-run" + std::to_string(job), 60,
+                      {"SHOAL_SECRET=ship-secret-0123456789"});
+    ASSERT_EQ(r.code, 0) << r.err() << w.err();
+    EXPECT_EQ(Json(r)["tokens"].get<std::vector<int>>(), one);
+    ASSERT_TRUE(w.Wait(20));
+    const bool received = w.err().find("received this node's shard") != std::string::npos;
+    const bool reused = w.err().find("using the cached shard") != std::string::npos;
+    EXPECT_EQ(received, job == 0) << w.err();
+    EXPECT_EQ(reused, job == 1) << w.err();
+  }
+}
+
+}  // namespace
