@@ -4,9 +4,13 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
+#include "cluster/transfer.h"
+#include "comm/mpi/mpi.h"
 #include "comm/shm/shm.h"
 #include "comm/tcp/tcp.h"
 #include "local_workers.h"
@@ -30,6 +34,9 @@ void AddClusterOptions(CLI::App* sub, ClusterOptions* o) {
       ->delimiter(',')
       ->group(g);
   sub->add_option("--hostfile", o->hostfile, "file with one worker HOST:PORT a line")->group(g);
+  sub->add_flag("--mpi", o->mpi,
+                "run as the ranks of an MPI job (launch with mpirun / srun; RDMA where MPI has it)")
+      ->group(g);
   sub->add_option("--local", o->local, "start N workers on this machine and pool with them")
       ->check(CLI::Range(0, 63))
       ->group(g);
@@ -71,12 +78,27 @@ StatusOr<std::vector<std::string>> ReadHostfile(const std::string& path) {
 
 Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_ctx,
                   const ClusterOptions& c) {
-  if (int(!c.nodes.empty()) + int(!c.hostfile.empty()) + int(c.local > 0) > 1) {
-    return InvalidArgument("use one of --nodes, --hostfile and --local");
+  if (int(!c.nodes.empty()) + int(!c.hostfile.empty()) + int(c.local > 0) + int(c.mpi) > 1) {
+    return InvalidArgument("use one of --nodes, --hostfile, --local and --mpi");
   }
   e->pool = std::make_unique<ThreadPool>(n_threads);
   std::vector<std::string> names = {"local"};
-  if (c.local > 0) {
+  if (c.mpi) {
+    // Every rank runs this same command under mpirun / srun: rank 0 goes on, the others serve
+    // its job and exit here.
+    SHOAL_ASSIGN_OR_RETURN(e->group, comm::mpi::FromEnvironment());
+    if (e->group->rank() > 0) {
+      cluster::NodeOffer self;
+      self.threads = e->pool->size();
+      Status st = cluster::ServeJob(*e->group, *e->pool, self, "", cluster::DefaultShardCacheDir());
+      if (!st.ok())
+        std::fprintf(stderr, "shoal: rank %d: %s\n", e->group->rank(), st.ToString().c_str());
+      e->group.reset();
+      std::fflush(nullptr);
+      std::exit(st.ok() ? 0 : 1);
+    }
+    for (int r = 1; r < e->group->size(); ++r) names.push_back("mpi rank " + std::to_string(r));
+  } else if (c.local > 0) {
     const std::string secret = RandomSecret();
     const int each = std::max(1, e->pool->size());
     if (c.transport == "shm") {

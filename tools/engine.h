@@ -30,13 +30,14 @@ struct ClusterOptions {
   std::vector<std::string> nodes;  // worker addresses HOST:PORT, ranks 1..n in order
   std::string hostfile;            // one HOST:PORT a line ('#' comments)
   int local = 0;                   // start this many workers on this machine
+  bool mpi = false;                // the ranks of an MPI job (mpirun / srun)
   std::string transport = "tcp";   // for --local: tcp or shm
   std::string local_mem;           // memory each local worker offers (e.g. 300M)
   std::string secret_file;
   int stages = 1;
   int64_t reserve_mib = 256;  // memory each node keeps beyond its weights and KV cache
   int io_timeout_ms = 30000;
-  bool pooled() const { return !nodes.empty() || !hostfile.empty() || local > 0; }
+  bool pooled() const { return !nodes.empty() || !hostfile.empty() || local > 0 || mpi; }
 };
 void AddClusterOptions(CLI::App* sub, ClusterOptions* o);
 
