@@ -386,8 +386,10 @@ Status GenerateModelWriter(const GenSpec& s, gguf::Writer* w) {
   md.Set(a + ".embedding_length", gguf::Value::U32(static_cast<uint32_t>(s.n_embd)));
   md.Set(a + ".feed_forward_length", gguf::Value::U32(static_cast<uint32_t>(s.n_ff)));
   md.Set(a + ".attention.head_count", gguf::Value::U32(static_cast<uint32_t>(s.n_head)));
-  // deepseek2's converter writes 1 KV head: MLA decodes as multi-query attention on the latent.
-  md.Set(a + ".attention.head_count_kv", gguf::Value::U32(ds2 ? 1u : uint32_t(s.n_head_kv)));
+  // deepseek2's converter writes 1 KV head (MLA decodes as multi-query attention on the latent);
+  // older converters (one attn_kv_b) wrote n_head, the heads after decompression.
+  md.Set(a + ".attention.head_count_kv",
+         gguf::Value::U32(ds2 ? (s.legacy_kv_b ? uint32_t(s.n_head) : 1u) : uint32_t(s.n_head_kv)));
   md.Set(a + ".rope.freq_base", gguf::Value::F32(s.rope_freq_base));
   const float eps = s.rms_eps > 0 ? s.rms_eps : (llama ? 1e-5f : 1e-6f);
   md.Set(a + ".attention.layer_norm_rms_epsilon", gguf::Value::F32(eps));
