@@ -1,12 +1,14 @@
 #include "model/model.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <sstream>
 #include <string>
 
 #include "base/sysinfo.h"
 #include "kernels/quant.h"
+#include "kernels/repack.h"
 #include "model/arch.h"
 
 namespace shoal::model {
@@ -143,6 +145,30 @@ void SplitKvB(const ModelConfig& c, const gguf::TensorInfo& t, LayerWeights* L,
   L->wv_b = f32(vb.get(), nh * vd, kvl);
   owned->push_back(std::move(kb));
   owned->push_back(std::move(vb));
+}
+
+// Copies a q4_0 / q8_0 matrix into the x8 layout (in place when it is already a private copy)
+// and releases its mapped pages. Other types, and shapes the layout cannot take, stay as they are.
+void RepackMatrix(const gguf::File& file, const gguf::TensorInfo* t, MatrixWeight* w,
+                  std::vector<std::unique_ptr<uint8_t[]>>* owned) {
+  if (!*w || w->repacked || !kernels::CanRepack(w->type, w->rows, w->cols) ||
+      w->row_bytes != RowBytes(w->type, w->cols)) {
+    return;
+  }
+  const size_t bytes = kernels::RepackedBytes(w->type, w->rows, w->cols);
+  bool in_place = false;
+  for (const auto& o : *owned) in_place = in_place || o.get() == w->data;
+  if (in_place) {
+    kernels::Repack(w->type, w->data, w->row_bytes, w->rows, w->cols,
+                    const_cast<uint8_t*>(w->data));
+  } else {
+    auto buf = std::make_unique<uint8_t[]>(bytes);
+    kernels::Repack(w->type, w->data, w->row_bytes, w->rows, w->cols, buf.get());
+    if (t != nullptr) file.ReleasePages(*t);
+    w->data = buf.get();
+    owned->push_back(std::move(buf));
+  }
+  w->repacked = true;
 }
 
 }  // namespace
@@ -319,6 +345,24 @@ StatusOr<std::unique_ptr<Model>> Model::FromFile(std::unique_ptr<gguf::File> fil
   if (c.tied_output) w.output = w.token_embd;
   m->weight_bytes_ = bytes;
 
+  if (options.repack) {
+    auto tensor = [&](const char* fmt, int l) {
+      char name[64];
+      std::snprintf(name, sizeof(name), fmt, l);
+      return m->file_->FindTensor(name);
+    };
+    for (int32_t l = m->shard_.layers.begin; l < m->shard_.layers.end; ++l) {
+      LayerWeights& L = w.layers[size_t(l)];
+      RepackMatrix(*m->file_, tensor("blk.%d.attn_q.weight", l), &L.wq, &m->owned_);
+      RepackMatrix(*m->file_, tensor("blk.%d.attn_k.weight", l), &L.wk, &m->owned_);
+      RepackMatrix(*m->file_, tensor("blk.%d.attn_v.weight", l), &L.wv, &m->owned_);
+      RepackMatrix(*m->file_, tensor("blk.%d.attn_output.weight", l), &L.wo, &m->owned_);
+      RepackMatrix(*m->file_, tensor("blk.%d.ffn_gate.weight", l), &L.w_gate, &m->owned_);
+      RepackMatrix(*m->file_, tensor("blk.%d.ffn_up.weight", l), &L.w_up, &m->owned_);
+      RepackMatrix(*m->file_, tensor("blk.%d.ffn_down.weight", l), &L.w_down, &m->owned_);
+    }
+    if (!c.tied_output) RepackMatrix(*m->file_, tensor("output.weight", 0), &w.output, &m->owned_);
+  }
   if (options.check_memory) {
     SHOAL_RETURN_IF_ERROR(m->CheckFitsInMemory(options.n_ctx > 0 ? options.n_ctx : c.n_ctx_train));
   }

@@ -25,6 +25,9 @@ struct LoadOptions {
   // Load only this rank's part (see model/shard.h); unset: the whole model. Rows of a sliced
   // weight stay in the mmap; column slices are copied out and their source pages released.
   std::optional<Shard> shard;
+  // Interleave q4_0 / q8_0 projection matrices (attention, dense FFN, output) for the x8 kernels:
+  // they are copied out of the mmap once at load (the mapped pages are released).
+  bool repack = true;
 };
 
 // A 2-D weight in the mmap: rows of `cols` values of `type`, row_bytes apart.
@@ -34,6 +37,8 @@ struct MatrixWeight {
   int64_t rows = 0;
   int64_t cols = 0;
   size_t row_bytes = 0;
+  // Rows interleaved in groups of 8 (kernels/repack.h): multiply with kernels::MatMulRepacked.
+  bool repacked = false;
   explicit operator bool() const { return data != nullptr; }
 };
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/matmul.h"
+#include "kernels/repack.h"
 #include "model/model.h"
 
 namespace shoal::runtime::internal {
@@ -20,10 +21,20 @@ inline model::MatrixWeight Rows(const model::MatrixWeight& w, int64_t r0, int64_
 }
 
 // y[t * ldy + r] = W_r · x_t for r in [r0, r1), t < n_tok (xq: converted for w.type).
+// Repacked matrices compute whole groups of 8 rows: a range that does not start and end on a
+// group goes through a scratch buffer (the runtime's ranges are head- or 16-row-aligned, so only
+// unusual shapes take that path).
+void MatMulRepackedRagged(const model::MatrixWeight& w, const void* xq, int64_t n_tok, float* y,
+                          int64_t ldy, int64_t r0, int64_t r1);
 inline void MatMulRows(const model::MatrixWeight& w, const void* xq, int64_t n_tok, float* y,
                        int64_t ldy, int64_t r0, int64_t r1) {
-  if (r0 < r1 && n_tok > 0) {
+  if (r0 >= r1 || n_tok <= 0) return;
+  if (!w.repacked) {
     kernels::MatMul(w.type, w.data, w.row_bytes, w.cols, xq, n_tok, y, ldy, r0, r1);
+  } else if (r0 % 8 == 0 && (r1 % 8 == 0 || r1 == w.rows)) {
+    kernels::MatMulRepacked(w.type, w.data, w.cols, xq, n_tok, y, ldy, r0, r1);
+  } else {
+    MatMulRepackedRagged(w, xq, n_tok, y, ldy, r0, r1);
   }
 }
 

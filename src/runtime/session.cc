@@ -30,6 +30,7 @@
 #include "kernels/quant.h"
 #include "model/arch.h"
 #include "model/rope.h"
+#include "runtime/layer_util.h"
 #include "runtime/mla.h"
 #include "runtime/moe.h"
 
@@ -79,12 +80,9 @@ struct Converted {
   const void* For(const MatrixWeight& w) const { return buf[Find(w.type)].data(); }
 };
 
-void MatMulRows(const MatrixWeight& w, const void* xq, int64_t n_tok, float* y, int64_t ldy,
-                int64_t r0, int64_t r1) {
-  if (r0 < r1) kernels::MatMul(w.type, w.data, w.row_bytes, w.cols, xq, n_tok, y, ldy, r0, r1);
-}
-
 }  // namespace
+
+using internal::MatMulRows;
 
 struct Session::Scratch {
   explicit Scratch(const ModelConfig& c, const model::Shard& sh, const model::Weights& w,
@@ -485,4 +483,19 @@ Status Session::EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits,
   return Status::Ok();
 }
 
+namespace internal {
+
+void MatMulRepackedRagged(const MatrixWeight& w, const void* xq, int64_t n_tok, float* y,
+                          int64_t ldy, int64_t r0, int64_t r1) {
+  const int64_t a0 = r0 / 8 * 8, a1 = std::min(w.rows, (r1 + 7) / 8 * 8);
+  thread_local std::vector<float> tmp;
+  tmp.resize(size_t(n_tok) * size_t(a1 - a0));
+  kernels::MatMulRepacked(w.type, w.data, w.cols, xq, n_tok, tmp.data() - a0, a1 - a0, a0, a1);
+  for (int64_t t = 0; t < n_tok; ++t) {
+    std::memcpy(y + t * ldy + r0, tmp.data() + t * (a1 - a0) + (r0 - a0),
+                size_t(r1 - r0) * sizeof(float));
+  }
+}
+
+}  // namespace internal
 }  // namespace shoal::runtime
