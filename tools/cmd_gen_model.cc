@@ -68,6 +68,7 @@ Status GenModel(const Opts& o) {
   spec.qk_rope_dim = m.qk_rope_dim;
   spec.v_head_dim = m.v_head_dim;
   spec.legacy_kv_b = m.legacy_kv_b;
+  spec.fuse_gate_up_exps = m.fuse_gate_up_exps;
   spec.yarn_factor = m.yarn_factor;
   spec.yarn_orig_ctx = m.yarn_orig_ctx;
   spec.yarn_mscale_all_dim = m.yarn_mscale_all_dim;
@@ -142,6 +143,10 @@ Action RegisterGenModel(CLI::App& app) {
   sub->add_flag("--no-exp-probs-b", o->no_exp_probs_b, "deepseek2: no selection bias")->group(kMoe);
   sub->add_flag("--no-weights-norm", o->no_weights_norm,
                 "deepseek2: chosen weights not renormalized")
+      ->group(kMoe);
+  sub->add_flag(
+         "--fuse-gate-up-exps", m.fuse_gate_up_exps,
+         "experts' gate and up as one ffn_gate_up_exps (--fuse-gate-up-exps converter files)")
       ->group(kMoe);
   const char* kMla = "deepseek2 attention (MLA) and YaRN";
   sub->add_option("--q-lora-rank", m.q_lora_rank, "0: attn_q (no q compression)")

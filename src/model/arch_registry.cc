@@ -79,8 +79,12 @@ void ForEachFfnTensor(const ModelConfig& c, int32_t l, const std::string& p,
   if (c.has_exp_probs_b) {
     visit({p + "exp_probs_b.bias", TensorRole::kFfnExpProbsB, l, {ne}, false});
   }
-  visit({p + "ffn_gate_exps.weight", TensorRole::kFfnGateExps, l, {embd, fe, ne}, true});
-  visit({p + "ffn_up_exps.weight", TensorRole::kFfnUpExps, l, {embd, fe, ne}, true});
+  if (c.fused_gate_up_exps) {  // bound as gate_exps; MoeFfn reads both halves from it
+    visit({p + "ffn_gate_up_exps.weight", TensorRole::kFfnGateExps, l, {embd, 2 * fe, ne}, true});
+  } else {
+    visit({p + "ffn_gate_exps.weight", TensorRole::kFfnGateExps, l, {embd, fe, ne}, true});
+    visit({p + "ffn_up_exps.weight", TensorRole::kFfnUpExps, l, {embd, fe, ne}, true});
+  }
   visit({p + "ffn_down_exps.weight", TensorRole::kFfnDownExps, l, {fe, embd, ne}, true});
   if (c.n_expert_shared > 0) {
     const int64_t fs = fe * c.n_expert_shared;

@@ -173,6 +173,7 @@ StatusOr<ModelConfig> ParseConfig(const gguf::Metadata& md, const gguf::File* fi
     if (c.n_expert > 0) {
       const std::string l = std::to_string(std::min(c.n_layer_dense_lead, c.n_layer - 1));
       c.has_exp_probs_b = file->FindTensor("blk." + l + ".exp_probs_b.bias") != nullptr;
+      c.fused_gate_up_exps = file->FindTensor("blk." + l + ".ffn_gate_up_exps.weight") != nullptr;
     }
     if (c.has_rope_freqs && c.rope_scaling == RopeScaling::kNone) {
       c.rope_scaling = RopeScaling::kLlama3;

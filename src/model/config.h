@@ -72,6 +72,9 @@ struct ModelConfig {
   bool expert_weights_norm = false;   // <arch>.expert_weights_norm: chosen weights sum to 1
   float expert_weights_scale = 0.0f;  // <arch>.expert_weights_scale (0: none)
   bool has_exp_probs_b = false;       // blk.N.exp_probs_b.bias: selection-only score bias
+  // blk.N.ffn_gate_up_exps.weight (convert_hf_to_gguf.py --fuse-gate-up-exps): per expert its
+  // n_ff_exp gate rows, then its n_ff_exp up rows, instead of ffn_gate_exps + ffn_up_exps.
+  bool fused_gate_up_exps = false;
 
   // Multi-head latent attention (deepseek2; mla = kv_lora_rank > 0). Metadata: head_dim_k =
   // kv_lora_rank + rope_dim, head_dim_v = kv_lora_rank, n_head_kv = 1 (the absorbed form); the

@@ -64,6 +64,8 @@ struct GenSpec {
   int32_t qk_rope_dim = 32;
   int32_t v_head_dim = 32;
   bool legacy_kv_b = false;
+  // Experts' gate and up fused into ffn_gate_up_exps (convert_hf_to_gguf.py --fuse-gate-up-exps).
+  bool fuse_gate_up_exps = false;
   // YaRN rope scaling (deepseek2): factor (0: none), original context (0: n_ctx / factor),
   // mscale_all_dim (written as rope.scaling.yarn_log_multiplier = 0.1 * it; 0: not written).
   float yarn_factor = 0.0f;

@@ -33,6 +33,9 @@ DType FallbackType(DType t, int64_t ne0) {
 Status CheckMoeSpec(const GenSpec& s) {
   const bool ds2 = s.arch == "deepseek2";
   if (!s.mix.empty()) return InvalidArgument("gen-model: mixes are for dense architectures");
+  if (!ds2 && s.fuse_gate_up_exps) {  // llama.cpp reads ffn_gate_up_exps for deepseek2 only
+    return InvalidArgument("gen-model: fused gate/up experts are for deepseek2");
+  }
   if (s.n_expert <= 0 || s.n_expert_used <= 0 || s.n_expert_used > s.n_expert || s.n_ff_exp <= 0 ||
       s.n_expert > 256) {
     return InvalidArgument("gen-model: need 0 < n_expert_used <= n_expert <= 256, n_ff_exp > 0");
@@ -153,8 +156,12 @@ void AddMoeFfnTensors(const GenSpec& s, int l, DType type, std::vector<GenTensor
   if (ds2 && s.exp_probs_b) {
     ts->push_back({p + "exp_probs_b.bias", {ne}, DType::kF32, Init::kBias, {}});
   }
-  ts->push_back({p + "ffn_gate_exps.weight", {e, fe, ne}, type, Init::kMatrix, {}});
-  ts->push_back({p + "ffn_up_exps.weight", {e, fe, ne}, type, Init::kMatrix, {}});
+  if (s.fuse_gate_up_exps) {
+    ts->push_back({p + "ffn_gate_up_exps.weight", {e, 2 * fe, ne}, type, Init::kMatrix, {}});
+  } else {
+    ts->push_back({p + "ffn_gate_exps.weight", {e, fe, ne}, type, Init::kMatrix, {}});
+    ts->push_back({p + "ffn_up_exps.weight", {e, fe, ne}, type, Init::kMatrix, {}});
+  }
   ts->push_back({p + "ffn_down_exps.weight", {fe, e, ne}, type, Init::kMatrix, {}});
   if (ds2 && s.n_expert_shared > 0) {
     const int64_t fs = fe * s.n_expert_shared;

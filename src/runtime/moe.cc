@@ -103,9 +103,14 @@ void MoeFfn::Forward(ThreadPool& pool, const model::LayerWeights& L, const float
   const int64_t FW = std::max(F, FS);
   const int64_t n_routed = int64_t(n_tok) * K;
   const int64_t n_slots = n_routed + (shared ? n_tok : 0);
+  // Fused files (ModelConfig::fused_gate_up_exps) bind ffn_gate_up_exps as gate_exps: expert e's
+  // gate rows are [2eF, (2e+1)F), its up rows [(2e+1)F, (2e+2)F).
+  const bool fused = c_.fused_gate_up_exps;
+  const model::MatrixWeight& gate_all = L.gate_exps;
+  const model::MatrixWeight& up_all = fused ? L.gate_exps : L.up_exps;
 
   // 1: conversion of the input for the router, the experts and the shared experts.
-  xin_.Prepare({&L.ffn_gate_inp, &L.gate_exps, &L.up_exps, &L.gate_shexp, &L.up_shexp}, E, n_tok);
+  xin_.Prepare({&L.ffn_gate_inp, &gate_all, &up_all, &L.gate_shexp, &L.up_shexp}, E, n_tok);
   pool.Run([&](int ti, int nt) {
     int64_t b, e;
     ThreadPool::Chunk(n_tok, 1, ti, nt, &b, &e);
@@ -134,7 +139,7 @@ void MoeFfn::Forward(ThreadPool& pool, const model::LayerWeights& L, const float
     slot_[size_t(i)] = slot;
     slot_token_[size_t(slot)] = int32_t(i / K);
   }
-  xg_.Prepare({&L.gate_exps, &L.up_exps}, E, n_routed);
+  xg_.Prepare({&gate_all, &up_all}, E, n_routed);
   hq_.Prepare({&L.down_exps}, F, n_routed);
   if (shared) {
     for (int32_t t = 0; t < n_tok; ++t) slot_token_[size_t(n_routed + t)] = t;
@@ -145,14 +150,19 @@ void MoeFfn::Forward(ThreadPool& pool, const model::LayerWeights& L, const float
     const int64_t n = count[size_t(e) + 1] - count[size_t(e)];
     if (n == 0) continue;
     Job j;
-    j.gate = Rows(L.gate_exps, e * F, (e + 1) * F);
-    j.up = Rows(L.up_exps, e * F, (e + 1) * F);
+    if (fused) {
+      j.gate = Rows(gate_all, 2 * e * F, (2 * e + 1) * F);
+      j.up = Rows(up_all, (2 * e + 1) * F, (2 * e + 2) * F);
+    } else {
+      j.gate = Rows(gate_all, e * F, (e + 1) * F);
+      j.up = Rows(up_all, e * F, (e + 1) * F);
+    }
     j.down = Rows(L.down_exps, e * E, (e + 1) * E);
     j.slot0 = count[size_t(e)];
     j.n = n;
     j.ff = F;
-    j.xg = xg_.For(L.gate_exps) + size_t(j.slot0) * xg_.RowBytes(L.gate_exps);
-    j.xu = xg_.For(L.up_exps) + size_t(j.slot0) * xg_.RowBytes(L.up_exps);
+    j.xg = xg_.For(gate_all) + size_t(j.slot0) * xg_.RowBytes(gate_all);
+    j.xu = xg_.For(up_all) + size_t(j.slot0) * xg_.RowBytes(up_all);
     j.xd = hq_.For(L.down_exps) + size_t(j.slot0) * hq_.RowBytes(L.down_exps);
     jobs_.push_back(j);
   }
@@ -169,8 +179,9 @@ void MoeFfn::Forward(ThreadPool& pool, const model::LayerWeights& L, const float
   pool.Run([&](int ti, int nt) {
     int64_t b, e;
     ThreadPool::Chunk(n_routed, 1, ti, nt, &b, &e);
-    for (const model::MatrixWeight* w : {&L.gate_exps, &L.up_exps}) {
-      if (w == &L.up_exps && xg_.For(L.up_exps) == xg_.For(L.gate_exps)) break;
+    for (int i = 0; i < 2; ++i) {
+      const model::MatrixWeight* w = i == 0 ? &gate_all : &up_all;
+      if (i == 1 && xg_.For(up_all) == xg_.For(gate_all)) break;  // one activation format
       const size_t rb = xg_.RowBytes(*w);
       for (int64_t s = b; s < e; ++s) {
         std::memcpy(xg_.For(*w) + size_t(s) * rb, xin_.For(*w) + size_t(slot_token_[s]) * rb, rb);

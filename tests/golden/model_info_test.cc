@@ -1,12 +1,13 @@
 // `shoal inspect`'s cost estimate (tools/model_info.h) for models known only by their published
 // shapes: a GGUF with the metadata and no tensors, as llama.cpp's converter would write it.
+#include "model_info.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <string>
 
 #include "format/gguf.h"
-#include "model_info.h"
 
 namespace shoal {
 namespace {

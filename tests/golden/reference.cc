@@ -203,11 +203,21 @@ Status RefModel::LoadMoe(const gguf::File& f, const std::string& p, RefLayer* L)
   const int64_t e = n_embd_, ne = n_expert_;
   SHOAL_ASSIGN_OR_RETURN(L->router, ReadMat(f, p + "ffn_gate_inp.weight", e, ne));
   SHOAL_ASSIGN_OR_RETURN(L->probs_b, ReadAll(f, p + "exp_probs_b.bias", ne, true));
-  const gguf::TensorInfo* g = f.FindTensor(p + "ffn_gate_exps.weight");
+  const gguf::TensorInfo* gu = f.FindTensor(p + "ffn_gate_up_exps.weight");
+  const gguf::TensorInfo* g = gu ? gu : f.FindTensor(p + "ffn_gate_exps.weight");
   if (!g || g->shape.size() != 3) return NotFound("reference: " + p + "ffn_gate_exps missing");
-  const int64_t fe = g->shape[1];
-  SHOAL_ASSIGN_OR_RETURN(L->exp_gate, ReadMats(f, p + "ffn_gate_exps.weight", e, fe, ne));
-  SHOAL_ASSIGN_OR_RETURN(L->exp_up, ReadMats(f, p + "ffn_up_exps.weight", e, fe, ne));
+  const int64_t fe = gu ? g->shape[1] / 2 : g->shape[1];
+  if (gu) {  // per expert: fe gate rows, then fe up rows
+    SHOAL_ASSIGN_OR_RETURN(const std::vector<Mat> both,
+                           ReadMats(f, p + "ffn_gate_up_exps.weight", e, 2 * fe, ne));
+    for (const Mat& m : both) {
+      L->exp_gate.push_back({fe, e, std::vector<double>(m.w.begin(), m.w.begin() + fe * e)});
+      L->exp_up.push_back({fe, e, std::vector<double>(m.w.begin() + fe * e, m.w.end())});
+    }
+  } else {
+    SHOAL_ASSIGN_OR_RETURN(L->exp_gate, ReadMats(f, p + "ffn_gate_exps.weight", e, fe, ne));
+    SHOAL_ASSIGN_OR_RETURN(L->exp_up, ReadMats(f, p + "ffn_up_exps.weight", e, fe, ne));
+  }
   SHOAL_ASSIGN_OR_RETURN(L->exp_down, ReadMats(f, p + "ffn_down_exps.weight", fe, e, ne));
   if (const gguf::TensorInfo* sg = f.FindTensor(p + "ffn_gate_shexp.weight")) {
     const int64_t fs = sg->shape[1];
