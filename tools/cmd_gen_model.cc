@@ -82,10 +82,16 @@ Status GenModel(const Opts& o) {
   }
   const double t0 = NowMs();
   SHOAL_RETURN_IF_ERROR(model::GenerateModel(spec, o.out));
+  const bool moe = spec.arch == "qwen3moe" || spec.arch == "deepseek2";
+  const std::string experts = moe ? ", " + std::to_string(spec.n_expert_used) + " of " +
+                                        std::to_string(spec.n_expert) + " experts of " +
+                                        std::to_string(spec.n_ff_exp)
+                                  : "";
   std::fprintf(stderr,
-               "shoal: wrote %s (%s, n_embd %d, %d layers, %d/%d heads, ffn %d, %s) in %.1f s\n",
+               "shoal: wrote %s (%s, n_embd %d, %d layers, %d/%d heads, ffn %d%s, %s) in %.1f s\n",
                o.out.c_str(), spec.arch.c_str(), spec.n_embd, spec.n_layer, spec.n_head,
-               spec.n_head_kv, spec.n_ff, o.type.c_str(), (NowMs() - t0) / 1e3);
+               spec.arch == "deepseek2" ? 1 : spec.n_head_kv, spec.n_ff, experts.c_str(),
+               o.type.c_str(), (NowMs() - t0) / 1e3);
   return Status::Ok();
 }
 
