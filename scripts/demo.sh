@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job on a built-in default: install and build (scripts/setup.sh), generate a small
-# random-weight llama model with the built-in vocabulary (cached), generate text from it, and
-# take a short benchmark. About two minutes after the build on a 2-core machine.
+# random-weight llama model with the built-in vocabulary (cached), generate text from it on this
+# machine, then pool it over 3 nodes on this machine (2 worker processes over TCP, then shared
+# memory), each holding a third of the weights, and check that the pool produces the same tokens;
+# then show the plan for uneven machines and take a short benchmark, pooled beside local.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,9 +32,29 @@ echo "== demo: shoal run (random weights, so the text is gibberish; the speed is
 "$SHOAL" run -m "$MODEL" -p "The shoal of fish turned at once, and" -n 48 --temp 0.8 --seed 7
 echo
 
-echo "== demo: shoal bench on the same model (1 and all threads, medians of 3)"
-"$SHOAL" bench --model "$MODEL" --reps 3 --membw-mib 512
+echo "== demo: the same model pooled over 3 nodes (this process + 2 'shoal worker' processes over"
+echo "   TCP on 127.0.0.1, each holding a third of the weights; greedy, so the tokens must match)"
+tokens() { sed -n 's/.*"tokens":\[\([0-9,]*\)\].*/\1/p'; }
+ONE=$("$SHOAL" run -m "$MODEL" -p "The shoal of fish turned at once, and" -n 32 --temp 0 -t 1 --json | tokens)
+POOL=$("$SHOAL" run -m "$MODEL" -p "The shoal of fish turned at once, and" -n 32 --temp 0 -t 1 \
+  --local 2 --json | tokens)
+SHM=$("$SHOAL" run -m "$MODEL" -p "The shoal of fish turned at once, and" -n 32 --temp 0 -t 1 \
+  --local 2 --transport shm --json | tokens)
+echo "   one node      : $ONE"
+echo "   3 nodes, tcp  : $POOL"
+echo "   3 nodes, shm  : $SHM"
+if [[ "$ONE" == "$POOL" && "$ONE" == "$SHM" ]]; then echo "   same tokens"; else echo "   DIFFERENT"; exit 1; fi
+"$SHOAL" run -m "$MODEL" -p "The shoal of fish turned at once, and" -n 16 --temp 0 -t 1 --local 2
 
 echo
-echo "== demo: done. Next: '$SHOAL bench' (the 1B llama-shaped models, generated once)"
-echo "   and docs/cli.md for every verb."
+echo "== demo: shoal plan for three unequal machines (what each would hold)"
+"$SHOAL" plan -m "$MODEL" --node mem=64G,threads=16,bw=200,name=big --node mem=16G,threads=8,bw=60,name=mid \
+  --node mem=8G,threads=4,bw=40,name=small
+
+echo
+echo "== demo: shoal bench on the same model (1 and all threads, and 2 nodes x 1 thread pooled)"
+"$SHOAL" bench --model "$MODEL" --reps 3 --membw-mib 512 --pool tcp:2,shm:2
+
+echo
+echo "== demo: done. Next: '$SHOAL bench' (the 1B llama-shaped models, generated once), README.md"
+echo "   (running on several machines) and docs/cli.md for every verb."
