@@ -116,6 +116,18 @@ std::vector<pid_t> Children(pid_t pid) {
 
 bool Alive(pid_t pid) { return kill(pid, 0) == 0 || errno != ESRCH; }
 
+// The address a `shoal worker --listen 127.0.0.1:0` announced on stderr; empty after 5 s.
+std::string ListenAddress(const Proc& w) {
+  for (int i = 0; i < 500; ++i) {
+    const std::string e = w.err();
+    const size_t at = e.find("listening on ");
+    const size_t end = at == std::string::npos ? at : e.find(' ', at + 13);
+    if (end != std::string::npos) return e.substr(at + 13, end - at - 13);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return "";
+}
+
 const std::string& Model() {
   static const std::string path = [] {
     const std::string p = Tmp() + "/pool-q8_0.gguf";
@@ -149,6 +161,29 @@ TEST(Pool, LocalWorkersGiveOneNodesTokens) {
   EXPECT_EQ(Tokens({"--local", "3", "--transport", "shm"}, "shm4"), one);
   EXPECT_EQ(Tokens({"--local", "2", "--stages", "2"}, "pp2"), one);
   EXPECT_EQ(Tokens({"--local", "4", "--stages", "3", "--transport", "shm"}, "pp3"), one);
+}
+
+// Under an MPI launcher every rank runs the same command (--mpi); skipped without mpirun.
+TEST(Pool, MpiRanksGiveOneNodesTokens) {
+  if (std::system("command -v mpirun >/dev/null 2>&1") != 0) GTEST_SKIP() << "no mpirun";
+  const std::vector<int> one = Tokens({}, "mpi-one");
+  std::vector<std::string> args = {"--allow-run-as-root", "--oversubscribe", "-np", "3", Bin(),
+                                   "run", "-m", Model()};
+  args.insert(args.end(), kGreedy.begin(), kGreedy.end());
+  args.push_back("--mpi");
+  Proc p;
+  p.out_path = Tmp() + "/mpi.out";
+  p.err_path = Tmp() + "/mpi.err";
+  std::string cmd = "mpirun";
+  for (const std::string& a : args) cmd += " '" + a + "'";
+  const int rc = std::system((cmd + " >" + p.out_path + " 2>" + p.err_path).c_str());
+  if (rc != 0 && p.err().find("MPI") != std::string::npos &&
+      p.err().find("built without MPI") != std::string::npos) {
+    GTEST_SKIP() << "shoal was built without MPI";
+  }
+  ASSERT_EQ(rc, 0) << p.err();
+  EXPECT_EQ(Json(p)["tokens"].get<std::vector<int>>(), one);
+  EXPECT_EQ(Json(p)["nodes"].size(), 3u);
 }
 
 TEST(Pool, LogitsMatchOneNode) {
@@ -262,18 +297,9 @@ TEST(BadPeers, KilledWorkerEndsTheRequestCleanly) {
 
 TEST(BadPeers, WrongSecretAndGarbageAreRefused) {
   // A worker with one secret, rank 0 with another.
-  const std::string port_file = Tmp() + "/port";
   Proc w = Start({"worker", "--listen", "127.0.0.1:0", "--once", "-t", "1"}, "worker-secret",
                  {"SHOAL_SECRET=the-right-secret-0123456789"});
-  std::string addr;
-  for (int i = 0; i < 500 && addr.empty(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    const std::string e = w.err();
-    const size_t at = e.find("listening on ");
-    if (at != std::string::npos && e.find(' ', at + 13) != std::string::npos) {
-      addr = e.substr(at + 13, e.find(' ', at + 13) - at - 13);
-    }
-  }
+  const std::string addr = ListenAddress(w);
   ASSERT_FALSE(addr.empty()) << w.err();
   // A rank 0 with the wrong secret is refused; the worker keeps waiting (garbage and stray
   // connections: src/comm/tcp/tcp_test.cc).
@@ -323,15 +349,7 @@ TEST(Pool, NodeWithoutTheFileGetsItsShardOnce) {
     Proc w = Start({"worker", "--listen", "127.0.0.1:0", "--once", "-t", "1", "-m",
                     Tmp() + "/no-such-model.gguf", "--cache", cache},
                    "ship-worker" + std::to_string(job), {"SHOAL_SECRET=ship-secret-0123456789"});
-    std::string addr;
-    for (int i = 0; i < 500 && addr.empty(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      const std::string e = w.err();
-      const size_t at = e.find("listening on ");
-      if (at != std::string::npos && e.find(' ', at + 13) != std::string::npos) {
-        addr = e.substr(at + 13, e.find(' ', at + 13) - at - 13);
-      }
-    }
+    const std::string addr = ListenAddress(w);
     ASSERT_FALSE(addr.empty()) << w.err();
     std::vector<std::string> args = {"run", "-m", Model()};
     args.insert(args.end(), kGreedy.begin(), kGreedy.end());
