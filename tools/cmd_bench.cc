@@ -27,6 +27,7 @@ namespace {
 struct Opts {
   std::string model, threads, types = "q4_0,q8_0", cache, pool;
   bool comm = false;
+  bool busy_poll = false;
   int n_decode = 32;
   int n_prompt = 64;
   int reps = 5;
@@ -161,6 +162,7 @@ Status Bench(const Opts& o) {
         ClusterOptions pool;
         pool.local = nodes - 1;
         pool.transport = transport.empty() ? "tcp" : transport;
+        pool.busy_poll = o.busy_poll;
         SHOAL_ASSIGN_OR_RETURN(
             std::unique_ptr<Engine> e,
             OpenEngine(path, t, static_cast<int64_t>(o.n_prompt) + o.n_decode + 16, pool));
@@ -209,6 +211,7 @@ Action RegisterBench(CLI::App& app) {
   sub->add_option("--cache", o->cache, "where generated models are kept");
   sub->add_option("--pool", o->pool,
                   "also run pooled on this machine: tcp:N,shm:N (N nodes, each with --threads)");
+  sub->add_flag("--busy-poll", o->busy_poll, "pooled runs spin while waiting on peers");
   sub->add_flag("--comm", o->comm,
                 "only the collectives: all-reduce vs ping-pong over shm and tcp, 2/4/8 ranks");
   sub->add_flag("--json", o->json, "print one JSON object");

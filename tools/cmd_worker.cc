@@ -29,6 +29,7 @@ struct Opts {
   int port_fd = -1;
   std::string secret_file;
   int io_timeout_ms = 30000;
+  bool busy_poll = false;
 };
 
 Status Serve(const Opts& o) {
@@ -44,6 +45,7 @@ Status Serve(const Opts& o) {
   if (!o.shm.empty()) {  // one job over shared memory, as a child of `shoal run --local`
     comm::shm::Options so;
     so.io_timeout_ms = o.io_timeout_ms;
+    so.busy_poll = o.busy_poll;
     SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<comm::Group> g, comm::shm::Attach(o.shm, o.rank, so));
     return cluster::ServeJob(*g, pool, self, o.model, cache);
   }
@@ -51,6 +53,7 @@ Status Serve(const Opts& o) {
   comm::tcp::Options to;
   SHOAL_ASSIGN_OR_RETURN(to.secret, ClusterSecret(o.secret_file));
   to.io_timeout_ms = o.io_timeout_ms;
+  to.busy_poll = o.busy_poll;
   SHOAL_ASSIGN_OR_RETURN(comm::tcp::Listener listener, comm::tcp::Listener::Bind(o.listen));
   if (o.port_fd >= 0) {
     const std::string line = std::to_string(listener.port()) + "\n";
@@ -86,6 +89,8 @@ Action RegisterWorker(CLI::App& app) {
                   "file holding the cluster secret (default: $SHOAL_SECRET)");
   sub->add_option("--io-timeout-ms", o->io_timeout_ms, "a silent peer is reported after this")
       ->capture_default_str();
+  sub->add_flag("--busy-poll", o->busy_poll,
+                "spin instead of sleeping while waiting on the network (lowest latency)");
   sub->add_flag("--once", o->once, "serve one job, then exit");
   sub->add_option("--port-fd", o->port_fd, "write the port to this descriptor (for --local)")
       ->group("");

@@ -54,6 +54,10 @@ void AddClusterOptions(CLI::App* sub, ClusterOptions* o) {
       ->capture_default_str()
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 30))
       ->group(g);
+  sub->add_flag("--busy-poll", o->busy_poll,
+                "spin instead of sleeping while waiting on the network (lowest latency; costs a "
+                "core per waiting thread; --local workers get it too)")
+      ->group(g);
   sub->add_option("--io-timeout-ms", o->io_timeout_ms, "a silent node is reported after this")
       ->capture_default_str()
       ->group(g);
@@ -105,15 +109,17 @@ Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_c
       const std::string name = comm::shm::UniqueName();
       comm::shm::Options so;
       so.io_timeout_ms = c.io_timeout_ms;
-      SHOAL_ASSIGN_OR_RETURN(e->workers,
-                             LocalWorkers::Start(c.local, "shm", each, secret, name, c.local_mem));
+      so.busy_poll = c.busy_poll;
+      SHOAL_ASSIGN_OR_RETURN(e->workers, LocalWorkers::Start(c.local, "shm", each, secret, name,
+                                                             c.local_mem, c.busy_poll));
       SHOAL_ASSIGN_OR_RETURN(e->group, comm::shm::Create(name, c.local + 1, so));
     } else {
-      SHOAL_ASSIGN_OR_RETURN(
-          e->workers, LocalWorkers::Start(c.local, c.transport, each, secret, "", c.local_mem));
+      SHOAL_ASSIGN_OR_RETURN(e->workers, LocalWorkers::Start(c.local, c.transport, each, secret, "",
+                                                             c.local_mem, c.busy_poll));
       comm::tcp::Options to;
       to.secret = secret;
       to.io_timeout_ms = c.io_timeout_ms;
+      to.busy_poll = c.busy_poll;
       SHOAL_ASSIGN_OR_RETURN(e->group, comm::tcp::Launch(e->workers->addresses(), to));
     }
     for (int r = 1; r <= c.local; ++r) names.push_back("local worker " + std::to_string(r));
@@ -125,6 +131,7 @@ Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_c
     comm::tcp::Options to;
     SHOAL_ASSIGN_OR_RETURN(to.secret, ClusterSecret(c.secret_file));
     to.io_timeout_ms = c.io_timeout_ms;
+    to.busy_poll = c.busy_poll;
     SHOAL_ASSIGN_OR_RETURN(e->group, comm::tcp::Launch(nodes, to));
     names.insert(names.end(), nodes.begin(), nodes.end());
   }

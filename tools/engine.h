@@ -37,6 +37,7 @@ struct ClusterOptions {
   int stages = 1;
   int64_t reserve_mib = 256;  // memory each node keeps beyond its weights and KV cache
   int io_timeout_ms = 30000;
+  bool busy_poll = false;  // spin while waiting on peers
   bool pooled() const { return !nodes.empty() || !hostfile.empty() || local > 0 || mpi; }
 };
 void AddClusterOptions(CLI::App* sub, ClusterOptions* o);

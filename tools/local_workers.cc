@@ -90,11 +90,9 @@ std::string RandomSecret() {
   return s;
 }
 
-StatusOr<std::unique_ptr<LocalWorkers>> LocalWorkers::Start(int n, const std::string& transport,
-                                                            int threads_each,
-                                                            const std::string& secret,
-                                                            const std::string& shm_name,
-                                                            const std::string& mem) {
+StatusOr<std::unique_ptr<LocalWorkers>> LocalWorkers::Start(
+    int n, const std::string& transport, int threads_each, const std::string& secret,
+    const std::string& shm_name, const std::string& mem, bool busy_poll) {
   if (transport != "tcp" && transport != "shm") {
     return InvalidArgument("--transport must be tcp or shm, not '" + transport + "'");
   }
@@ -106,6 +104,7 @@ StatusOr<std::unique_ptr<LocalWorkers>> LocalWorkers::Start(int n, const std::st
       return IoError("pipe: " + std::string(strerror(errno)));
     std::vector<std::string> args = {exe, "worker", "--once", "-t", std::to_string(threads_each)};
     if (!mem.empty()) args.insert(args.end(), {"--mem", mem});
+    if (busy_poll) args.push_back("--busy-poll");
     if (transport == "tcp") {
       args.insert(args.end(), {"--listen", "127.0.0.1:0", "--port-fd", std::to_string(fds[1])});
     } else {

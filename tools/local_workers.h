@@ -25,7 +25,7 @@ class LocalWorkers {
   static StatusOr<std::unique_ptr<LocalWorkers>> Start(int n, const std::string& transport,
                                                        int threads_each, const std::string& secret,
                                                        const std::string& shm_name,
-                                                       const std::string& mem);
+                                                       const std::string& mem, bool busy_poll);
   ~LocalWorkers();  // gives the children a second to end (they do, once rank 0 is gone), then kills
                     // them
 
