@@ -74,6 +74,9 @@ Proc Start(const std::vector<std::string>& args, const std::string& tag,
   Proc p;
   p.out_path = Tmp() + "/" + tag + ".out";
   p.err_path = Tmp() + "/" + tag + ".err";
+  // Emptied here, before the child exists, so nothing of an earlier run is read as its output.
+  std::ofstream(p.out_path, std::ios::trunc);
+  std::ofstream(p.err_path, std::ios::trunc);
   p.pid = fork();
   if (p.pid == 0) {
     const int o = open(p.out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -167,8 +170,8 @@ TEST(Pool, LocalWorkersGiveOneNodesTokens) {
 TEST(Pool, MpiRanksGiveOneNodesTokens) {
   if (std::system("command -v mpirun >/dev/null 2>&1") != 0) GTEST_SKIP() << "no mpirun";
   const std::vector<int> one = Tokens({}, "mpi-one");
-  std::vector<std::string> args = {"--allow-run-as-root", "--oversubscribe", "-np", "3", Bin(),
-                                   "run", "-m", Model()};
+  std::vector<std::string> args = {
+      "--allow-run-as-root", "--oversubscribe", "-np", "3", Bin(), "run", "-m", Model()};
   args.insert(args.end(), kGreedy.begin(), kGreedy.end());
   args.push_back("--mpi");
   Proc p;
