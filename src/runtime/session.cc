@@ -490,7 +490,9 @@ void MatMulRepackedRagged(const MatrixWeight& w, const void* xq, int64_t n_tok, 
   const int64_t a0 = r0 / 8 * 8, a1 = std::min(w.rows, (r1 + 7) / 8 * 8);
   thread_local std::vector<float> tmp;
   tmp.resize(size_t(n_tok) * size_t(a1 - a0));
-  kernels::MatMulRepacked(w.type, w.data, w.cols, xq, n_tok, tmp.data() - a0, a1 - a0, a0, a1);
+  // Groups of 8 rows are contiguous: rows [a0, a1) are a repacked matrix of their own.
+  const uint8_t* group0 = w.data + size_t(a0) * RowBytes(w.type, w.cols);
+  kernels::MatMulRepacked(w.type, group0, w.cols, xq, n_tok, tmp.data(), a1 - a0, 0, a1 - a0);
   for (int64_t t = 0; t < n_tok; ++t) {
     std::memcpy(y + t * ldy + r0, tmp.data() + t * (a1 - a0) + (r0 - a0),
                 size_t(r1 - r0) * sizeof(float));
