@@ -1,7 +1,6 @@
 #include "model/model.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
 #include <sstream>
 #include <string>
@@ -147,24 +146,22 @@ void SplitKvB(const ModelConfig& c, const gguf::TensorInfo& t, LayerWeights* L,
   owned->push_back(std::move(vb));
 }
 
-// Copies a q4_0 / q8_0 matrix into the x8 layout (in place when it is already a private copy)
-// and releases its mapped pages. Other types, and shapes the layout cannot take, stay as they are.
-void RepackMatrix(const gguf::File& file, const gguf::TensorInfo* t, MatrixWeight* w,
+// Copies a q4_0 / q8_0 matrix into the x8 layout (in place when it is the private copy of a
+// column slice, the last buffer in `owned`) and releases its mapped pages. Other types, and
+// shapes the layout cannot take, stay as they are.
+void RepackMatrix(const gguf::File& file, const gguf::TensorInfo& t, MatrixWeight* w,
                   std::vector<std::unique_ptr<uint8_t[]>>* owned) {
-  if (!*w || w->repacked || !kernels::CanRepack(w->type, w->rows, w->cols) ||
+  if (!*w || !kernels::CanRepack(w->type, w->rows, w->cols) ||
       w->row_bytes != RowBytes(w->type, w->cols)) {
     return;
   }
-  const size_t bytes = kernels::RepackedBytes(w->type, w->rows, w->cols);
-  bool in_place = false;
-  for (const auto& o : *owned) in_place = in_place || o.get() == w->data;
-  if (in_place) {
+  if (!owned->empty() && owned->back().get() == w->data) {
     kernels::Repack(w->type, w->data, w->row_bytes, w->rows, w->cols,
                     const_cast<uint8_t*>(w->data));
   } else {
-    auto buf = std::make_unique<uint8_t[]>(bytes);
+    auto buf = std::make_unique<uint8_t[]>(kernels::RepackedBytes(w->type, w->rows, w->cols));
     kernels::Repack(w->type, w->data, w->row_bytes, w->rows, w->cols, buf.get());
-    if (t != nullptr) file.ReleasePages(*t);
+    file.ReleasePages(t);
     w->data = buf.get();
     owned->push_back(std::move(buf));
   }
@@ -223,6 +220,12 @@ StatusOr<std::unique_ptr<Model>> Model::FromFile(std::unique_ptr<gguf::File> fil
       }
       return *mw;
     };
+    // The attention, dense FFN and output projections: in the x8 layout when they can be.
+    auto Projection = [&](const gguf::TensorInfo& t) {
+      MatrixWeight mw = Matrix(t);
+      if (options.repack && status.ok()) RepackMatrix(*m->file_, t, &mw, &m->owned_);
+      return mw;
+    };
     auto Vector = [&](const gguf::TensorInfo& t) {
       return model::Vector(t, slice.col_begin, slice.col_end);
     };
@@ -241,7 +244,7 @@ StatusOr<std::unique_ptr<Model>> Model::FromFile(std::unique_ptr<gguf::File> fil
         w.output_norm = Vector(*t);
         break;
       case TensorRole::kOutput:
-        w.output = Matrix(*t);
+        w.output = Projection(*t);
         break;
       case TensorRole::kRopeFreqs:
         w.rope_freqs = Vector(*t);
@@ -250,16 +253,16 @@ StatusOr<std::unique_ptr<Model>> Model::FromFile(std::unique_ptr<gguf::File> fil
         L->attn_norm = Vector(*t);
         break;
       case TensorRole::kAttnQ:
-        L->wq = Matrix(*t);
+        L->wq = Projection(*t);
         break;
       case TensorRole::kAttnK:
-        L->wk = Matrix(*t);
+        L->wk = Projection(*t);
         break;
       case TensorRole::kAttnV:
-        L->wv = Matrix(*t);
+        L->wv = Projection(*t);
         break;
       case TensorRole::kAttnOut:
-        L->wo = Matrix(*t);
+        L->wo = Projection(*t);
         break;
       case TensorRole::kAttnQBias:
         L->bq = Vector(*t);
@@ -283,13 +286,13 @@ StatusOr<std::unique_ptr<Model>> Model::FromFile(std::unique_ptr<gguf::File> fil
         L->ffn_norm = Vector(*t);
         break;
       case TensorRole::kFfnGate:
-        L->w_gate = Matrix(*t);
+        L->w_gate = Projection(*t);
         break;
       case TensorRole::kFfnUp:
-        L->w_up = Matrix(*t);
+        L->w_up = Projection(*t);
         break;
       case TensorRole::kFfnDown:
-        L->w_down = Matrix(*t);
+        L->w_down = Projection(*t);
         break;
       case TensorRole::kFfnGateInp:
         L->ffn_gate_inp = Matrix(*t);
@@ -345,24 +348,6 @@ StatusOr<std::unique_ptr<Model>> Model::FromFile(std::unique_ptr<gguf::File> fil
   if (c.tied_output) w.output = w.token_embd;
   m->weight_bytes_ = bytes;
 
-  if (options.repack) {
-    auto tensor = [&](const char* fmt, int l) {
-      char name[64];
-      std::snprintf(name, sizeof(name), fmt, l);
-      return m->file_->FindTensor(name);
-    };
-    for (int32_t l = m->shard_.layers.begin; l < m->shard_.layers.end; ++l) {
-      LayerWeights& L = w.layers[size_t(l)];
-      RepackMatrix(*m->file_, tensor("blk.%d.attn_q.weight", l), &L.wq, &m->owned_);
-      RepackMatrix(*m->file_, tensor("blk.%d.attn_k.weight", l), &L.wk, &m->owned_);
-      RepackMatrix(*m->file_, tensor("blk.%d.attn_v.weight", l), &L.wv, &m->owned_);
-      RepackMatrix(*m->file_, tensor("blk.%d.attn_output.weight", l), &L.wo, &m->owned_);
-      RepackMatrix(*m->file_, tensor("blk.%d.ffn_gate.weight", l), &L.w_gate, &m->owned_);
-      RepackMatrix(*m->file_, tensor("blk.%d.ffn_up.weight", l), &L.w_up, &m->owned_);
-      RepackMatrix(*m->file_, tensor("blk.%d.ffn_down.weight", l), &L.w_down, &m->owned_);
-    }
-    if (!c.tied_output) RepackMatrix(*m->file_, tensor("output.weight", 0), &w.output, &m->owned_);
-  }
   if (options.check_memory) {
     SHOAL_RETURN_IF_ERROR(m->CheckFitsInMemory(options.n_ctx > 0 ? options.n_ctx : c.n_ctx_train));
   }

@@ -98,7 +98,6 @@ Outcome Single(const std::vector<uint8_t>& image) {
 }
 
 Outcome Split(const std::vector<uint8_t>& image, int n_ranks, int stages = 1) {
-  auto whole = Load(image, std::nullopt);
   auto f = gguf::File::FromMemory(image.data(), image.size());
   auto desc = parallel::DescribeModel(**f);
   EXPECT_TRUE(desc.ok()) << desc.status().ToString();
