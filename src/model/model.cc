@@ -111,10 +111,10 @@ StatusOr<MatrixWeight> MatrixSlice(const gguf::File& file, const gguf::TensorInf
 // rows are qk_nope rows of its key up-projection, then v rows of its value up-projection. The
 // absorbed form needs k_b = (key rows)^T per head ([kv_lora rows][qk_nope]) and v_b = the value
 // rows: both are made here as owned f32 matrices.
-void SplitKvB(const ModelConfig& c, const gguf::TensorInfo& t, LayerWeights* L,
+void SplitKvB(const ModelConfig& c, const MatrixWeight& src, LayerWeights* L,
               std::vector<std::unique_ptr<uint8_t[]>>* owned) {
-  const int64_t nh = c.n_head, kvl = c.kv_lora_rank, nope = c.qk_nope_dim(), vd = c.mla_v_dim;
-  const MatrixWeight src = Matrix(t);
+  const int64_t kvl = c.kv_lora_rank, nope = c.qk_nope_dim(), vd = c.mla_v_dim;
+  const int64_t nh = src.rows / (nope + vd);  // the shard's heads
   auto kb = std::make_unique<uint8_t[]>(size_t(nh * kvl * nope) * sizeof(float));
   auto vb = std::make_unique<uint8_t[]>(size_t(nh * vd * kvl) * sizeof(float));
   float* k = reinterpret_cast<float*>(kb.get());
@@ -194,11 +194,6 @@ StatusOr<std::unique_ptr<Model>> Model::FromFile(std::unique_ptr<gguf::File> fil
   m->shard_ = options.shard.value_or(Shard::Whole(c));
   SHOAL_RETURN_IF_ERROR(ValidateShard(c, m->shard_));
   const bool whole = m->shard_.IsWhole(c);
-  if (!whole && (c.n_expert > 0 || c.mla)) {
-    return Unimplemented("loading a part (" + m->shard_.ToString() + ") of a " + c.arch +
-                         " model: mixture-of-experts / MLA models are not split by tensor or "
-                         "pipeline parallelism; they need expert parallelism (not yet here)");
-  }
 
   Weights& w = m->weights_;
   w.layers.resize(c.n_layer);
@@ -340,7 +335,7 @@ StatusOr<std::unique_ptr<Model>> Model::FromFile(std::unique_ptr<gguf::File> fil
         L->wv_b = Matrix(*t);
         break;
       case TensorRole::kAttnKvB:
-        SplitKvB(c, *t, L, &m->owned_);
+        SplitKvB(c, Matrix(*t), L, &m->owned_);
         break;
     }
   });

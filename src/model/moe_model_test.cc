@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -142,18 +143,54 @@ TEST(Moe, Deepseek2OlderKvBIsSplitAtLoad) {
   EXPECT_TRUE(L.wq);
 }
 
-TEST(Moe, PartialShardNeedsExpertParallelism) {
-  const auto img = Image(DeepseekSpec());
+// An expert-parallel shard holds whole experts (rows of the 3-D expert tensors), its slice of
+// the shared experts' columns and its heads of the MLA projections; the router and the latent
+// projection stay whole.
+TEST(Moe, ExpertShardHoldsItsExpertsAndHeads) {
+  GenSpec spec = DeepseekSpec();
+  spec.type = DType::kQ8_0;
+  spec.n_expert_shared = 2;
+  const auto img = Image(spec);
   auto whole = Load(img);
-  ASSERT_TRUE(whole.ok());
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+  const ModelConfig& c = (*whole)->config();
   LoadOptions o;
-  o.shard = Shard::Whole((*whole)->config());
-  o.shard->layers = {0, 2};
-  o.shard->last_stage = false;
-  auto m = Load(img, o);
-  ASSERT_FALSE(m.ok());
-  EXPECT_EQ(m.status().code(), StatusCode::kUnimplemented);
-  EXPECT_NE(m.status().message().find("expert parallelism"), std::string::npos);
+  o.repack = false;
+  o.shard = Shard::Whole(c);
+  o.shard->experts = {5, 11};
+  o.shard->shexp = {64, 256};
+  o.shard->heads = {1, 3};
+  auto part = Load(img, o);
+  ASSERT_TRUE(part.ok()) << part.status().ToString();
+  const LayerWeights& W = (*whole)->weights().layers[1];
+  const LayerWeights& P = (*part)->weights().layers[1];
+  const int64_t F = c.n_ff_exp, E = c.n_embd;
+  EXPECT_EQ(P.gate_exps.rows, 6 * F);
+  EXPECT_EQ(P.gate_exps.data, W.gate_exps.data + size_t(5 * F) * W.gate_exps.row_bytes);
+  EXPECT_EQ(P.down_exps.rows, 6 * E);
+  EXPECT_EQ(P.down_exps.data, W.down_exps.data + size_t(5 * E) * W.down_exps.row_bytes);
+  EXPECT_EQ(P.ffn_gate_inp.rows, c.n_expert);
+  EXPECT_EQ(P.up_shexp.rows, 192);
+  EXPECT_EQ(P.up_shexp.data, W.up_shexp.data + size_t(64) * W.up_shexp.row_bytes);
+  ASSERT_EQ(P.down_shexp.cols, 192);  // a column slice, copied: row r = columns 64..256 of W's
+  for (int64_t r : {int64_t{0}, E - 1}) {
+    EXPECT_EQ(0, std::memcmp(P.down_shexp.data + size_t(r) * P.down_shexp.row_bytes,
+                             W.down_shexp.data + size_t(r) * W.down_shexp.row_bytes +
+                                 RowBytes(W.down_shexp.type, 64),
+                             P.down_shexp.row_bytes));
+  }
+  EXPECT_EQ(P.wq_b.rows, 2 * c.mla_k_dim);
+  EXPECT_EQ(P.wq_b.data, W.wq_b.data + size_t(c.mla_k_dim) * W.wq_b.row_bytes);
+  EXPECT_EQ(P.wk_b.rows, 2 * c.kv_lora_rank);
+  EXPECT_EQ(P.wv_b.rows, 2 * c.mla_v_dim);
+  EXPECT_EQ(P.wo.cols, 2 * c.mla_v_dim);
+  EXPECT_EQ(P.wkv_a.rows, W.wkv_a.rows);
+  EXPECT_LT((*part)->weight_bytes(), (*whole)->weight_bytes());
+  // Out-of-range experts are refused.
+  o.shard->experts = {10, 17};
+  auto bad = Load(img, o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST(Moe, ConfigErrors) {

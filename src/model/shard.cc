@@ -11,16 +11,33 @@ Shard Shard::Whole(const ModelConfig& c) {
   s.kv_heads = {0, c.n_head_kv};
   s.ff = {0, c.n_ff};
   s.vocab = {0, c.n_vocab};
+  s.experts = {0, c.n_expert};
+  s.shexp = {0, c.n_ff_exp * c.n_expert_shared};
   return s;
 }
 
 std::string Shard::ToString() const {
-  auto r = [](const char* name, Range x) {
-    return std::string(name) + " " + std::to_string(x.begin) + "-" + std::to_string(x.end);
+  std::string out;
+  auto r = [&out](const char* name, Range x) {
+    if (!out.empty()) out += ' ';
+    out += name;
+    out += ' ';
+    out += std::to_string(x.begin);
+    out += '-';
+    out += std::to_string(x.end);
   };
-  return r("layers", layers) + " " + r("heads", heads) + " " + r("kv", kv_heads) + " " +
-         r("ff", ff) + " " + r("vocab", vocab) + (first_stage ? " first" : "") +
-         (last_stage ? " last" : "");
+  r("layers", layers);
+  r("heads", heads);
+  r("kv", kv_heads);
+  r("ff", ff);
+  r("vocab", vocab);
+  if (!experts.empty() || !shexp.empty()) {
+    r("experts", experts);
+    r("shexp", shexp);
+  }
+  if (first_stage) out += " first";
+  if (last_stage) out += " last";
+  return out;
 }
 
 Status ValidateShard(const ModelConfig& c, const Shard& s) {
@@ -37,6 +54,8 @@ Status ValidateShard(const ModelConfig& c, const Shard& s) {
   SHOAL_RETURN_IF_ERROR(check("kv head", s.kv_heads, c.n_head_kv));
   SHOAL_RETURN_IF_ERROR(check("ffn", s.ff, c.n_ff));
   SHOAL_RETURN_IF_ERROR(check("vocab", s.vocab, c.n_vocab));
+  SHOAL_RETURN_IF_ERROR(check("expert", s.experts, c.n_expert));
+  SHOAL_RETURN_IF_ERROR(check("shared-expert column", s.shexp, c.n_ff_exp * c.n_expert_shared));
   if (!s.heads.empty()) {
     const int32_t group = c.n_head / c.n_head_kv;
     const Range need{s.heads.begin / group, (s.heads.end - 1) / group + 1};
@@ -53,10 +72,13 @@ Status ValidateShard(const ModelConfig& c, const Shard& s) {
 
 TensorSlice SliceFor(const ModelConfig& c, const Shard& s, const TensorSpec& spec) {
   const int64_t cols = spec.shape[0];
-  const int64_t rows = spec.shape.size() > 1 ? spec.shape[1] : 1;
+  int64_t rows = 1;  // a 3-D tensor is shape[2] matrices of shape[1] rows, one after another
+  for (size_t i = 1; i < spec.shape.size(); ++i) rows *= spec.shape[i];
+  const int64_t per = spec.shape.size() > 1 ? spec.shape[1] : 1;  // rows of one expert / head
   TensorSlice t{true, 0, rows, 0, cols};
   if (spec.layer >= 0 && !s.layers.contains(spec.layer)) return TensorSlice{};
-  const int64_t HK = c.head_dim_k, HV = c.head_dim_v;
+  // Per-head widths: MLA's query and value heads (mla_k_dim, mla_v_dim) before absorption.
+  const int64_t HK = c.mla ? c.mla_k_dim : c.head_dim_k, HV = c.mla ? c.mla_v_dim : c.head_dim_v;
   auto rows_of = [&](int64_t b, int64_t e) { t.row_begin = b, t.row_end = e; };
   auto cols_of = [&](int64_t b, int64_t e) { t.col_begin = b, t.col_end = e; };
   switch (spec.role) {
@@ -106,24 +128,35 @@ TensorSlice SliceFor(const ModelConfig& c, const Shard& s, const TensorSpec& spe
     case TensorRole::kAttnKNorm:
     case TensorRole::kFfnNorm:
       break;
-    // Mixture-of-experts and MLA tensors are not split by the tensor-parallel shard (Model::Load
-    // refuses a partial shard of such a model; expert parallelism places whole experts).
-    case TensorRole::kFfnGateInp:
-    case TensorRole::kFfnExpProbsB:
-    case TensorRole::kFfnGateExps:
+    case TensorRole::kFfnGateExps:  // expert e: rows [e * per, (e + 1) * per)
     case TensorRole::kFfnUpExps:
     case TensorRole::kFfnDownExps:
+      rows_of(s.experts.begin * per, s.experts.end * per);
+      break;
     case TensorRole::kFfnGateShexp:
     case TensorRole::kFfnUpShexp:
+      rows_of(s.shexp.begin, s.shexp.end);
+      break;
     case TensorRole::kFfnDownShexp:
+      cols_of(s.shexp.begin, s.shexp.end);
+      break;
+    case TensorRole::kAttnQB:
+      rows_of(s.heads.begin * HK, s.heads.end * HK);
+      break;
+    case TensorRole::kAttnKB:  // head h: rows [h * per, (h + 1) * per) (per = kv_lora_rank)
+    case TensorRole::kAttnVB:  // per = mla_v_dim
+      rows_of(s.heads.begin * per, s.heads.end * per);
+      break;
+    case TensorRole::kAttnKvB:  // head h: qk_nope key rows then mla_v_dim value rows
+      rows_of(s.heads.begin * (c.qk_nope_dim() + c.mla_v_dim),
+              s.heads.end * (c.qk_nope_dim() + c.mla_v_dim));
+      break;
+    case TensorRole::kFfnGateInp:  // the router and its bias: every rank routes every token
+    case TensorRole::kFfnExpProbsB:
     case TensorRole::kAttnQA:
     case TensorRole::kAttnQANorm:
-    case TensorRole::kAttnQB:
     case TensorRole::kAttnKvAMqa:
     case TensorRole::kAttnKvANorm:
-    case TensorRole::kAttnKB:
-    case TensorRole::kAttnVB:
-    case TensorRole::kAttnKvB:
       break;
   }
   return t;

@@ -10,6 +10,12 @@
 //   cols split ("row-parallel"): attn_output (by head), ffn_down (by FFN column); each rank's
 //     product is a partial sum that an all-reduce completes
 //   replicated: norms, rope frequencies, the attention output bias (added after the all-reduce)
+// Mixture of experts ("expert-parallel"): a rank holds whole experts, a contiguous range of each
+// MoE layer's 3-D expert tensors (rows of those experts); the shared experts split by their hidden
+// columns like a dense FFN; the router and its bias are replicated (every rank routes every
+// token the same way). Multi-head latent attention splits by head: attn_q_b / attn_q, attn_k_b,
+// attn_v_b (or attn_kv_b) rows and attn_output columns; the latent projection attn_kv_a_mqa,
+// attn_q_a and their norms are replicated (the latent KV cache is the same on every rank).
 #pragma once
 
 #include <cstdint>
@@ -36,12 +42,15 @@ struct Shard {
   Range kv_heads;  // the KV heads those query heads read; shared ones are held by several ranks
   Range ff;        // FFN hidden columns
   Range vocab;     // token_embd / output rows
+  Range experts;   // routed experts of the MoE layers (expert parallelism)
+  Range shexp;     // shared-expert hidden columns (n_ff_exp * n_expert_shared)
   bool first_stage = true;  // holds token_embd (the embedding lookup)
   bool last_stage = true;   // holds output_norm and output (the logits)
   static Shard Whole(const ModelConfig& c);
   bool IsWhole(const ModelConfig& c) const { return *this == Whole(c); }
   bool operator==(const Shard&) const = default;
-  std::string ToString() const;  // "layers 0-16 heads 0-16 kv 0-4 ff 0-2816 vocab 0-64128"
+  // "layers 0-16 heads 0-16 kv 0-4 ff 0-2816 vocab 0-64128" (+ " experts 0-64 shexp 0-512")
+  std::string ToString() const;
 };
 
 // InvalidArgument when a range lies outside the model or kv_heads does not cover the query heads'

@@ -50,7 +50,7 @@ Shard StageShard(const model::ModelConfig& c, Range layers, bool first, bool las
   s.layers = layers;
   s.first_stage = first;
   s.last_stage = last;
-  if (!full) s.heads = s.kv_heads = s.ff = s.vocab = Range{};
+  if (!full) s.heads = s.kv_heads = s.ff = s.vocab = s.experts = s.shexp = Range{};
   return s;
 }
 
@@ -60,7 +60,8 @@ uint64_t ModelDesc::weight_bytes() const {
   uint64_t b = 0;
   for (const Tensor& t : tensors) {
     const int64_t cols = t.spec.shape[0];
-    const int64_t rows = t.spec.shape.size() > 1 ? t.spec.shape[1] : 1;
+    int64_t rows = 1;  // 3-D expert tensors: shape[1] * shape[2] rows
+    for (size_t i = 1; i < t.spec.shape.size(); ++i) rows *= t.spec.shape[i];
     b += uint64_t(rows) * RowBytes(t.type, cols);
   }
   return b;
@@ -200,10 +201,17 @@ StatusOr<Plan> MakePlan(const ModelDesc& m, const std::vector<NodeSpec>& nodes,
   std::vector<Range> layers = Apportion(c.n_layer - o.stages, 1, stage_cap);
   for (int s = 0; s < o.stages; ++s) layers[s] = Range{layers[s].begin + s, layers[s].end + s + 1};
 
+  // attn_output columns per head (MLA: the value width before absorption).
+  const int32_t head_out = c.mla ? c.mla_v_dim : c.head_dim_v;
   const int32_t head_block = ColumnBlock(m, model::TensorRole::kAttnOut);
-  int32_t head_unit = head_block / std::gcd(head_block, c.head_dim_v);
+  int32_t head_unit = head_block / std::gcd(head_block, head_out);
   if (c.n_head % head_unit != 0) head_unit = c.n_head;
   const int32_t ff_unit = std::max(1, ColumnBlock(m, model::TensorRole::kFfnDown));
+  // Expert parallelism: whole experts, and the shared experts' hidden columns in blocks of
+  // ffn_down_shexp's quantization.
+  const int32_t n_shexp = c.n_ff_exp * c.n_expert_shared;
+  int32_t shexp_unit = std::max(1, ColumnBlock(m, model::TensorRole::kFfnDownShexp));
+  if (n_shexp % shexp_unit != 0) shexp_unit = std::max(1, n_shexp);
   const int32_t group = c.n_head / c.n_head_kv;
 
   p.ranks.resize(n);
@@ -215,10 +223,13 @@ StatusOr<Plan> MakePlan(const ModelDesc& m, const std::vector<NodeSpec>& nodes,
     const uint64_t full = ShardWeightBytes(m, StageShard(c, layers[s], first, last, true));
     const uint64_t kv_full =
         model::ShardKvCacheBytes(c, StageShard(c, layers[s], first, last, true), o.n_ctx);
-    const double per_share = double(full - fixed + kv_full);
+    // An MLA latent cache is the same on every rank of the stage (not split by share).
+    const uint64_t fixed_kv = c.mla ? kv_full : 0;
+    const double per_share = double(full - fixed + kv_full - fixed_kv);
     std::vector<double> max_share(idx.size()), share(idx.size(), 0.0);
     for (size_t k = 0; k < idx.size(); ++k) {
-      const double room = double(nodes[idx[k]].memory_bytes) - double(o.reserve_bytes + fixed);
+      const double room =
+          double(nodes[idx[k]].memory_bytes) - double(o.reserve_bytes + fixed + fixed_kv);
       max_share[k] = per_share > 0 ? std::clamp(room / per_share, 0.0, 1.0) : 1.0;
     }
     // Water-filling: shares follow capacity; a node over its memory is capped at what fits.
@@ -246,6 +257,9 @@ StatusOr<Plan> MakePlan(const ModelDesc& m, const std::vector<NodeSpec>& nodes,
       const std::vector<Range> heads = Apportion(c.n_head / head_unit, head_unit, share);
       const std::vector<Range> ff = Apportion(c.n_ff / ff_unit, ff_unit, share);
       const std::vector<Range> vocab = Apportion(c.n_vocab, 1, share);
+      const std::vector<Range> experts = Apportion(c.n_expert, 1, share);
+      const std::vector<Range> shexp =
+          Apportion(n_shexp / std::max(1, shexp_unit), shexp_unit, share);
       bool over = false;
       for (size_t k = 0; k < idx.size(); ++k) {
         RankPlan& r = p.ranks[idx[k]];
@@ -259,6 +273,8 @@ StatusOr<Plan> MakePlan(const ModelDesc& m, const std::vector<NodeSpec>& nodes,
                                : Range{heads[k].begin / group, (heads[k].end - 1) / group + 1};
         r.shard.ff = ff[k];
         r.shard.vocab = vocab[k];
+        r.shard.experts = experts[k];
+        r.shard.shexp = shexp[k];
         r.weight_bytes = ShardWeightBytes(m, r.shard);
         r.kv_bytes = model::ShardKvCacheBytes(c, r.shard, o.n_ctx);
         r.need_bytes = r.weight_bytes + r.kv_bytes + o.reserve_bytes;

@@ -41,17 +41,31 @@ std::string Plan::ToText() const {
                 arch.c_str(), c.n_layer, c.n_head, c.n_head_kv, c.n_ff, c.n_vocab,
                 Mib(model_weight_bytes).c_str(), nodes.size(), options.stages, options.n_ctx);
   s += buf;
-  std::snprintf(buf, sizeof(buf), "%-4s %-22s %-6s %6s %-7s %-7s %-6s %-11s %-13s %12s %12s %12s\n",
-                "rank", "node", "stage", "share", "layers", "heads", "kv", "ffn", "vocab",
-                "weights", "kv cache", "need/offer");
+  const bool moe = c.n_expert > 0;
+  if (moe) {
+    std::snprintf(buf, sizeof(buf),
+                  "experts: %d routed (%d used per token), %d shared; expert parallel, attention "
+                  "tensor parallel\n",
+                  c.n_expert, c.n_expert_used, c.n_expert_shared);
+    s += buf;
+  }
+  std::snprintf(buf, sizeof(buf),
+                "%-4s %-22s %-6s %6s %-7s %-7s %-6s %-11s %-13s %s%12s %12s %12s\n", "rank", "node",
+                "stage", "share", "layers", "heads", "kv", "ffn", "vocab",
+                moe ? "experts  shexp       " : "", "weights", "kv cache", "need/offer");
   s += buf;
   for (const RankPlan& r : ranks) {
     const NodeSpec& nd = nodes[r.rank];
+    char ex[64] = "";
+    if (moe) {
+      std::snprintf(ex, sizeof(ex), "%-8s %-12s ", R(r.shard.experts).c_str(),
+                    R(r.shard.shexp).c_str());
+    }
     std::snprintf(buf, sizeof(buf),
-                  "%-4d %-22s %-6d %6.3f %-7s %-7s %-6s %-11s %-13s %12s %12s %5.0f%%\n", r.rank,
+                  "%-4d %-22s %-6d %6.3f %-7s %-7s %-6s %-11s %-13s %s%12s %12s %5.0f%%\n", r.rank,
                   (nd.name.empty() ? "-" : nd.name).c_str(), r.stage, r.share,
                   R(r.shard.layers).c_str(), R(r.shard.heads).c_str(), R(r.shard.kv_heads).c_str(),
-                  R(r.shard.ff).c_str(), R(r.shard.vocab).c_str(), Mib(r.weight_bytes).c_str(),
+                  R(r.shard.ff).c_str(), R(r.shard.vocab).c_str(), ex, Mib(r.weight_bytes).c_str(),
                   Mib(r.kv_bytes).c_str(),
                   nd.memory_bytes ? 100.0 * double(r.need_bytes) / double(nd.memory_bytes) : 0.0);
     s += buf;
@@ -92,6 +106,8 @@ nlohmann::json Plan::ToJson() const {
                           {"kv_heads", RangeJson(r.shard.kv_heads)},
                           {"ff", RangeJson(r.shard.ff)},
                           {"vocab", RangeJson(r.shard.vocab)},
+                          {"experts", RangeJson(r.shard.experts)},
+                          {"shexp", RangeJson(r.shard.shexp)},
                           {"first_stage", r.shard.first_stage},
                           {"last_stage", r.shard.last_stage},
                           {"weight_bytes", r.weight_bytes},
@@ -122,6 +138,8 @@ StatusOr<Plan> Plan::FromJson(const nlohmann::json& j) {
       SHOAL_ASSIGN_OR_RETURN(rp.shard.kv_heads, RangeFrom(r, "kv_heads"));
       SHOAL_ASSIGN_OR_RETURN(rp.shard.ff, RangeFrom(r, "ff"));
       SHOAL_ASSIGN_OR_RETURN(rp.shard.vocab, RangeFrom(r, "vocab"));
+      SHOAL_ASSIGN_OR_RETURN(rp.shard.experts, RangeFrom(r, "experts"));
+      SHOAL_ASSIGN_OR_RETURN(rp.shard.shexp, RangeFrom(r, "shexp"));
       rp.shard.first_stage = r.at("first_stage").get<bool>();
       rp.shard.last_stage = r.at("last_stage").get<bool>();
       rp.weight_bytes = r.at("weight_bytes").get<uint64_t>();

@@ -10,10 +10,10 @@ namespace shoal::runtime {
 using internal::MatMulRows;
 using internal::Rows;
 
-MlaAttention::MlaAttention(const model::ModelConfig& c, int32_t max_tokens, int n_threads,
-                           int32_t n_ctx)
-    : c_(c) {
-  const size_t B = size_t(max_tokens), H = size_t(c.n_head);
+MlaAttention::MlaAttention(const model::ModelConfig& c, int32_t n_head, int32_t max_tokens,
+                           int n_threads, int32_t n_ctx)
+    : c_(c), n_head_(n_head) {
+  const size_t B = size_t(max_tokens), H = size_t(n_head);
   const size_t R = size_t(c.kv_lora_rank + c.rope_dim);
   qa_.resize(B * size_t(std::max(c.q_lora_rank, 1)));
   kva_.resize(B * R);
@@ -27,7 +27,7 @@ MlaAttention::MlaAttention(const model::ModelConfig& c, int32_t max_tokens, int 
 void MlaAttention::Forward(ThreadPool& pool, const model::LayerWeights& L, const model::Rope& rope,
                            const float* cos, const float* sin, const float* xn, int32_t n_tok,
                            int32_t pos0, uint16_t* cache, float* out) {
-  const int64_t E = c_.n_embd, H = c_.n_head, KVL = c_.kv_lora_rank, RD = c_.rope_dim;
+  const int64_t E = c_.n_embd, H = n_head_, KVL = c_.kv_lora_rank, RD = c_.rope_dim;
   const int64_t R = KVL + RD, KQ = c_.mla_k_dim, NOPE = KQ - RD, VD = c_.mla_v_dim;
   const int64_t QL = c_.q_lora_rank, NQ = H * KQ;
   const int32_t n_pairs = rope.n_pairs();

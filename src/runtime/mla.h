@@ -23,16 +23,20 @@ namespace shoal::runtime {
 
 class MlaAttention {
  public:
-  MlaAttention(const model::ModelConfig& c, int32_t max_tokens, int n_threads, int32_t n_ctx);
-  // out[t] = the heads' attention outputs [n_head * mla_v_dim] of xn[t] (attention-normalized
-  // input [n_tok][n_embd]) at position pos0 + t; stores the tokens' latents in `cache` (n_ctx
-  // rows of kv_lora_rank + rope_dim). cos/sin: [n_tok][rope_dim / 2] angles.
+  // n_head: the heads this rank holds (Shard::heads; tensor parallel splits MLA by head, every
+  // rank keeps the whole latent cache).
+  MlaAttention(const model::ModelConfig& c, int32_t n_head, int32_t max_tokens, int n_threads,
+               int32_t n_ctx);
+  // out[t] = this rank's heads' attention outputs [n_head * mla_v_dim] of xn[t]
+  // (attention-normalized input [n_tok][n_embd]) at position pos0 + t; stores the tokens' latents
+  // in `cache` (n_ctx rows of kv_lora_rank + rope_dim). cos/sin: [n_tok][rope_dim / 2] angles.
   void Forward(ThreadPool& pool, const model::LayerWeights& L, const model::Rope& rope,
                const float* cos, const float* sin, const float* xn, int32_t n_tok, int32_t pos0,
                uint16_t* cache, float* out);
 
  private:
   const model::ModelConfig& c_;
+  int32_t n_head_;
   std::vector<float> qa_;   // [n_tok][q_lora_rank]
   std::vector<float> kva_;  // [n_tok][kv_lora_rank + rope_dim]
   std::vector<float> q_;    // [n_tok][n_head * mla_k_dim]

@@ -15,10 +15,11 @@ namespace {
 constexpr int64_t kRowBlock = 16;  // rows per matmul work item
 }  // namespace
 
-MoeFfn::MoeFfn(const model::ModelConfig& c, int32_t max_tokens) : c_(c), k_(c.n_expert_used) {
+MoeFfn::MoeFfn(const model::ModelConfig& c, const model::Shard& shard, int32_t max_tokens)
+    : c_(c), k_(c.n_expert_used), experts_(shard.experts), fs_(shard.shexp.size()) {
   const size_t B = size_t(max_tokens), K = size_t(k_);
-  const size_t slots = B * K + (c.n_expert_shared > 0 ? B : 0);
-  const size_t fw = size_t(c.n_ff_exp) * size_t(std::max(1, c.n_expert_shared));
+  const size_t slots = B * K + (fs_ > 0 ? B : 0);
+  const size_t fw = size_t(std::max<int64_t>(c.n_ff_exp, fs_));
   logits_.resize(B * size_t(c.n_expert));
   choice_.resize(B * K);
   weight_.resize(B * K);
@@ -96,13 +97,12 @@ void MoeFfn::Route(const model::LayerWeights& L, int32_t t) {
 }
 
 void MoeFfn::Forward(ThreadPool& pool, const model::LayerWeights& L, const float* xn, int32_t n_tok,
-                     float* x) {
+                     float* x, bool accumulate) {
   const int64_t E = c_.n_embd, F = c_.n_ff_exp, NE = c_.n_expert, K = k_;
-  const bool shared = c_.n_expert_shared > 0;
-  const int64_t FS = F * c_.n_expert_shared;
+  const bool shared = fs_ > 0;
+  const int64_t FS = fs_;
   const int64_t FW = std::max(F, FS);
-  const int64_t n_routed = int64_t(n_tok) * K;
-  const int64_t n_slots = n_routed + (shared ? n_tok : 0);
+  const int64_t e0 = experts_.begin;
   // Fused files (ModelConfig::fused_gate_up_exps) bind ffn_gate_up_exps as gate_exps: expert e's
   // gate rows are [2eF, (2e+1)F), its up rows [(2e+1)F, (2e+2)F).
   const bool fused = c_.fused_gate_up_exps;
@@ -128,13 +128,24 @@ void MoeFfn::Forward(ThreadPool& pool, const model::LayerWeights& L, const float
     ThreadPool::Chunk(n_tok, 1, ti, nt, &b, &e);
     for (int64_t t = b; t < e; ++t) Route(L, int32_t(t));
   });
-  // Slots: the routed (token, j) pairs ordered by expert then token, then one row per token for
-  // the shared experts. One job per expert with tokens (and one for the shared experts).
+  // Slots: the routed (token, j) pairs of this rank's experts ordered by expert then token, then
+  // one row per token for the shared experts. One job per expert with tokens (and one for the
+  // shared experts).
+  const int64_t n_pairs = int64_t(n_tok) * K;
   std::vector<int64_t> count(size_t(NE) + 1, 0);
-  for (int64_t i = 0; i < n_routed; ++i) ++count[size_t(choice_[size_t(i)]) + 1];
+  for (int64_t i = 0; i < n_pairs; ++i) {
+    if (experts_.contains(choice_[size_t(i)])) ++count[size_t(choice_[size_t(i)]) + 1];
+  }
   for (int64_t e = 0; e < NE; ++e) count[size_t(e) + 1] += count[size_t(e)];
+  const int64_t n_routed = count[size_t(NE)];
+  const int64_t n_slots = n_routed + (shared ? n_tok : 0);
+  n_local_ = n_routed;
   std::vector<int64_t> fill(count.begin(), count.end() - 1);
-  for (int64_t i = 0; i < n_routed; ++i) {
+  for (int64_t i = 0; i < n_pairs; ++i) {
+    if (!experts_.contains(choice_[size_t(i)])) {
+      slot_[size_t(i)] = -1;
+      continue;
+    }
     const int64_t slot = fill[size_t(choice_[size_t(i)])]++;
     slot_[size_t(i)] = slot;
     slot_token_[size_t(slot)] = int32_t(i / K);
@@ -146,18 +157,19 @@ void MoeFfn::Forward(ThreadPool& pool, const model::LayerWeights& L, const float
     hqs_.Prepare({&L.down_shexp}, FS, n_tok);
   }
   jobs_.clear();
-  for (int64_t e = 0; e < NE; ++e) {
+  for (int64_t e = experts_.begin; e < experts_.end; ++e) {
     const int64_t n = count[size_t(e) + 1] - count[size_t(e)];
     if (n == 0) continue;
+    const int64_t le = e - e0;  // the expert's place in this rank's rows
     Job j;
     if (fused) {
-      j.gate = Rows(gate_all, 2 * e * F, (2 * e + 1) * F);
-      j.up = Rows(up_all, (2 * e + 1) * F, (2 * e + 2) * F);
+      j.gate = Rows(gate_all, 2 * le * F, (2 * le + 1) * F);
+      j.up = Rows(up_all, (2 * le + 1) * F, (2 * le + 2) * F);
     } else {
-      j.gate = Rows(gate_all, e * F, (e + 1) * F);
-      j.up = Rows(up_all, e * F, (e + 1) * F);
+      j.gate = Rows(gate_all, le * F, (le + 1) * F);
+      j.up = Rows(up_all, le * F, (le + 1) * F);
     }
-    j.down = Rows(L.down_exps, e * E, (e + 1) * E);
+    j.down = Rows(L.down_exps, le * E, (le + 1) * E);
     j.slot0 = count[size_t(e)];
     j.n = n;
     j.ff = F;
@@ -231,7 +243,7 @@ void MoeFfn::Forward(ThreadPool& pool, const model::LayerWeights& L, const float
              [&](const Job& j, int64_t r0, int64_t r1) {
                MatMulRows(j.down, j.xd, j.n, out_.data() + j.slot0 * E, E, r0, r1);
              });
-  // 8: x += the weighted experts + the shared experts, per token in a fixed order.
+  // 8: x += (or =) the weighted experts + the shared experts, per token in a fixed order.
   pool.Run([&](int ti, int nt) {
     int64_t b, e;
     ThreadPool::Chunk(n_tok, 1, ti, nt, &b, &e);
@@ -240,10 +252,14 @@ void MoeFfn::Forward(ThreadPool& pool, const model::LayerWeights& L, const float
       std::fill(acc.begin(), acc.end(), 0.0f);
       for (int64_t j = 0; j < K; ++j) {
         const int64_t s = slot_[size_t(t * K + j)];
-        kernels::Axpy(weight_[size_t(t * K + j)], out_.data() + s * E, acc.data(), E);
+        if (s >= 0) kernels::Axpy(weight_[size_t(t * K + j)], out_.data() + s * E, acc.data(), E);
       }
       if (shared) kernels::Add(acc.data(), out_.data() + (n_routed + t) * E, acc.data(), E);
-      kernels::Add(x + t * E, acc.data(), x + t * E, E);
+      if (accumulate) {
+        kernels::Add(x + t * E, acc.data(), x + t * E, E);
+      } else {
+        std::copy(acc.begin(), acc.end(), x + t * E);
+      }
     }
   });
 }

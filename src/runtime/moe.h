@@ -19,12 +19,19 @@
 
 namespace shoal::runtime {
 
+// Expert parallel (a shard holding some experts, Shard::experts, and some shared-expert columns,
+// Shard::shexp): every rank routes every token (the router is replicated, the input identical),
+// runs only the (token, expert) pairs of its own experts and its shared-expert columns, and
+// returns its weighted partial sum; the all-reduce over the stage's ranks completes it.
 class MoeFfn {
  public:
-  MoeFfn(const model::ModelConfig& c, int32_t max_tokens);
-  // x[t] += MoE(xn[t]) for t < n_tok; xn: the FFN-normalized input, [n_tok][n_embd].
+  MoeFfn(const model::ModelConfig& c, const model::Shard& shard, int32_t max_tokens);
+  // y[t] (+)= MoE(xn[t]) for t < n_tok (accumulate: added to y, the residual; else stored: this
+  // rank's partial sum); xn: the FFN-normalized input, [n_tok][n_embd].
   void Forward(ThreadPool& pool, const model::LayerWeights& L, const float* xn, int32_t n_tok,
-               float* x);
+               float* y, bool accumulate = true);
+  // (token, expert) pairs the last Forward computed here (of n_tok * n_expert_used).
+  int64_t local_pairs() const { return n_local_; }
   // The experts chosen for token t by the last Forward (n_expert_used ids, best first).
   const int32_t* chosen(int32_t t) const { return choice_.data() + size_t(t) * k_; }
 
@@ -43,10 +50,13 @@ class MoeFfn {
 
   const model::ModelConfig& c_;
   int32_t k_;
+  model::Range experts_;  // held experts
+  int64_t fs_ = 0;        // held shared-expert columns
+  int64_t n_local_ = 0;
   std::vector<float> logits_;        // [n_tok][n_expert]
   std::vector<int32_t> choice_;      // [n_tok][k]
   std::vector<float> weight_;        // [n_tok][k]
-  std::vector<int64_t> slot_;        // [n_tok][k] row of (t, j) in the slot buffers
+  std::vector<int64_t> slot_;        // [n_tok][k] row of (t, j) in the slot buffers; -1: remote
   std::vector<int32_t> slot_token_;  // [n_tok*k + n_tok] token of each slot row
   std::vector<Job> jobs_;
   std::vector<float> hidden_, up_;  // [slots][n_ff of its job] (rows of max width)

@@ -20,6 +20,7 @@
 #include "runtime/session.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -127,9 +128,10 @@ Session::Session(const model::Model& m, ThreadPool& pool, int32_t n_ctx, const P
       scratch_(
           std::make_unique<Scratch>(m.config(), m.shard(), m.weights(), pool.size(), kv_.n_ctx())) {
   if (m.config().mla) {
-    mla_ = std::make_unique<MlaAttention>(m.config(), kMaxBatch, pool.size(), kv_.n_ctx());
+    mla_ = std::make_unique<MlaAttention>(m.config(), m.shard().heads.size(), kMaxBatch,
+                                          pool.size(), kv_.n_ctx());
   }
-  if (m.config().n_expert > 0) moe_ = std::make_unique<MoeFfn>(m.config(), kMaxBatch);
+  if (m.config().n_expert > 0) moe_ = std::make_unique<MoeFfn>(m.config(), m.shard(), kMaxBatch);
 }
 
 Session::~Session() = default;
@@ -156,11 +158,6 @@ StatusOr<std::unique_ptr<Session>> Session::Create(const model::Model& m, Thread
     }
     for (int r : par.next_stage_ranks) {
       if (r <= 0 || r >= g.size()) return InvalidArgument("pooled session: bad next-stage rank");
-    }
-    if ((c.mla || c.n_expert > 0) && par.group->size() > 1) {
-      return Unimplemented("a pooled session of a " + c.arch +
-                           " model (MLA / mixture of experts) needs expert parallelism, which "
-                           "is not implemented yet");
     }
   } else if (!sh.IsWhole(c)) {
     return InvalidArgument("a session over a model shard (" + sh.ToString() +
@@ -403,7 +400,28 @@ Status Session::EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits,
     if (c.IsMoeLayer(l)) {  // mixture of experts (runtime/moe.h), residual added
       s.cx.Prepare({}, E, n_tok);
       norm_convert(L.ffn_norm);
-      moe_->Forward(pool_, L, s.xn.data(), n_tok, s.x.data());
+      if (!split) {
+        moe_->Forward(pool_, L, s.xn.data(), n_tok, s.x.data());
+        continue;
+      }
+      // Expert parallel: this rank's experts' weighted sum, completed by the stage's all-reduce
+      // (the expert exchange), then added to the residual.
+      moe_->Forward(pool_, L, s.xn.data(), n_tok, s.partial.data(), /*accumulate=*/false);
+      const auto t0 = std::chrono::steady_clock::now();
+      SHOAL_RETURN_IF_ERROR(Reduce(s.partial.data(), n_tok * E));
+      exchange_.seconds +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      exchange_.count += 1;
+      exchange_.bytes += uint64_t(n_tok) * E * sizeof(float);
+      exchange_.local_pairs += moe_->local_pairs();
+      exchange_.pairs += int64_t(n_tok) * c.n_expert_used;
+      pool_.Run([&](int ti, int nt) {
+        int64_t b, e;
+        ThreadPool::Chunk(n_tok, 1, ti, nt, &b, &e);
+        for (int64_t t = b; t < e; ++t) {
+          kernels::Add(s.x.data() + t * E, s.partial.data() + t * E, s.x.data() + t * E, E);
+        }
+      });
       continue;
     }
     // 6

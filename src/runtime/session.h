@@ -18,6 +18,15 @@ namespace shoal::runtime {
 class MoeFfn;
 class MlaAttention;
 
+// The expert exchanges (the all-reduce of each MoE layer's partial sums) a pooled session made.
+struct ExchangeStats {
+  int64_t count = 0;        // exchanges (MoE layers x batches)
+  uint64_t bytes = 0;       // payload summed over the exchanges (per rank, f32 rows)
+  double seconds = 0.0;     // wall time in the all-reduce, waits included
+  int64_t pairs = 0;        // (token, expert) pairs routed
+  int64_t local_pairs = 0;  // of those, run on this rank
+};
+
 // How this rank's shard (Model::shard()) works with the others: tensor parallelism within its
 // pipeline stage (partial sums all-reduced over `stage`), the stage's input from the previous
 // stage and its output to the next, and the logits gathered on rank 0 of `group`.
@@ -58,6 +67,8 @@ class Session {
   int32_t n_past() const { return n_past_; }
   int32_t n_ctx() const { return kv_.n_ctx(); }
   size_t kv_cache_bytes() const { return kv_.bytes(); }
+  const ExchangeStats& exchange_stats() const { return exchange_; }
+  void ResetExchangeStats() { exchange_ = {}; }
 
  private:
   struct Scratch;
@@ -78,6 +89,7 @@ class Session {
   std::unique_ptr<MoeFfn> moe_;        // n_expert > 0: the FFN of the MoE layers
   std::vector<float> logits_;
   std::vector<float> gathered_;  // rank 0: [rank][n_out][n_vocab_r] before reordering
+  ExchangeStats exchange_;
 };
 
 }  // namespace shoal::runtime
