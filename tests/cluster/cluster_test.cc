@@ -146,8 +146,9 @@ const std::string& Model() {
 const std::vector<std::string> kGreedy = {
     "-p", "Pools of machines share their memory", "-n", "24", "--temp", "0", "-t", "1", "--json"};
 
-std::vector<int> Tokens(const std::vector<std::string>& extra, const std::string& tag) {
-  std::vector<std::string> args = {"run", "-m", Model()};
+std::vector<int> Tokens(const std::vector<std::string>& extra, const std::string& tag,
+                        const std::string& model = Model()) {
+  std::vector<std::string> args = {"run", "-m", model};
   args.insert(args.end(), kGreedy.begin(), kGreedy.end());
   args.insert(args.end(), extra.begin(), extra.end());
   Proc p = RunShoal(args, tag);
@@ -167,6 +168,37 @@ TEST(Pool, LocalWorkersGiveOneNodesTokens) {
 }
 
 // Under an MPI launcher every rank runs the same command (--mpi); skipped without mpirun.
+// Mixture-of-experts models split by expert parallelism (attention by head, MLA included): the
+// same greedy tokens at 1, 2, 3 and 4 nodes over tcp and shared memory, and with pipeline stages.
+TEST(Pool, ExpertParallelGivesOneNodesTokens) {
+  const std::vector<std::pair<std::string, std::vector<std::string>>> models = {
+      {"deepseek2",
+       {"--arch", "deepseek2", "--n-head", "8", "--n-expert", "16", "--n-expert-used", "4",
+        "--n-ff-exp", "128", "--n-expert-shared", "1", "--expert-groups", "4",
+        "--expert-groups-used", "2", "--type", "q8_0"}},
+      {"qwen3moe",
+       {"--arch", "qwen3moe", "--n-head", "8", "--n-head-kv", "2", "--n-expert", "16",
+        "--n-expert-used", "4", "--n-ff-exp", "128", "--type", "q4_0"}}};
+  for (const auto& [arch, flags] : models) {
+    SCOPED_TRACE(arch);
+    const std::string path = Tmp() + "/pool-" + arch + ".gguf";
+    std::vector<std::string> gen = {"gen-model", "-o", path, "--n-embd", "256", "--n-layer", "4"};
+    gen.insert(gen.end(), flags.begin(), flags.end());
+    Proc g = RunShoal(gen, "gen-" + arch);
+    ASSERT_EQ(g.code, 0) << g.err();
+    const std::vector<int> one = Tokens({}, arch + "1", path);
+    ASSERT_EQ(one.size(), 24u);
+    for (const std::string t : {"tcp", "shm"}) {
+      for (int workers = 1; workers <= 3; ++workers) {
+        const std::string tag = arch + "-" + t + std::to_string(workers + 1);
+        EXPECT_EQ(Tokens({"--local", std::to_string(workers), "--transport", t}, tag, path), one)
+            << tag;
+      }
+    }
+    EXPECT_EQ(Tokens({"--local", "3", "--stages", "2"}, arch + "-pp", path), one);
+  }
+}
+
 TEST(Pool, MpiRanksGiveOneNodesTokens) {
   if (std::system("command -v mpirun >/dev/null 2>&1") != 0) GTEST_SKIP() << "no mpirun";
   const std::vector<int> one = Tokens({}, "mpi-one");
