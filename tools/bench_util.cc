@@ -50,6 +50,7 @@ StatusOr<BenchResult> MeasureEngine(Engine& e, int n_prompt, int n_decode, int r
 
     SHOAL_RETURN_IF_ERROR(e.Reset());
     SHOAL_ASSIGN_OR_RETURN(logits, e.Eval(short_prompt, false));
+    e.session->ResetExchangeStats();
     double ms = 0;
     for (int i = 0; i < n_decode; ++i) {
       const int32_t one[1] = {Argmax(logits)};
@@ -58,6 +59,13 @@ StatusOr<BenchResult> MeasureEngine(Engine& e, int n_prompt, int n_decode, int r
       ms += NowMs() - t1;
     }
     r.tg_tok_s.push_back(n_decode / (ms * 1e-3));
+    const runtime::ExchangeStats& x = e.session->exchange_stats();
+    r.tg_exchange.count += x.count;
+    r.tg_exchange.bytes += x.bytes;
+    r.tg_exchange.seconds += x.seconds;
+    r.tg_exchange.pairs += x.pairs;
+    r.tg_exchange.local_pairs += x.local_pairs;
+    r.tg_tokens += n_decode;
   }
   r.pp_tok_s_median = Median(r.pp_tok_s);
   r.tg_tok_s_median = Median(r.tg_tok_s);

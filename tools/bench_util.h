@@ -17,6 +17,10 @@ struct BenchResult {
   std::vector<double> tg_tok_s;
   double pp_tok_s_median = 0;
   double tg_tok_s_median = 0;
+  // Rank 0's expert exchanges during the timed decode runs (pooled MoE models), and the tokens
+  // those runs decoded.
+  runtime::ExchangeStats tg_exchange;
+  int64_t tg_tokens = 0;
 };
 
 // pp: n_prompt tokens in one Eval from an empty cache. tg: n_decode single-token Evals (greedy)

@@ -25,7 +25,7 @@ namespace shoal::cli {
 namespace {
 
 struct Opts {
-  std::string model, threads, types = "q4_0,q8_0", cache, pool;
+  std::string model, threads, types = "q4_0,q8_0", cache, pool, preset = "1b";
   bool comm = false;
   bool busy_poll = false;
   int n_decode = 32;
@@ -71,13 +71,15 @@ std::string CacheDir(const std::string& flag) {
   return "/tmp/shoal-cache";
 }
 
-// The generated 1B model of this type, made on first use.
-StatusOr<std::string> CachedModel(const std::string& dir, const std::string& type, bool quiet) {
+// The generated model of this preset (gen-model's 1b or moe1b) and type, made on first use.
+StatusOr<std::string> CachedModel(const std::string& dir, const std::string& preset,
+                                  const std::string& type, bool quiet) {
   model::GenSpec spec;
-  SHOAL_RETURN_IF_ERROR(ApplyPreset("1b", &spec));
+  SHOAL_RETURN_IF_ERROR(ApplyPreset(preset, &spec));
   SHOAL_RETURN_IF_ERROR(ApplyTypeName(type, &spec));
   // The version tag changes whenever the generator's output would.
-  const std::string path = dir + "/bench-llama-1b-" + type + "-seed1-v1.gguf";
+  const std::string path =
+      dir + "/bench-" + (preset == "1b" ? "llama-1b" : preset) + "-" + type + "-seed1-v1.gguf";
   std::error_code ec;
   if (std::filesystem::exists(path, ec)) return path;
   std::filesystem::create_directories(dir, ec);
@@ -138,7 +140,7 @@ Status Bench(const Opts& o) {
       SHOAL_RETURN_IF_ERROR(ApplyTypeName(t, &check));
     }
     for (const std::string& t : SplitComma(o.types)) {
-      SHOAL_ASSIGN_OR_RETURN(std::string path, CachedModel(dir, t, false));
+      SHOAL_ASSIGN_OR_RETURN(std::string path, CachedModel(dir, o.preset, t, false));
       models.emplace_back(t, path);
     }
   }
@@ -180,6 +182,17 @@ Status Bench(const Opts& o) {
                    {"tok_s_runs", r.tg_tok_s},
                    {"ms_per_token", 1e3 / r.tg_tok_s_median},
                    {"achieved_gb_s", gb_s}});
+        const runtime::ExchangeStats& x = r.tg_exchange;
+        if (x.count > 0) {
+          // The MoE layers' all-reduce of each token's weighted expert sums (rank 0's view: the
+          // wait for the slowest rank is included).
+          tg["expert_exchange"] = {
+              {"per_token", double(x.count) / double(r.tg_tokens)},
+              {"bytes", double(x.bytes) / double(x.count)},
+              {"us", 1e6 * x.seconds / double(x.count)},
+              {"ms_per_token", 1e3 * x.seconds / double(r.tg_tokens)},
+              {"local_pair_fraction", x.pairs ? double(x.local_pairs) / double(x.pairs) : 0.0}};
+        }
         results.push_back(pp);
         results.push_back(tg);
       }
@@ -203,6 +216,9 @@ Action RegisterBench(CLI::App& app) {
   sub->add_option("--model", o->model, "GGUF file (default: the generated 1B llama per type)");
   sub->add_option("--threads", o->threads, "thread counts, e.g. 1,2 (default: 1 and all cores)");
   sub->add_option("--types", o->types, "types of the generated models")->capture_default_str();
+  sub->add_option("--preset", o->preset,
+                  "generated model shape: 1b (llama) or moe1b (deepseek2, 64 experts, 6 used)")
+      ->capture_default_str();
   sub->add_option("-n,--n-decode", o->n_decode, "tokens decoded per tg run")->capture_default_str();
   sub->add_option("--pp", o->n_prompt, "prompt tokens per pp run")->capture_default_str();
   sub->add_option("--reps", o->reps, "repetitions (the median is reported)")->capture_default_str();

@@ -25,6 +25,7 @@ struct Opts {
   model::GenSpec moe;  // the MoE / MLA / YaRN fields (qwen3moe, deepseek2), defaults GenSpec's
   bool softmax_gating = false, no_exp_probs_b = false, no_weights_norm = false;
   // Which shape flags were given (they override the preset).
+  CLI::App* app = nullptr;  // the subcommand, to ask which flags were given
   CLI::Option *o_embd = nullptr, *o_layer = nullptr, *o_head = nullptr, *o_head_kv = nullptr,
               *o_ff = nullptr, *o_vocab = nullptr, *o_ctx = nullptr, *o_head_dim = nullptr;
 };
@@ -32,7 +33,7 @@ struct Opts {
 Status GenModel(const Opts& o) {
   model::GenSpec spec;
   SHOAL_RETURN_IF_ERROR(ApplyPreset(o.preset, &spec));
-  spec.arch = o.arch;
+  if (o.preset.empty() || o.app->count("--arch") > 0) spec.arch = o.arch;
   if (o.o_embd->count()) spec.n_embd = o.n_embd;
   if (o.o_layer->count()) spec.n_layer = o.n_layer;
   if (o.o_head->count()) spec.n_head = o.n_head;
@@ -50,28 +51,34 @@ Status GenModel(const Opts& o) {
   spec.seed = o.seed;
   spec.tied_output = o.tied;
   spec.llama3_rope_scaling = o.llama3_rope;
+  // Mixture-of-experts and MLA fields: a flag that was given overrides the preset (without a
+  // preset, o.moe holds GenSpec's defaults, so the result is the same either way).
   const model::GenSpec& m = o.moe;
-  spec.n_expert = m.n_expert;
-  spec.n_expert_used = m.n_expert_used;
-  spec.n_ff_exp = m.n_ff_exp;
-  spec.n_expert_shared = m.n_expert_shared;
-  spec.n_layer_dense_lead = m.n_layer_dense_lead;
-  spec.n_expert_groups = m.n_expert_groups;
-  spec.n_group_used = m.n_group_used;
-  spec.expert_sigmoid = !o.softmax_gating;
-  spec.exp_probs_b = !o.no_exp_probs_b;
-  spec.expert_weights_norm = !o.no_weights_norm;
-  spec.expert_weights_scale = m.expert_weights_scale;
-  spec.q_lora_rank = m.q_lora_rank;
-  spec.kv_lora_rank = m.kv_lora_rank;
-  spec.qk_nope_dim = m.qk_nope_dim;
-  spec.qk_rope_dim = m.qk_rope_dim;
-  spec.v_head_dim = m.v_head_dim;
-  spec.legacy_kv_b = m.legacy_kv_b;
-  spec.fuse_gate_up_exps = m.fuse_gate_up_exps;
-  spec.yarn_factor = m.yarn_factor;
-  spec.yarn_orig_ctx = m.yarn_orig_ctx;
-  spec.yarn_mscale_all_dim = m.yarn_mscale_all_dim;
+  auto given = [&](const char* flag) { return o.app->count(flag) > 0; };
+#define SHOAL_GEN_FIELD(flag, field) \
+  if (given(flag)) spec.field = m.field
+  SHOAL_GEN_FIELD("--n-expert", n_expert);
+  SHOAL_GEN_FIELD("--n-expert-used", n_expert_used);
+  SHOAL_GEN_FIELD("--n-ff-exp", n_ff_exp);
+  SHOAL_GEN_FIELD("--n-expert-shared", n_expert_shared);
+  SHOAL_GEN_FIELD("--n-dense-lead", n_layer_dense_lead);
+  SHOAL_GEN_FIELD("--expert-groups", n_expert_groups);
+  SHOAL_GEN_FIELD("--expert-groups-used", n_group_used);
+  SHOAL_GEN_FIELD("--expert-weights-scale", expert_weights_scale);
+  SHOAL_GEN_FIELD("--q-lora-rank", q_lora_rank);
+  SHOAL_GEN_FIELD("--kv-lora-rank", kv_lora_rank);
+  SHOAL_GEN_FIELD("--qk-nope-dim", qk_nope_dim);
+  SHOAL_GEN_FIELD("--qk-rope-dim", qk_rope_dim);
+  SHOAL_GEN_FIELD("--v-head-dim", v_head_dim);
+  SHOAL_GEN_FIELD("--legacy-kv-b", legacy_kv_b);
+  SHOAL_GEN_FIELD("--fuse-gate-up-exps", fuse_gate_up_exps);
+  SHOAL_GEN_FIELD("--yarn-factor", yarn_factor);
+  SHOAL_GEN_FIELD("--yarn-orig-ctx", yarn_orig_ctx);
+  SHOAL_GEN_FIELD("--yarn-mscale-all-dim", yarn_mscale_all_dim);
+#undef SHOAL_GEN_FIELD
+  if (o.softmax_gating) spec.expert_sigmoid = false;
+  if (o.no_exp_probs_b) spec.exp_probs_b = false;
+  if (o.no_weights_norm) spec.expert_weights_norm = false;
   gguf::Metadata tok_md;
   if (!o.tokenizer_json.empty()) {
     SHOAL_RETURN_IF_ERROR(model::SetTokenizerMetadataFromFiles(
@@ -100,10 +107,12 @@ Status GenModel(const Opts& o) {
 Action RegisterGenModel(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   CLI::App* sub = app.add_subcommand("gen-model", "Write a random-weight GGUF model");
+  o->app = sub;
   sub->add_option("-o,--output", o->out, "output GGUF file")->required();
   sub->add_option("--preset", o->preset,
-                  "1b: llama 1B shape (n_embd 2048, 16 layers, 32/8 heads, "
-                  "ffn 5632, vocab 128256); flags override it");
+                  "1b: llama 1B shape (n_embd 2048, 16 layers, 32/8 heads, ffn 5632, vocab "
+                  "128256); moe1b: deepseek2 MLA + 64 experts (6 used, 1 shared) of 512, n_embd "
+                  "1024, 12 layers, vocab 32000 (~1.2B parameters); flags override it");
   sub->add_option("--arch", o->arch, "llama | qwen2 | qwen3 | qwen3moe | deepseek2")
       ->capture_default_str();
   o->o_embd = sub->add_option("--n-embd", o->n_embd, "embedding width");

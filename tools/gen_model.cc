@@ -21,7 +21,31 @@ Status ApplyPreset(const std::string& preset, model::GenSpec* spec) {
     spec->rope_freq_base = 500000;
     return Status::Ok();
   }
-  return InvalidArgument("unknown preset '" + preset + "' (known: 1b)");
+  if (preset == "moe1b") {
+    // A ~1.2B-parameter DeepSeek-shaped mixture of experts (MLA, 64 experts of which 6 are used
+    // per token, 1 shared, 1 leading dense layer; ~0.2B parameters active per token): the model
+    // the expert-parallel benchmark runs.
+    spec->arch = "deepseek2";
+    spec->n_embd = 1024;
+    spec->n_layer = 12;
+    spec->n_head = 16;
+    spec->n_ff = 2816;
+    spec->n_vocab = 32000;
+    spec->n_ctx = 4096;
+    spec->n_expert = 64;
+    spec->n_expert_used = 6;
+    spec->n_expert_shared = 1;
+    spec->n_ff_exp = 512;
+    spec->n_layer_dense_lead = 1;
+    spec->q_lora_rank = 0;
+    spec->kv_lora_rank = 256;
+    spec->qk_nope_dim = 64;
+    spec->qk_rope_dim = 32;
+    spec->v_head_dim = 64;
+    spec->expert_weights_scale = 1.0f;
+    return Status::Ok();
+  }
+  return InvalidArgument("unknown preset '" + preset + "' (known: 1b, moe1b)");
 }
 
 Status ApplyTypeName(const std::string& name, model::GenSpec* spec) {
