@@ -7,6 +7,7 @@
 #include "base/sysinfo.h"
 #include "cli_common.h"
 #include "membw.h"
+#include "model/arch.h"
 
 namespace shoal::cli {
 namespace {
@@ -74,21 +75,28 @@ StatusOr<BenchResult> MeasureEngine(Engine& e, int n_prompt, int n_decode, int r
 
 uint64_t WeightBytesPerToken(const Engine& e) {
   const gguf::File& f = e.model->file();
-  uint64_t bytes = 0;
-  const gguf::TensorInfo* embd = nullptr;
-  for (const gguf::TensorInfo& t : f.tensors()) {
-    if (t.name == "token_embd.weight") {
-      embd = &t;
-      continue;
+  const model::ModelConfig& c = e.model->config();
+  // Routed experts: a token reads n_expert_used of n_expert (on average, of every rank's share).
+  const double expert_fraction =
+      c.n_expert > 0 ? double(c.n_expert_used) / double(c.n_expert) : 1.0;
+  double bytes = 0;
+  model::FindArch(c.arch)->for_each_tensor(c, [&](const model::TensorSpec& spec) {
+    const gguf::TensorInfo* t = f.FindTensor(spec.name);
+    if (t == nullptr) return;
+    switch (spec.role) {
+      case model::TensorRole::kTokenEmbd:  // one row, unless it is the output too
+        bytes += c.tied_output ? double(t->bytes) : double(t->bytes) / double(c.n_vocab);
+        break;
+      case model::TensorRole::kFfnGateExps:
+      case model::TensorRole::kFfnUpExps:
+      case model::TensorRole::kFfnDownExps:
+        bytes += double(t->bytes) * expert_fraction;
+        break;
+      default:
+        bytes += double(t->bytes);
     }
-    bytes += t.bytes;
-  }
-  if (embd) {
-    const bool tied = f.FindTensor("output.weight") == nullptr;
-    bytes += tied ? embd->bytes
-                  : embd->bytes / static_cast<uint64_t>(std::max<int64_t>(1, embd->n_rows()));
-  }
-  return bytes;
+  });
+  return static_cast<uint64_t>(bytes);
 }
 
 nlohmann::json MachineJson(const std::vector<int>& threads, size_t membw_bytes, bool quiet) {

@@ -29,7 +29,8 @@ struct BenchResult {
 StatusOr<BenchResult> MeasureEngine(Engine& e, int n_prompt, int n_decode, int reps);
 
 // Bytes of weights one decoded token reads: every tensor once, except token_embd of which only
-// one row is read (unless it is tied to the output, then all of it).
+// one row is read (unless it is tied to the output, then all of it) and the routed experts, of
+// which a token reads n_expert_used / n_expert (the expected share for a random routing).
 uint64_t WeightBytesPerToken(const Engine& e);
 
 double Median(std::vector<double> v);

@@ -96,7 +96,8 @@ StatusOr<MatrixWeight> MatrixSlice(const gguf::File& file, const gguf::TensorInf
   m.cols = s.col_end - s.col_begin;
   m.row_bytes = RowBytes(t.type, m.cols);
   const size_t offset = RowBytes(t.type, s.col_begin);
-  auto buf = std::make_unique<uint8_t[]>(std::max<size_t>(1, m.row_bytes * size_t(m.rows)));
+  auto buf =
+      std::make_unique_for_overwrite<uint8_t[]>(std::max<size_t>(1, m.row_bytes * size_t(m.rows)));
   for (int64_t r = 0; r < m.rows; ++r) {
     std::memcpy(buf.get() + size_t(r) * m.row_bytes,
                 full.data + size_t(s.row_begin + r) * full.row_bytes + offset, m.row_bytes);
@@ -115,8 +116,8 @@ void SplitKvB(const ModelConfig& c, const MatrixWeight& src, LayerWeights* L,
               std::vector<std::unique_ptr<uint8_t[]>>* owned) {
   const int64_t kvl = c.kv_lora_rank, nope = c.qk_nope_dim(), vd = c.mla_v_dim;
   const int64_t nh = src.rows / (nope + vd);  // the shard's heads
-  auto kb = std::make_unique<uint8_t[]>(size_t(nh * kvl * nope) * sizeof(float));
-  auto vb = std::make_unique<uint8_t[]>(size_t(nh * vd * kvl) * sizeof(float));
+  auto kb = std::make_unique_for_overwrite<uint8_t[]>(size_t(nh * kvl * nope) * sizeof(float));
+  auto vb = std::make_unique_for_overwrite<uint8_t[]>(size_t(nh * vd * kvl) * sizeof(float));
   float* k = reinterpret_cast<float*>(kb.get());
   float* v = reinterpret_cast<float*>(vb.get());
   std::vector<float> row(static_cast<size_t>(kvl));
@@ -159,7 +160,8 @@ void RepackMatrix(const gguf::File& file, const gguf::TensorInfo& t, MatrixWeigh
     kernels::Repack(w->type, w->data, w->row_bytes, w->rows, w->cols,
                     const_cast<uint8_t*>(w->data));
   } else {
-    auto buf = std::make_unique<uint8_t[]>(kernels::RepackedBytes(w->type, w->rows, w->cols));
+    auto buf = std::make_unique_for_overwrite<uint8_t[]>(
+        kernels::RepackedBytes(w->type, w->rows, w->cols));
     kernels::Repack(w->type, w->data, w->row_bytes, w->rows, w->cols, buf.get());
     file.ReleasePages(t);
     w->data = buf.get();
@@ -215,10 +217,15 @@ StatusOr<std::unique_ptr<Model>> Model::FromFile(std::unique_ptr<gguf::File> fil
       }
       return *mw;
     };
-    // The attention, dense FFN and output projections: in the x8 layout when they can be.
+    // The projections (attention, MLA, dense FFN, router, experts, output): in the x8 layout
+    // when they can be. A 3-D expert (or per-head) tensor is repacked as one matrix when each of
+    // its matrices is whole groups of 8 rows, so an expert's rows stay a repacked matrix.
     auto Projection = [&](const gguf::TensorInfo& t) {
       MatrixWeight mw = Matrix(t);
-      if (options.repack && status.ok()) RepackMatrix(*m->file_, t, &mw, &m->owned_);
+      const bool whole_groups = spec.shape.size() < 3 || spec.shape[1] % 8 == 0;
+      if (options.repack && status.ok() && whole_groups) {
+        RepackMatrix(*m->file_, t, &mw, &m->owned_);
+      }
       return mw;
     };
     auto Vector = [&](const gguf::TensorInfo& t) {
@@ -290,49 +297,49 @@ StatusOr<std::unique_ptr<Model>> Model::FromFile(std::unique_ptr<gguf::File> fil
         L->w_down = Projection(*t);
         break;
       case TensorRole::kFfnGateInp:
-        L->ffn_gate_inp = Matrix(*t);
+        L->ffn_gate_inp = Projection(*t);
         break;
       case TensorRole::kFfnExpProbsB:
         L->exp_probs_b = Vector(*t);
         break;
       case TensorRole::kFfnGateExps:
-        L->gate_exps = Matrix(*t);
+        L->gate_exps = Projection(*t);
         break;
       case TensorRole::kFfnUpExps:
-        L->up_exps = Matrix(*t);
+        L->up_exps = Projection(*t);
         break;
       case TensorRole::kFfnDownExps:
-        L->down_exps = Matrix(*t);
+        L->down_exps = Projection(*t);
         break;
       case TensorRole::kFfnGateShexp:
-        L->gate_shexp = Matrix(*t);
+        L->gate_shexp = Projection(*t);
         break;
       case TensorRole::kFfnUpShexp:
-        L->up_shexp = Matrix(*t);
+        L->up_shexp = Projection(*t);
         break;
       case TensorRole::kFfnDownShexp:
-        L->down_shexp = Matrix(*t);
+        L->down_shexp = Projection(*t);
         break;
       case TensorRole::kAttnQA:
-        L->wq_a = Matrix(*t);
+        L->wq_a = Projection(*t);
         break;
       case TensorRole::kAttnQANorm:
         L->q_a_norm = Vector(*t);
         break;
       case TensorRole::kAttnQB:
-        L->wq_b = Matrix(*t);
+        L->wq_b = Projection(*t);
         break;
       case TensorRole::kAttnKvAMqa:
-        L->wkv_a = Matrix(*t);
+        L->wkv_a = Projection(*t);
         break;
       case TensorRole::kAttnKvANorm:
         L->kv_a_norm = Vector(*t);
         break;
       case TensorRole::kAttnKB:
-        L->wk_b = Matrix(*t);
+        L->wk_b = Projection(*t);
         break;
       case TensorRole::kAttnVB:
-        L->wv_b = Matrix(*t);
+        L->wv_b = Projection(*t);
         break;
       case TensorRole::kAttnKvB:
         SplitKvB(c, Matrix(*t), L, &m->owned_);

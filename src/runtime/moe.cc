@@ -12,7 +12,7 @@ using internal::MatMulRows;
 using internal::Rows;
 
 namespace {
-constexpr int64_t kRowBlock = 16;  // rows per matmul work item
+constexpr int64_t kRowBlock = 64;  // rows per matmul work item
 }  // namespace
 
 MoeFfn::MoeFfn(const model::ModelConfig& c, const model::Shard& shard, int32_t max_tokens)
