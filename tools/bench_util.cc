@@ -133,20 +133,29 @@ void PrintTable(const nlohmann::json& b) {
     std::printf("memory read: %d thread(s) %.1f GB/s\n", bw["n_threads"].get<int>(),
                 bw["read_gb_s"].get<double>());
   }
-  std::printf("\n%-12s %-9s %7s %7s %10s %12s\n", "model", "nodes", "threads", "test", "tok/s",
-              "weights GB/s");
+  std::printf("\n%-12s %-17s %7s %7s %10s %12s %s\n", "model", "nodes", "threads", "test", "tok/s",
+              "weights GB/s", "exchange us");
   for (const auto& r : b["results"]) {
     std::string gb = r.contains("achieved_gb_s")
                          ? std::to_string(r["achieved_gb_s"].get<double>()).substr(0, 5)
                          : "";
     std::string nodes = std::to_string(r.value("nodes", 1));
-    if (r.contains("transport")) {
+    for (const char* key : {"transport", "experts"}) {
+      if (!r.contains(key)) continue;
       nodes.push_back(' ');
-      nodes.append(r["transport"].get<std::string>());
+      nodes.append(r[key].get<std::string>());
     }
-    std::printf("%-12s %-9s %7d %7s %10.2f %12s\n", r["model"].get<std::string>().c_str(),
+    std::string us;
+    if (r.contains("expert_exchange")) {
+      char buf[64];
+      std::snprintf(buf, sizeof(buf), "%.1f x %.0f",
+                    r["expert_exchange"]["per_token"].get<double>(),
+                    r["expert_exchange"]["us"].get<double>());
+      us = buf;
+    }
+    std::printf("%-12s %-17s %7d %7s %10.2f %12s %s\n", r["model"].get<std::string>().c_str(),
                 nodes.c_str(), r["n_threads"].get<int>(), r["test"].get<std::string>().c_str(),
-                r["tok_s"].get<double>(), gb.c_str());
+                r["tok_s"].get<double>(), gb.c_str(), us.c_str());
   }
 }
 

@@ -20,12 +20,14 @@
 #include "gen_model.h"
 #include "membw.h"
 #include "model/generate.h"
+#include "parallel/plan.h"
 
 namespace shoal::cli {
 namespace {
 
 struct Opts {
   std::string model, threads, types = "q4_0,q8_0", cache, pool, preset = "1b";
+  std::string experts = "experts";  // pooled MoE runs: expert splits to measure
   bool comm = false;
   bool busy_poll = false;
   int n_decode = 32;
@@ -130,6 +132,9 @@ Status Bench(const Opts& o) {
     return InvalidArgument("-n, --pp and --reps must be >= 1");
   }
   SHOAL_ASSIGN_OR_RETURN(const auto pools, ParsePools(o.pool));
+  const std::vector<std::string> splits = SplitComma(o.experts);
+  for (const std::string& x : splits) SHOAL_RETURN_IF_ERROR(parallel::ParseExpertSplit(x).status());
+  if (splits.empty()) return InvalidArgument("--experts is empty");
   std::vector<std::pair<std::string, std::string>> models;  // (label, path)
   if (!o.model.empty()) {
     models.emplace_back(std::filesystem::path(o.model).filename().string(), o.model);
@@ -156,45 +161,50 @@ Status Bench(const Opts& o) {
     std::vector<std::pair<std::string, int>> layouts = {{"", 1}};
     layouts.insert(layouts.end(), pools.begin(), pools.end());
     for (const auto& [transport, nodes] : layouts) {
-      for (int t : threads) {
-        if (!o.json) {
-          std::fprintf(stderr, "shoal bench: %s, %d node(s)%s x %d thread(s)...\n", label.c_str(),
-                       nodes, transport.empty() ? "" : (" " + transport).c_str(), t);
+      for (const std::string& split : nodes == 1 ? std::vector<std::string>{""} : splits) {
+        for (int t : threads) {
+          if (!o.json) {
+            std::fprintf(stderr, "shoal bench: %s, %d node(s)%s%s x %d thread(s)...\n",
+                         label.c_str(), nodes, transport.empty() ? "" : (" " + transport).c_str(),
+                         split.empty() ? "" : (" " + split).c_str(), t);
+          }
+          ClusterOptions pool;
+          pool.local = nodes - 1;
+          pool.transport = transport.empty() ? "tcp" : transport;
+          pool.busy_poll = o.busy_poll;
+          if (!split.empty()) pool.experts = split;
+          SHOAL_ASSIGN_OR_RETURN(
+              std::unique_ptr<Engine> e,
+              OpenEngine(path, t, static_cast<int64_t>(o.n_prompt) + o.n_decode + 16, pool));
+          if (nodes == 1 && t == threads.front()) models_json.push_back(ModelJson(label, path, *e));
+          SHOAL_ASSIGN_OR_RETURN(BenchResult r, MeasureEngine(*e, o.n_prompt, o.n_decode, o.reps));
+          const double gb_s = r.tg_tok_s_median * WeightBytesPerToken(*e) / 1e9;
+          nlohmann::json where = {{"model", label}, {"n_threads", t}, {"nodes", nodes}};
+          if (!transport.empty()) where["transport"] = transport;
+          if (!split.empty() && e->model->config().n_expert > 0) where["experts"] = split;
+          nlohmann::json pp = where, tg = where;
+          pp.update({{"test", "pp" + std::to_string(o.n_prompt)},
+                     {"tok_s", r.pp_tok_s_median},
+                     {"tok_s_runs", r.pp_tok_s}});
+          tg.update({{"test", "tg" + std::to_string(o.n_decode)},
+                     {"tok_s", r.tg_tok_s_median},
+                     {"tok_s_runs", r.tg_tok_s},
+                     {"ms_per_token", 1e3 / r.tg_tok_s_median},
+                     {"achieved_gb_s", gb_s}});
+          const runtime::ExchangeStats& x = r.tg_exchange;
+          if (x.count > 0) {
+            // The MoE layers' all-reduce of each token's weighted expert sums (rank 0's view: the
+            // wait for the slowest rank is included).
+            tg["expert_exchange"] = {
+                {"per_token", double(x.count) / double(r.tg_tokens)},
+                {"bytes", double(x.bytes) / double(x.count)},
+                {"us", 1e6 * x.seconds / double(x.count)},
+                {"ms_per_token", 1e3 * x.seconds / double(r.tg_tokens)},
+                {"local_pair_fraction", x.pairs ? double(x.local_pairs) / double(x.pairs) : 0.0}};
+          }
+          results.push_back(pp);
+          results.push_back(tg);
         }
-        ClusterOptions pool;
-        pool.local = nodes - 1;
-        pool.transport = transport.empty() ? "tcp" : transport;
-        pool.busy_poll = o.busy_poll;
-        SHOAL_ASSIGN_OR_RETURN(
-            std::unique_ptr<Engine> e,
-            OpenEngine(path, t, static_cast<int64_t>(o.n_prompt) + o.n_decode + 16, pool));
-        if (nodes == 1 && t == threads.front()) models_json.push_back(ModelJson(label, path, *e));
-        SHOAL_ASSIGN_OR_RETURN(BenchResult r, MeasureEngine(*e, o.n_prompt, o.n_decode, o.reps));
-        const double gb_s = r.tg_tok_s_median * WeightBytesPerToken(*e) / 1e9;
-        nlohmann::json where = {{"model", label}, {"n_threads", t}, {"nodes", nodes}};
-        if (!transport.empty()) where["transport"] = transport;
-        nlohmann::json pp = where, tg = where;
-        pp.update({{"test", "pp" + std::to_string(o.n_prompt)},
-                   {"tok_s", r.pp_tok_s_median},
-                   {"tok_s_runs", r.pp_tok_s}});
-        tg.update({{"test", "tg" + std::to_string(o.n_decode)},
-                   {"tok_s", r.tg_tok_s_median},
-                   {"tok_s_runs", r.tg_tok_s},
-                   {"ms_per_token", 1e3 / r.tg_tok_s_median},
-                   {"achieved_gb_s", gb_s}});
-        const runtime::ExchangeStats& x = r.tg_exchange;
-        if (x.count > 0) {
-          // The MoE layers' all-reduce of each token's weighted expert sums (rank 0's view: the
-          // wait for the slowest rank is included).
-          tg["expert_exchange"] = {
-              {"per_token", double(x.count) / double(r.tg_tokens)},
-              {"bytes", double(x.bytes) / double(x.count)},
-              {"us", 1e6 * x.seconds / double(x.count)},
-              {"ms_per_token", 1e3 * x.seconds / double(r.tg_tokens)},
-              {"local_pair_fraction", x.pairs ? double(x.local_pairs) / double(x.pairs) : 0.0}};
-        }
-        results.push_back(pp);
-        results.push_back(tg);
       }
     }
   }
@@ -228,6 +238,9 @@ Action RegisterBench(CLI::App& app) {
   sub->add_option("--pool", o->pool,
                   "also run pooled on this machine: tcp:N,shm:N (N nodes, each with --threads)");
   sub->add_flag("--busy-poll", o->busy_poll, "pooled runs spin while waiting on peers");
+  sub->add_option("--experts", o->experts,
+                  "pooled MoE runs: expert splits to measure, e.g. experts,columns")
+      ->capture_default_str();
   sub->add_flag("--comm", o->comm,
                 "only the collectives: all-reduce vs ping-pong over shm and tcp, 2/4/8 ranks");
   sub->add_flag("--json", o->json, "print one JSON object");

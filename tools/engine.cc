@@ -49,6 +49,13 @@ void AddClusterOptions(CLI::App* sub, ClusterOptions* o) {
                   "file holding the cluster secret (default: $SHOAL_SECRET)")
       ->group(g);
   sub->add_option("--stages", o->stages, "pipeline stages")->capture_default_str()->group(g);
+  sub->add_option("--experts", o->experts,
+                  "mixture of experts: 'experts' (whole experts per node, expert parallel), "
+                  "'columns' (every expert's hidden columns split over the nodes) or 'auto' "
+                  "(columns when they split that finely)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "experts", "columns"}))
+      ->group(g);
   sub->add_option("--reserve-mib", o->reserve_mib,
                   "memory each node keeps for itself beyond its weights and KV cache")
       ->capture_default_str()
@@ -145,6 +152,7 @@ Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_c
   jo.model_path = path;
   jo.n_ctx = int32_t(n_ctx);
   jo.stages = c.stages;
+  SHOAL_ASSIGN_OR_RETURN(jo.expert_split, parallel::ParseExpertSplit(c.experts));
   jo.reserve_bytes = uint64_t(c.reserve_mib) << 20;
   jo.node_names = names;
   SHOAL_ASSIGN_OR_RETURN(e->job, cluster::StartJob(*e->group, *e->pool, self, jo));

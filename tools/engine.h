@@ -35,7 +35,8 @@ struct ClusterOptions {
   std::string local_mem;           // memory each local worker offers (e.g. 300M)
   std::string secret_file;
   int stages = 1;
-  int64_t reserve_mib = 256;  // memory each node keeps beyond its weights and KV cache
+  std::string experts = "auto";  // MoE: whole experts per node, or every expert's columns
+  int64_t reserve_mib = 256;     // memory each node keeps beyond its weights and KV cache
   int io_timeout_ms = 30000;
   bool busy_poll = false;  // spin while waiting on peers
   bool pooled() const { return !nodes.empty() || !hostfile.empty() || local > 0 || mpi; }

@@ -180,6 +180,7 @@ StatusOr<std::unique_ptr<Job>> StartJob(comm::Group& g, ThreadPool& pool, const 
   parallel::PlanOptions po;
   po.n_ctx = o.n_ctx;
   po.stages = o.stages;
+  po.expert_split = o.expert_split;
   po.reserve_bytes = o.reserve_bytes;
   auto plan = parallel::MakePlan(*desc, nodes, po);
   if (!plan.ok()) return abort(plan.status());

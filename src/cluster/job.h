@@ -41,6 +41,7 @@ struct JobOptions {
   std::string model_path;
   int32_t n_ctx = 4096;
   int stages = 1;
+  parallel::ExpertSplit expert_split = parallel::ExpertSplit::kAuto;  // MoE models
   uint64_t reserve_bytes = uint64_t{256} << 20;  // per node, beyond weights and KV cache
   std::vector<std::string> node_names;           // for the plan and errors; rank order
 };

@@ -117,6 +117,13 @@ StatusOr<std::vector<ByteRange>> ShardByteRanges(const gguf::File& file,
       return;
     }
     const uint64_t row_bytes = RowBytes(t->type, spec.shape[0]);
+    if (s.group > 0) {  // the held rows of each group (whole rows)
+      for (int64_t g = s.row_begin; g < s.row_end; g += s.group) {
+        out.push_back({base + uint64_t(g + s.group_begin) * row_bytes,
+                       uint64_t(s.group_end - s.group_begin) * row_bytes});
+      }
+      return;
+    }
     if (s.full_cols(spec.shape[0])) {
       out.push_back({base + uint64_t(s.row_begin) * row_bytes,
                      uint64_t(s.row_end - s.row_begin) * row_bytes});

@@ -85,6 +85,19 @@ StatusOr<MatrixWeight> MatrixSlice(const gguf::File& file, const gguf::TensorInf
   MatrixWeight m = full;
   m.rows = s.row_end - s.row_begin;
   m.data = full.data + size_t(s.row_begin) * full.row_bytes;
+  if (s.group > 0) {  // the held rows of each group, gathered (whole rows)
+    m.rows = s.held_rows();
+    const size_t n = size_t(s.group_end - s.group_begin) * full.row_bytes;
+    auto buf = std::make_unique_for_overwrite<uint8_t[]>(std::max<size_t>(1, n * size_t(m.rows)));
+    uint8_t* dst = buf.get();
+    for (int64_t g = s.row_begin; g < s.row_end; g += s.group, dst += n) {
+      std::memcpy(dst, full.data + size_t(g + s.group_begin) * full.row_bytes, n);
+    }
+    file.ReleasePages(t);
+    m.data = buf.get();
+    owned->push_back(std::move(buf));
+    return m;
+  }
   if (s.full_cols(full.cols)) return m;
   const DTypeInfo& info = Info(t.type);
   if (s.col_begin % info.block_values != 0 || s.col_end % info.block_values != 0) {
@@ -234,8 +247,7 @@ StatusOr<std::unique_ptr<Model>> Model::FromFile(std::unique_ptr<gguf::File> fil
     if (whole) {
       bytes += t->bytes;
     } else {
-      bytes +=
-          (slice.row_end - slice.row_begin) * RowBytes(t->type, slice.col_end - slice.col_begin);
+      bytes += slice.held_rows() * RowBytes(t->type, slice.col_end - slice.col_begin);
     }
     LayerWeights* L = spec.layer >= 0 ? &w.layers[spec.layer] : nullptr;
     switch (spec.role) {

@@ -12,6 +12,7 @@ Shard Shard::Whole(const ModelConfig& c) {
   s.ff = {0, c.n_ff};
   s.vocab = {0, c.n_vocab};
   s.experts = {0, c.n_expert};
+  s.exp_ff = {0, c.n_expert > 0 ? c.n_ff_exp : 0};
   s.shexp = {0, c.n_ff_exp * c.n_expert_shared};
   return s;
 }
@@ -33,6 +34,7 @@ std::string Shard::ToString() const {
   r("vocab", vocab);
   if (!experts.empty() || !shexp.empty()) {
     r("experts", experts);
+    r("exp_ff", exp_ff);
     r("shexp", shexp);
   }
   if (first_stage) out += " first";
@@ -55,6 +57,7 @@ Status ValidateShard(const ModelConfig& c, const Shard& s) {
   SHOAL_RETURN_IF_ERROR(check("ffn", s.ff, c.n_ff));
   SHOAL_RETURN_IF_ERROR(check("vocab", s.vocab, c.n_vocab));
   SHOAL_RETURN_IF_ERROR(check("expert", s.experts, c.n_expert));
+  SHOAL_RETURN_IF_ERROR(check("expert column", s.exp_ff, c.n_expert > 0 ? c.n_ff_exp : 0));
   SHOAL_RETURN_IF_ERROR(check("shared-expert column", s.shexp, c.n_ff_exp * c.n_expert_shared));
   if (!s.heads.empty()) {
     const int32_t group = c.n_head / c.n_head_kv;
@@ -130,8 +133,16 @@ TensorSlice SliceFor(const ModelConfig& c, const Shard& s, const TensorSpec& spe
       break;
     case TensorRole::kFfnGateExps:  // expert e: rows [e * per, (e + 1) * per)
     case TensorRole::kFfnUpExps:
+      rows_of(s.experts.begin * per, s.experts.end * per);
+      if (s.exp_ff.size() != c.n_ff_exp) {  // of each n_ff_exp rows (fused: gate, up), exp_ff
+        t.group = c.n_ff_exp;
+        t.group_begin = s.exp_ff.begin;
+        t.group_end = s.exp_ff.end;
+      }
+      break;
     case TensorRole::kFfnDownExps:
       rows_of(s.experts.begin * per, s.experts.end * per);
+      cols_of(s.exp_ff.begin, s.exp_ff.end);
       break;
     case TensorRole::kFfnGateShexp:
     case TensorRole::kFfnUpShexp:

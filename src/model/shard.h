@@ -10,8 +10,10 @@
 //   cols split ("row-parallel"): attn_output (by head), ffn_down (by FFN column); each rank's
 //     product is a partial sum that an all-reduce completes
 //   replicated: norms, rope frequencies, the attention output bias (added after the all-reduce)
-// Mixture of experts ("expert-parallel"): a rank holds whole experts, a contiguous range of each
-// MoE layer's 3-D expert tensors (rows of those experts); the shared experts split by their hidden
+// Mixture of experts: "expert-parallel", a rank holds whole experts, a contiguous range of each
+// MoE layer's 3-D expert tensors (rows of those experts); or "expert columns", a rank holds the
+// same hidden columns of every expert (exp_ff: rows of each expert's gate/up, columns of its
+// down, like a dense FFN per expert); both may combine. The shared experts split by their hidden
 // columns like a dense FFN; the router and its bias are replicated (every rank routes every
 // token the same way). Multi-head latent attention splits by head: attn_q_b / attn_q, attn_k_b,
 // attn_v_b (or attn_kv_b) rows and attn_output columns; the latent projection attn_kv_a_mqa,
@@ -43,6 +45,7 @@ struct Shard {
   Range ff;        // FFN hidden columns
   Range vocab;     // token_embd / output rows
   Range experts;   // routed experts of the MoE layers (expert parallelism)
+  Range exp_ff;    // hidden columns held of each of those experts (n_ff_exp: all)
   Range shexp;     // shared-expert hidden columns (n_ff_exp * n_expert_shared)
   bool first_stage = true;  // holds token_embd (the embedding lookup)
   bool last_stage = true;   // holds output_norm and output (the logits)
@@ -65,6 +68,13 @@ struct TensorSlice {
   bool held = false;
   int64_t row_begin = 0, row_end = 0;
   int64_t col_begin = 0, col_end = 0;
+  // group > 0: rows [row_begin, row_end) come in groups of `group` rows (an expert's gate or up
+  // rows) of which only [group_begin, group_end) of each are held.
+  int64_t group = 0, group_begin = 0, group_end = 0;
+  int64_t held_rows() const {
+    return group > 0 ? (row_end - row_begin) / group * (group_end - group_begin)
+                     : row_end - row_begin;
+  }
   bool full_rows(int64_t rows) const { return row_begin == 0 && row_end == rows; }
   bool full_cols(int64_t cols) const { return col_begin == 0 && col_end == cols; }
 };

@@ -29,7 +29,7 @@ uint64_t ShardWeightBytes(const ModelDesc& m, const Shard& s) {
     if (!t.spec.matrix) {
       bytes += uint64_t(cols) * sizeof(float);  // 1-D tensors are held as f32
     } else {
-      bytes += uint64_t(sl.row_end - sl.row_begin) * RowBytes(t.type, cols);
+      bytes += uint64_t(sl.held_rows()) * RowBytes(t.type, cols);
     }
   }
   return bytes;
@@ -50,7 +50,7 @@ Shard StageShard(const model::ModelConfig& c, Range layers, bool first, bool las
   s.layers = layers;
   s.first_stage = first;
   s.last_stage = last;
-  if (!full) s.heads = s.kv_heads = s.ff = s.vocab = s.experts = s.shexp = Range{};
+  if (!full) s.heads = s.kv_heads = s.ff = s.vocab = s.experts = s.exp_ff = s.shexp = Range{};
   return s;
 }
 
@@ -210,6 +210,15 @@ StatusOr<Plan> MakePlan(const ModelDesc& m, const std::vector<NodeSpec>& nodes,
   // Expert parallelism: whole experts, and the shared experts' hidden columns in blocks of
   // ffn_down_shexp's quantization.
   const int32_t n_shexp = c.n_ff_exp * c.n_expert_shared;
+  int32_t exp_unit = std::max(1, ColumnBlock(m, model::TensorRole::kFfnDownExps));
+  if (c.n_expert > 0 && c.n_ff_exp % exp_unit != 0) exp_unit = c.n_ff_exp;
+  if (p.options.expert_split == ExpertSplit::kAuto) {
+    size_t widest = 0;
+    for (const std::vector<int>& sn : stage_nodes) widest = std::max(widest, sn.size());
+    const bool fine = c.n_expert > 0 && size_t(c.n_ff_exp / exp_unit) >= widest;
+    p.options.expert_split = fine ? ExpertSplit::kColumns : ExpertSplit::kExperts;
+  }
+  const bool expert_columns = p.options.expert_split == ExpertSplit::kColumns && c.n_expert > 0;
   int32_t shexp_unit = std::max(1, ColumnBlock(m, model::TensorRole::kFfnDownShexp));
   if (n_shexp % shexp_unit != 0) shexp_unit = std::max(1, n_shexp);
   const int32_t group = c.n_head / c.n_head_kv;
@@ -257,7 +266,13 @@ StatusOr<Plan> MakePlan(const ModelDesc& m, const std::vector<NodeSpec>& nodes,
       const std::vector<Range> heads = Apportion(c.n_head / head_unit, head_unit, share);
       const std::vector<Range> ff = Apportion(c.n_ff / ff_unit, ff_unit, share);
       const std::vector<Range> vocab = Apportion(c.n_vocab, 1, share);
-      const std::vector<Range> experts = Apportion(c.n_expert, 1, share);
+      std::vector<Range> experts(idx.size(), Range{0, c.n_expert});
+      std::vector<Range> exp_ff(idx.size(), Range{0, c.n_expert > 0 ? c.n_ff_exp : 0});
+      if (expert_columns) {
+        exp_ff = Apportion(c.n_ff_exp / exp_unit, exp_unit, share);
+      } else {
+        experts = Apportion(c.n_expert, 1, share);
+      }
       const std::vector<Range> shexp =
           Apportion(n_shexp / std::max(1, shexp_unit), shexp_unit, share);
       bool over = false;
@@ -274,6 +289,7 @@ StatusOr<Plan> MakePlan(const ModelDesc& m, const std::vector<NodeSpec>& nodes,
         r.shard.ff = ff[k];
         r.shard.vocab = vocab[k];
         r.shard.experts = experts[k];
+        r.shard.exp_ff = exp_ff[k];
         r.shard.shexp = shexp[k];
         r.weight_bytes = ShardWeightBytes(m, r.shard);
         r.kv_bytes = model::ShardKvCacheBytes(c, r.shard, o.n_ctx);
@@ -312,6 +328,25 @@ StatusOr<Plan> MakePlan(const ModelDesc& m, const std::vector<NodeSpec>& nodes,
     }
   }
   return p;
+}
+
+StatusOr<ExpertSplit> ParseExpertSplit(const std::string& s) {
+  if (s == "auto") return ExpertSplit::kAuto;
+  if (s == "experts") return ExpertSplit::kExperts;
+  if (s == "columns") return ExpertSplit::kColumns;
+  return InvalidArgument("expert split '" + s + "': expected auto, experts or columns");
+}
+
+const char* ExpertSplitName(ExpertSplit s) {
+  switch (s) {
+    case ExpertSplit::kAuto:
+      return "auto";
+    case ExpertSplit::kExperts:
+      return "experts";
+    case ExpertSplit::kColumns:
+      return "columns";
+  }
+  return "?";
 }
 
 std::vector<int> Plan::StageRanks(int stage) const {

@@ -45,9 +45,25 @@ struct NodeSpec {
 // Parses "mem=24G,threads=8,bw=100,name=a" (units K M G T, powers of 1024; bw in GB/s).
 StatusOr<NodeSpec> ParseNodeSpec(const std::string& text);
 
+// How a stage's ranks share the routed experts of a mixture-of-experts model.
+//   kExperts: expert parallel, whole experts in proportion to each rank's share. A decoded token
+//     activates k experts per layer and the rank that drew the most sets the layer's time (6 of
+//     64 over 2 ranks: 3.89 expected, not 3).
+//   kColumns: every expert's hidden columns split like a dense FFN (each rank a slice of every
+//     expert): every rank reads its share of each chosen expert, balanced for any routing; the
+//     same memory and the same one all-reduce per layer. Measured 2 nodes x 1 thread on the moe1b
+//     model: 145 tok/s against 129 for kExperts (docs/benchmarks.md).
+//   kAuto: kColumns when the expert width splits into at least as many quantization-block units
+//     as a stage has ranks, else kExperts. The plan records the choice.
+enum class ExpertSplit { kAuto, kExperts, kColumns };
+// "auto" | "experts" | "columns"
+StatusOr<ExpertSplit> ParseExpertSplit(const std::string& s);
+const char* ExpertSplitName(ExpertSplit s);
+
 struct PlanOptions {
   int32_t n_ctx = 4096;  // context each rank's KV cache is sized for
   int stages = 1;        // pipeline stages (1: tensor parallel across all nodes)
+  ExpertSplit expert_split = ExpertSplit::kAuto;
   uint64_t reserve_bytes = uint64_t{256} << 20;  // per node, for the process and its buffers
 };
 

@@ -44,22 +44,25 @@ std::string Plan::ToText() const {
   const bool moe = c.n_expert > 0;
   if (moe) {
     std::snprintf(buf, sizeof(buf),
-                  "experts: %d routed (%d used per token), %d shared; expert parallel, attention "
-                  "tensor parallel\n",
-                  c.n_expert, c.n_expert_used, c.n_expert_shared);
+                  "experts: %d routed (%d used per token), %d shared; %s, attention tensor "
+                  "parallel\n",
+                  c.n_expert, c.n_expert_used, c.n_expert_shared,
+                  options.expert_split == ExpertSplit::kColumns
+                      ? "each expert's columns split (expert columns)"
+                      : "whole experts per rank (expert parallel)");
     s += buf;
   }
   std::snprintf(buf, sizeof(buf),
                 "%-4s %-22s %-6s %6s %-7s %-7s %-6s %-11s %-13s %s%12s %12s %12s\n", "rank", "node",
                 "stage", "share", "layers", "heads", "kv", "ffn", "vocab",
-                moe ? "experts  shexp       " : "", "weights", "kv cache", "need/offer");
+                moe ? "experts  exp_ff   shexp       " : "", "weights", "kv cache", "need/offer");
   s += buf;
   for (const RankPlan& r : ranks) {
     const NodeSpec& nd = nodes[r.rank];
     char ex[64] = "";
     if (moe) {
-      std::snprintf(ex, sizeof(ex), "%-8s %-12s ", R(r.shard.experts).c_str(),
-                    R(r.shard.shexp).c_str());
+      std::snprintf(ex, sizeof(ex), "%-8s %-8s %-12s ", R(r.shard.experts).c_str(),
+                    R(r.shard.exp_ff).c_str(), R(r.shard.shexp).c_str());
     }
     std::snprintf(buf, sizeof(buf),
                   "%-4d %-22s %-6d %6.3f %-7s %-7s %-6s %-11s %-13s %s%12s %12s %5.0f%%\n", r.rank,
@@ -86,6 +89,7 @@ nlohmann::json Plan::ToJson() const {
   j["n_vocab"] = config.n_vocab;
   j["n_ctx"] = options.n_ctx;
   j["stages"] = options.stages;
+  j["expert_split"] = ExpertSplitName(options.expert_split);
   j["reserve_bytes"] = options.reserve_bytes;
   j["model_weight_bytes"] = model_weight_bytes;
   j["pooled_memory_bytes"] = pooled_memory_bytes;
@@ -107,6 +111,7 @@ nlohmann::json Plan::ToJson() const {
                           {"ff", RangeJson(r.shard.ff)},
                           {"vocab", RangeJson(r.shard.vocab)},
                           {"experts", RangeJson(r.shard.experts)},
+                          {"exp_ff", RangeJson(r.shard.exp_ff)},
                           {"shexp", RangeJson(r.shard.shexp)},
                           {"first_stage", r.shard.first_stage},
                           {"last_stage", r.shard.last_stage},
@@ -123,6 +128,8 @@ StatusOr<Plan> Plan::FromJson(const nlohmann::json& j) {
     p.arch = j.at("arch").get<std::string>();
     p.options.n_ctx = j.at("n_ctx").get<int32_t>();
     p.options.stages = j.at("stages").get<int>();
+    SHOAL_ASSIGN_OR_RETURN(p.options.expert_split,
+                           ParseExpertSplit(j.at("expert_split").get<std::string>()));
     p.fits = j.at("fits").get<bool>();
     for (const auto& n : j.at("nodes")) {
       p.nodes.push_back({n.at("name").get<std::string>(), n.at("memory_bytes").get<uint64_t>(),
@@ -139,6 +146,7 @@ StatusOr<Plan> Plan::FromJson(const nlohmann::json& j) {
       SHOAL_ASSIGN_OR_RETURN(rp.shard.ff, RangeFrom(r, "ff"));
       SHOAL_ASSIGN_OR_RETURN(rp.shard.vocab, RangeFrom(r, "vocab"));
       SHOAL_ASSIGN_OR_RETURN(rp.shard.experts, RangeFrom(r, "experts"));
+      SHOAL_ASSIGN_OR_RETURN(rp.shard.exp_ff, RangeFrom(r, "exp_ff"));
       SHOAL_ASSIGN_OR_RETURN(rp.shard.shexp, RangeFrom(r, "shexp"));
       rp.shard.first_stage = r.at("first_stage").get<bool>();
       rp.shard.last_stage = r.at("last_stage").get<bool>();

@@ -176,3 +176,125 @@ TEST(NodeSpec, Parses) {
 
 }  // namespace
 }  // namespace shoal::parallel
+
+namespace shoal::parallel {
+namespace {
+
+// A deepseek2-shaped MoE description (no weights): 64 experts of 512 columns, MLA.
+ModelDesc Moe(DType type) {
+  ModelDesc d;
+  model::ModelConfig& c = d.config;
+  c.arch = "deepseek2";
+  c.n_vocab = 32000;
+  c.n_ctx_train = 4096;
+  c.n_embd = 1024;
+  c.n_layer = 4;
+  c.n_head = 16;
+  c.n_head_kv = 1;
+  c.n_ff = 2816;
+  c.mla = true;
+  c.kv_lora_rank = 256;
+  c.rope_dim = 32;
+  c.mla_k_dim = 96;
+  c.mla_v_dim = 64;
+  c.head_dim_k = c.kv_lora_rank + c.rope_dim;
+  c.head_dim_v = c.kv_lora_rank;
+  c.n_expert = 64;
+  c.n_expert_used = 6;
+  c.n_ff_exp = 512;
+  c.n_expert_shared = 1;
+  c.n_layer_dense_lead = 1;
+  model::FindArch(c.arch)->for_each_tensor(c, [&](const model::TensorSpec& s) {
+    d.tensors.push_back({s, s.matrix ? type : DType::kF32});
+  });
+  return d;
+}
+
+// Experts (or their columns), shared-expert columns and heads each covered once per stage.
+void ExpectMoePartition(const Plan& p) {
+  const bool columns = p.options.expert_split == ExpertSplit::kColumns;
+  for (int s = 0; s < p.options.stages; ++s) {
+    int32_t e = 0, f = 0, sh = 0, h = 0;
+    for (int r : p.StageRanks(s)) {
+      const model::Shard& x = p.ranks[r].shard;
+      EXPECT_TRUE(model::ValidateShard(p.config, x).ok()) << x.ToString();
+      if (columns) {
+        EXPECT_EQ(x.experts, (model::Range{0, p.config.n_expert}));
+        EXPECT_EQ(x.exp_ff.begin, f);
+        EXPECT_EQ(x.exp_ff.begin % 32, 0);
+        f = x.exp_ff.end;
+      } else {
+        EXPECT_EQ(x.exp_ff, (model::Range{0, p.config.n_ff_exp}));
+        EXPECT_EQ(x.experts.begin, e);
+        e = x.experts.end;
+      }
+      EXPECT_EQ(x.shexp.begin, sh);
+      EXPECT_EQ(x.heads.begin, h);
+      sh = x.shexp.end, h = x.heads.end;
+    }
+    EXPECT_EQ(columns ? f : e, columns ? p.config.n_ff_exp : p.config.n_expert);
+    EXPECT_EQ(sh, p.config.n_ff_exp * p.config.n_expert_shared);
+    EXPECT_EQ(h, p.config.n_head);
+  }
+}
+
+TEST(Plan, MixtureOfExpertsSplitsExpertsOrTheirColumns) {
+  const ModelDesc m = Moe(DType::kQ8_0);
+  const std::vector<NodeSpec> nodes = {Node(8, 1), Node(8, 2), Node(8, 1)};
+  for (ExpertSplit split : {ExpertSplit::kExperts, ExpertSplit::kColumns}) {
+    PlanOptions o;
+    o.expert_split = split;
+    auto p = MakePlan(m, nodes, o);
+    ASSERT_TRUE(p.ok() && p->fits);
+    EXPECT_EQ(p->options.expert_split, split);
+    ExpectMoePartition(*p);
+    // Shares follow threads 1:2:1: the middle rank holds half of the experts (or columns).
+    const model::Shard& mid = p->ranks[1].shard;
+    EXPECT_EQ(split == ExpertSplit::kExperts ? mid.experts.size() : mid.exp_ff.size(),
+              split == ExpertSplit::kExperts ? 32 : 256);
+    // The expert bytes of the three shards add up to the model's: nothing held twice.
+    uint64_t expert_bytes = 0;
+    for (const RankPlan& r : p->ranks) {
+      for (const ModelDesc::Tensor& t : m.tensors) {
+        if (t.spec.role != model::TensorRole::kFfnGateExps &&
+            t.spec.role != model::TensorRole::kFfnDownExps) {
+          continue;
+        }
+        const model::TensorSlice s = model::SliceFor(m.config, r.shard, t.spec);
+        expert_bytes += uint64_t(s.held_rows()) * RowBytes(t.type, s.col_end - s.col_begin);
+      }
+    }
+    uint64_t whole = 0;
+    for (const ModelDesc::Tensor& t : m.tensors) {
+      if (t.spec.role == model::TensorRole::kFfnGateExps ||
+          t.spec.role == model::TensorRole::kFfnDownExps) {
+        whole += uint64_t(t.spec.shape[1] * t.spec.shape[2]) * RowBytes(t.type, t.spec.shape[0]);
+      }
+    }
+    EXPECT_EQ(expert_bytes, whole);
+    auto back = Plan::FromJson(p->ToJson());
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_EQ(back->ranks[1].shard, p->ranks[1].shard);
+  }
+}
+
+TEST(Plan, AutoSplitsColumnsWhileTheyDivideElseExperts) {
+  // q8_0: 512 columns are 16 blocks of 32: columns up to 16 ranks a stage.
+  auto p = MakePlan(Moe(DType::kQ8_0), {Node(8), Node(8), Node(8)}, {});
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->options.expert_split, ExpertSplit::kColumns);
+  // q4_K: blocks of 256, 2 units: 3 ranks take whole experts.
+  p = MakePlan(Moe(DType::kQ4_K), {Node(8), Node(8), Node(8)}, {});
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->options.expert_split, ExpertSplit::kExperts);
+  ExpectMoePartition(*p);
+  PlanOptions two;
+  two.stages = 2;  // 2 + 1 ranks: 2 units suffice
+  p = MakePlan(Moe(DType::kQ4_K), {Node(8), Node(8), Node(8)}, two);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->options.expert_split, ExpertSplit::kColumns);
+  ExpectMoePartition(*p);
+}
+
+}  // namespace
+}  // namespace shoal::parallel

@@ -16,10 +16,14 @@ constexpr int64_t kRowBlock = 64;  // rows per matmul work item
 }  // namespace
 
 MoeFfn::MoeFfn(const model::ModelConfig& c, const model::Shard& shard, int32_t max_tokens)
-    : c_(c), k_(c.n_expert_used), experts_(shard.experts), fs_(shard.shexp.size()) {
+    : c_(c),
+      k_(c.n_expert_used),
+      experts_(shard.experts),
+      f_(shard.exp_ff.size()),
+      fs_(shard.shexp.size()) {
   const size_t B = size_t(max_tokens), K = size_t(k_);
   const size_t slots = B * K + (fs_ > 0 ? B : 0);
-  const size_t fw = size_t(std::max<int64_t>(c.n_ff_exp, fs_));
+  const size_t fw = size_t(std::max<int64_t>(f_, fs_));
   logits_.resize(B * size_t(c.n_expert));
   choice_.resize(B * K);
   weight_.resize(B * K);
@@ -98,7 +102,7 @@ void MoeFfn::Route(const model::LayerWeights& L, int32_t t) {
 
 void MoeFfn::Forward(ThreadPool& pool, const model::LayerWeights& L, const float* xn, int32_t n_tok,
                      float* x, bool accumulate) {
-  const int64_t E = c_.n_embd, F = c_.n_ff_exp, NE = c_.n_expert, K = k_;
+  const int64_t E = c_.n_embd, F = f_, NE = c_.n_expert, K = k_;
   const bool shared = fs_ > 0;
   const int64_t FS = fs_;
   const int64_t FW = std::max(F, FS);
@@ -159,7 +163,7 @@ void MoeFfn::Forward(ThreadPool& pool, const model::LayerWeights& L, const float
   jobs_.clear();
   for (int64_t e = experts_.begin; e < experts_.end; ++e) {
     const int64_t n = count[size_t(e) + 1] - count[size_t(e)];
-    if (n == 0) continue;
+    if (n == 0 || F == 0) continue;
     const int64_t le = e - e0;  // the expert's place in this rank's rows
     Job j;
     if (fused) {

@@ -51,6 +51,7 @@ class MoeFfn {
   const model::ModelConfig& c_;
   int32_t k_;
   model::Range experts_;  // held experts
+  int64_t f_ = 0;         // held hidden columns of each (Shard::exp_ff)
   int64_t fs_ = 0;        // held shared-expert columns
   int64_t n_local_ = 0;
   std::vector<float> logits_;        // [n_tok][n_expert]

@@ -168,8 +168,9 @@ TEST(Pool, LocalWorkersGiveOneNodesTokens) {
 }
 
 // Under an MPI launcher every rank runs the same command (--mpi); skipped without mpirun.
-// Mixture-of-experts models split by expert parallelism (attention by head, MLA included): the
-// same greedy tokens at 1, 2, 3 and 4 nodes over tcp and shared memory, and with pipeline stages.
+// Mixture-of-experts models split by expert parallelism (whole experts per node) and by expert
+// columns (attention by head, MLA included): the same greedy tokens at 1, 2, 3 and 4 nodes over
+// tcp and shared memory, and with pipeline stages.
 TEST(Pool, ExpertParallelGivesOneNodesTokens) {
   const std::vector<std::pair<std::string, std::vector<std::string>>> models = {
       {"deepseek2",
@@ -188,14 +189,21 @@ TEST(Pool, ExpertParallelGivesOneNodesTokens) {
     ASSERT_EQ(g.code, 0) << g.err();
     const std::vector<int> one = Tokens({}, arch + "1", path);
     ASSERT_EQ(one.size(), 24u);
-    for (const std::string t : {"tcp", "shm"}) {
-      for (int workers = 1; workers <= 3; ++workers) {
-        const std::string tag = arch + "-" + t + std::to_string(workers + 1);
-        EXPECT_EQ(Tokens({"--local", std::to_string(workers), "--transport", t}, tag, path), one)
-            << tag;
+    for (const std::string split : {"experts", "columns"}) {
+      for (const std::string t : {"tcp", "shm"}) {
+        for (int workers = 1; workers <= 3; ++workers) {
+          const std::string tag = arch + "-" + split + "-" + t + std::to_string(workers + 1);
+          EXPECT_EQ(
+              Tokens({"--local", std::to_string(workers), "--transport", t, "--experts", split},
+                     tag, path),
+              one)
+              << tag;
+        }
       }
+      EXPECT_EQ(Tokens({"--local", "3", "--stages", "2", "--experts", split}, arch + "-pp-" + split,
+                       path),
+                one);
     }
-    EXPECT_EQ(Tokens({"--local", "3", "--stages", "2"}, arch + "-pp", path), one);
   }
 }
 

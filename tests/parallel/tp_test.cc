@@ -126,7 +126,8 @@ Outcome Single(const std::vector<uint8_t>& image) {
   return r;
 }
 
-Outcome Split(const std::vector<uint8_t>& image, int n_ranks, int stages = 1) {
+Outcome Split(const std::vector<uint8_t>& image, int n_ranks, int stages = 1,
+              parallel::ExpertSplit experts = parallel::ExpertSplit::kExperts) {
   auto f = gguf::File::FromMemory(image.data(), image.size());
   auto desc = parallel::DescribeModel(**f);
   EXPECT_TRUE(desc.ok()) << desc.status().ToString();
@@ -137,6 +138,7 @@ Outcome Split(const std::vector<uint8_t>& image, int n_ranks, int stages = 1) {
   parallel::PlanOptions po;
   po.n_ctx = 64;
   po.stages = stages;
+  po.expert_split = experts;
   auto plan = parallel::MakePlan(*desc, nodes, po);
   EXPECT_TRUE(plan.ok() && plan->fits);
 
@@ -223,6 +225,22 @@ TEST_P(TensorParallel, EqualsOneRank) {
     SCOPED_TRACE("ranks " + std::to_string(n));
     const Outcome many = Split(image, n);
     // Column slices cut no quantization block: only the summation order differs.
+    EXPECT_LT(MaxRelDiff(one.prompt_logits, many.prompt_logits), Tolerance(GetParam()));
+    EXPECT_LT(MaxRelDiff(one.last_logits, many.last_logits), Tolerance(GetParam()));
+    EXPECT_EQ(one.greedy, many.greedy);
+  }
+}
+
+// Mixture of experts with every expert's hidden columns split over the ranks (instead of whole
+// experts), alone and in two pipeline stages.
+TEST_P(TensorParallel, ExpertColumnsEqualOneRank) {
+  const std::string arch = GetParam().arch;
+  if (arch != "qwen3moe" && arch != "deepseek2") GTEST_SKIP() << "not a mixture of experts";
+  const std::vector<uint8_t> image = Image(Spec(GetParam()));
+  const Outcome one = Single(image);
+  for (auto [n, stages] : {std::pair{2, 1}, {3, 1}, {4, 1}, {5, 1}, {3, 2}}) {
+    SCOPED_TRACE("ranks " + std::to_string(n) + " stages " + std::to_string(stages));
+    const Outcome many = Split(image, n, stages, parallel::ExpertSplit::kColumns);
     EXPECT_LT(MaxRelDiff(one.prompt_logits, many.prompt_logits), Tolerance(GetParam()));
     EXPECT_LT(MaxRelDiff(one.last_logits, many.last_logits), Tolerance(GetParam()));
     EXPECT_EQ(one.greedy, many.greedy);
