@@ -203,6 +203,24 @@ TEST(Pool, ExpertParallelGivesOneNodesTokens) {
       EXPECT_EQ(Tokens({"--local", "3", "--stages", "2", "--experts", split}, arch + "-pp-" + split,
                        path),
                 one);
+      // A worker without the file receives its shard (its experts' rows, or its columns of every
+      // expert: one byte range per expert and row) and gives the same tokens.
+      const std::string cache = Tmp() + "/shard-cache-" + arch + "-" + split;
+      fs::remove_all(cache);
+      const std::string tag = "ship-" + arch + "-" + split;
+      Proc w = Start({"worker", "--listen", "127.0.0.1:0", "--once", "-t", "1", "-m",
+                      Tmp() + "/no-such-model.gguf", "--cache", cache},
+                     tag + "-worker", {"SHOAL_SECRET=ship-secret-0123456789"});
+      const std::string addr = ListenAddress(w);
+      ASSERT_FALSE(addr.empty()) << w.err();
+      std::vector<std::string> args = {"run", "-m", path};
+      args.insert(args.end(), kGreedy.begin(), kGreedy.end());
+      args.insert(args.end(), {"--nodes", addr, "--experts", split});
+      Proc r = RunShoal(args, tag, 60, {"SHOAL_SECRET=ship-secret-0123456789"});
+      ASSERT_EQ(r.code, 0) << r.err() << w.err();
+      EXPECT_EQ(Json(r)["tokens"].get<std::vector<int>>(), one);
+      ASSERT_TRUE(w.Wait(20));
+      EXPECT_NE(w.err().find("received this node's shard"), std::string::npos) << w.err();
     }
   }
 }
