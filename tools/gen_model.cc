@@ -37,7 +37,7 @@ Status ApplyPreset(const std::string& preset, model::GenSpec* spec) {
     spec->n_expert_shared = 1;
     spec->n_ff_exp = 512;
     spec->n_layer_dense_lead = 1;
-    spec->q_lora_rank = 0;
+    spec->q_lora_rank = 384;
     spec->kv_lora_rank = 256;
     spec->qk_nope_dim = 64;
     spec->qk_rope_dim = 32;
