@@ -1,0 +1,176 @@
+// The cost model of `shoal plan`: from a Plan (who holds what), the model's tensor types, each
+// node's memory bandwidth and threads, and the link's latency and bandwidth, the predicted decode
+// and prefill speed, broken into memory, compute and communication time. A pure function of its
+// inputs (no clocks, no probes): unit-tested against hand computations. docs/cost-model.md has
+// the derivation and the measurements behind every constant.
+//
+// Decode, one token (n_tok = 1) at context position P (the token attends to P + 1 positions):
+//   rank i, layer l:  bytes_il = its weight slices of the layer (SliceFor), routed experts
+//                     counted per chosen expert, + its KV cache slice at P + 1 positions
+//                     flops_il = 2 x (values of those slices) + attention 2 (P+1) (hk + hv)
+//                     per held query head (MLA absorbed: hk = kv_lora + rope, hv = kv_lora)
+//   time_il(c)      = max(bytes_il(c) / (bw_i x eff), compute_s_il(c)), c = experts it runs
+//                     compute_s = sum over tensors of flops / (threads_i x GFLOP/s(type))
+//   layer time      = E[max over the stage's ranks of time_il(c_i)]:
+//                     expert columns (every rank a slice of every expert): c_i = k, exact;
+//                     whole experts: (c_i) is the multivariate hypergeometric of k chosen among
+//                     N experts (uniform routing assumed), E[max] computed exactly.
+//   stage comm      = (2 per layer + 1 embedding all-reduce when the vocabulary is split) x
+//                     AllReduce(n, n_tok x n_embd x 4 bytes), when the stage has n > 1 ranks
+//   AllReduce(n, M) = Direct (n = 2 or M <= 32 KiB): f_d x lat + (n-1) M / B + o
+//                     (a mesh of links: M / B, every peer over its own cable)
+//                     Ring: 2 (n-1) (f_r x lat + M / (n B)) + o
+//                     lat = one-way link latency, B = link bandwidth, o = per-collective overhead
+//   token time      = sum over stages (layers + global tensors + comm) + (S-1) pipeline hops
+//                     (lat + n_next x M / B) + logits gather to rank 0 (lat + bytes / B)
+// Prefill of a batch of B tokens: the same sums with n_tok = B (each all-reduce carries B
+// vectors), weights read once per batch, a held routed expert read when any of the B tokens
+// chose it (expected fraction 1 - (1 - k/N)^B), its flops B x k/N of its values, attention over
+// B P + B (B + 1) / 2 positions, the output matrix for the last token only; ranks use
+// expectations (no E[max]). tokens/s = B / batch time.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "parallel/plan.h"
+#include "tensor/dtype.h"
+
+namespace shoal::parallel {
+
+// A link between two nodes.
+struct LinkSpec {
+  double latency_us = 0;       // one way: half the ping-pong round trip
+  double bandwidth_gbits = 0;  // per link, each direction
+  // true: every pair of nodes has its own link (a full mesh of cables, as 4 Macs over
+  // Thunderbolt); false: each node has one link into a switch, so what it sends to several
+  // peers shares its bandwidth.
+  bool mesh = false;
+  double bytes_per_s() const { return bandwidth_gbits * 1e9 / 8.0; }
+  std::string ToString() const;  // "lat=5us,bw=75Gbit[,mesh]"
+};
+// "lat=5us,bw=75Gbit[,mesh]" (lat in ns, us or ms; bw in Gbit, Mbit, GB (gigabytes) per
+// second, or a bare number: Gbit/s), or one of the links measured on this machine: "shm" and
+// "tcp" (loopback, busy-poll; docs/cost-model.md), or "none" (a single node).
+StatusOr<LinkSpec> ParseLinkSpec(const std::string& text);
+
+// What a node computes with, beyond NodeSpec: its GFLOP/s per thread (0: the calibration's,
+// by weight type).
+struct ClusterNode {
+  NodeSpec node;
+  double gflops_per_thread = 0;
+};
+// ParseNodeSpec's "mem=512G,threads=32,bw=819,name=a" plus "cores=N" (the same as threads=N)
+// and "gflops=G" (per thread).
+StatusOr<ClusterNode> ParseClusterNode(const std::string& text);
+
+// The model's constants, defaults measured on the 2-core development machine (AMD EPYC Zen 3,
+// AVX2) of docs/benchmarks.md; docs/cost-model.md names the command behind each.
+struct Calibration {
+  // Achieved / probed read bandwidth in decode. `shoal bench --model FILE --threads 1,2` (13:20
+  // UTC run): 1B q4_0 96% (1 thread), 82% (2), q8_0 92% (1); median of the sane rows ~0.9.
+  double decode_bw_efficiency = 0.90;
+  // Read bandwidth per thread when a node gives no bw=: the 2-thread read probe, 25.9 GB/s / 2.
+  double read_gbs_per_thread = 12.9;
+  // Prefill matmul GFLOP/s per thread = pp64 tok/s x 1.968 GFLOP per token of the 1B llama shape
+  // (2 x 984,088,576 matrix values), 1 thread: q4_0 89.7 tok/s, q8_0 70.2 tok/s.
+  double gflops_q4_0 = 176.5;
+  double gflops_q8_0 = 138.2;
+  double gflops_other = 100.0;  // other types: not measured yet (an estimate below q8_0)
+  // Attention over the f16 KV cache (scores and weighted sum), per thread: not measured yet; an
+  // estimate (8-wide f32 FMA with F16C conversion at ~3 GHz peaks near 48; take 2/3).
+  double attention_gflops = 32.0;
+  // Direct all-reduce in one-way latencies: `shoal bench --comm`, 2 ranks, busy poll, all-reduce
+  // / round trip = 0.95 and 1.02 (shm), 0.72 and 0.86 (tcp): one round trip = 2 latencies.
+  double direct_latency_factor = 2.0;
+  // One Ring step in one-way latencies (not measurable on 2 cores; one message per step).
+  double ring_step_latency_factor = 1.0;
+  // Pipeline send and logits gather: one message each.
+  double send_latency_factor = 1.0;
+  // Fixed software cost per collective, microseconds (0: the comm bench shows none at 2 ranks).
+  double per_collective_us = 0.0;
+  // Fixed software cost per layer (norms, rope, thread-pool barriers), microseconds; 0 by default
+  // (folded into decode_bw_efficiency by the measurement above).
+  double per_layer_us = 0.0;
+  // Direct below this vector size per rank (comm::kDirectMaxBytes), Ring above (n > 2).
+  uint64_t direct_max_bytes = 32 * 1024;
+
+  double GflopsPerThread(DType t) const;
+  nlohmann::json ToJson() const;
+};
+
+struct PredictOptions {
+  int32_t position = 512;        // decode: tokens already in the KV cache
+  int32_t prefill_tokens = 512;  // prefill batch size, from an empty cache
+  // Per node (index = rank), GFLOP/s per thread; empty or 0: by weight type from the calibration.
+  std::vector<double> gflops_per_thread;
+};
+
+// One phase (a decoded token, or a prefill batch) of one rank.
+struct RankPhase {
+  double bytes = 0;      // expected bytes read (weights + KV)
+  double kv_bytes = 0;   // of which KV cache
+  double flops = 0;      // expected floating-point operations
+  double memory_s = 0;   // bytes / (bw x efficiency)
+  double compute_s = 0;  // flops / (threads x GFLOP/s)
+};
+
+struct RankCost {
+  int rank = 0;
+  int stage = 0;
+  double read_gbs = 0;  // the bandwidth used (node's bw= or threads x the calibration's)
+  int threads = 1;
+  RankPhase decode, prefill;
+};
+
+struct PhaseCost {
+  double memory_s = 0;   // the critical rank's memory time, summed over layers (E[max])
+  double compute_s = 0;  // the critical rank's compute time, summed over layers
+  double busy_s = 0;     // sum over layers of E[max over ranks of max(memory, compute)]
+  double comm_s = 0;     // collectives, pipeline hops, logits gather
+  double seconds = 0;    // busy_s + comm_s + per-layer overheads
+  double tok_s = 0;      // tokens per second
+};
+
+struct StageCost {
+  int stage = 0;
+  int n_ranks = 0;
+  int n_allreduce = 0;     // per token (decode) / per batch (prefill)
+  double allreduce_s = 0;  // one decode all-reduce
+  double prefill_allreduce_s = 0;
+  PhaseCost decode, prefill;  // this stage's part (hops and gather excluded)
+};
+
+struct Prediction {
+  PredictOptions options;
+  Calibration calibration;
+  LinkSpec link;
+  bool fits = true;                 // the plan's verdict (the prediction assumes it fits)
+  uint64_t kv_bytes_per_token = 0;  // whole model, f16
+  std::vector<RankCost> ranks;
+  std::vector<StageCost> stages;
+  double hop_s = 0, gather_s = 0;  // decode: pipeline hops and logits gather, per token
+  PhaseCost decode, prefill;
+
+  std::string ToText() const;
+  nlohmann::json ToJson() const;
+};
+
+// InvalidArgument when the plan has more than one node and the link has no bandwidth, or the
+// model description does not match the plan.
+StatusOr<Prediction> Predict(const Plan& plan, const ModelDesc& model, const LinkSpec& link,
+                             const Calibration& cal, const PredictOptions& options);
+
+// Cost of one all-reduce of `bytes` per rank over `n` ranks (seconds), as Predict counts it.
+double AllReduceSeconds(int n, double bytes, const LinkSpec& link, const Calibration& cal);
+
+// E[max_i t_i(c_i)] when k of n_total experts are chosen uniformly without replacement and
+// rank i holds n_i of them (a partition: sum n_i = n_total), t_i nondecreasing in c.
+// t[i][c] for c = 0..min(k, n_i).
+double ExpectedMaxTime(const std::vector<int>& held, int n_total, int k,
+                       const std::vector<std::vector<double>>& t);
+
+}  // namespace shoal::parallel
