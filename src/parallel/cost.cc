@@ -21,9 +21,12 @@ bool IsRoutedExpert(TensorRole r) {
 // part and a part per routed expert it runs.
 struct Work {
   double bytes = 0, kv_bytes = 0, flops = 0, compute_s = 0;
+  double matrices = 0;      // weight matrices used (each costs Calibration::per_matrix_us)
+  double expert_bytes = 0;  // of bytes, routed experts' (read at expert_bw_efficiency)
   void Add(const Work& o, double times = 1.0) {
     bytes += o.bytes * times, kv_bytes += o.kv_bytes * times, flops += o.flops * times;
-    compute_s += o.compute_s * times;
+    compute_s += o.compute_s * times, matrices += o.matrices * times;
+    expert_bytes += o.expert_bytes * times;
   }
 };
 struct LayerWork {
@@ -38,6 +41,10 @@ struct LayerWork {
 struct RankModel {
   std::map<int32_t, LayerWork> layers;  // -1: global tensors
   double bw_bytes_s = 0;                // effective read bandwidth
+  double expert_bw_bytes_s = 0;         // the same for the routed experts
+  double MemorySeconds(const Work& w) const {
+    return (w.bytes - w.expert_bytes) / bw_bytes_s + w.expert_bytes / expert_bw_bytes_s;
+  }
   double read_gbs = 0;
   int threads = 1;
 };
@@ -59,6 +66,7 @@ RankModel ModelRank(const Plan& plan, const ModelDesc& m, const Calibration& cal
   rm.threads = std::max(1, node.threads);
   rm.read_gbs = node.bandwidth_gbs > 0 ? node.bandwidth_gbs : cal.read_gbs_per_thread * rm.threads;
   rm.bw_bytes_s = rm.read_gbs * 1e9 * cal.decode_bw_efficiency;
+  rm.expert_bw_bytes_s = rm.read_gbs * 1e9 * cal.expert_bw_efficiency;
   const double node_gflops =
       rank < int(o.gflops_per_thread.size()) ? o.gflops_per_thread[rank] : 0.0;
   auto rate = [&](DType t) {  // flops per second of this rank for a matrix of type t
@@ -77,12 +85,17 @@ RankModel ModelRank(const Plan& plan, const ModelDesc& m, const Calibration& cal
     const double bytes = t.spec.matrix ? rows * double(RowBytes(t.type, cols)) : double(cols) * 4;
     const double flops = t.spec.matrix ? 2.0 * values : 0.0;
     const double cs = t.spec.matrix ? flops / rate(t.type) : 0.0;
-    const Work one{bytes, 0, flops, cs};
+    const Work one{bytes,
+                   0,
+                   flops,
+                   cs,
+                   t.spec.matrix && values > 0 ? 1.0 : 0.0,
+                   IsRoutedExpert(t.spec.role) ? bytes : 0.0};
     LayerWork& lw = rm.layers[t.spec.layer];
     const TensorRole role = t.spec.role;
     if (role == TensorRole::kTokenEmbd) {
       // One row per token looked up (this rank's rows: its share of the vocabulary).
-      const double row = sh.first_stage ? bytes / double(c.n_vocab) : 0.0;
+      const double row = sh.first_stage ? bytes / double(c.n_vocab) : 0.0;  // a copy, no matmul
       lw.fixed.bytes += row;
       lw.pf_fixed.bytes += std::min(bytes, row * B);
       if (c.tied_output && sh.last_stage) lw.fixed.Add(one), lw.pf_fixed.Add(one);
@@ -92,15 +105,21 @@ RankModel ModelRank(const Plan& plan, const ModelDesc& m, const Calibration& cal
     } else if (IsRoutedExpert(role)) {
       lw.moe = true;
       lw.held_experts = sh.experts.size();
-      if (lw.held_experts > 0) lw.expert.Add(one, 1.0 / lw.held_experts);
+      if (lw.held_experts > 0) {  // one expert's share of the tensor, but a matmul of its own
+        lw.expert.Add(one, 1.0 / lw.held_experts);
+        lw.expert.matrices += one.matrices * (1.0 - 1.0 / lw.held_experts);
+      }
       lw.pf_routed.bytes += bytes * pf_expert_read;
+      lw.pf_routed.expert_bytes += bytes * pf_expert_read;
       lw.pf_routed.flops += flops * B * k / N;
       lw.pf_routed.compute_s += cs * B * k / N;
+      lw.pf_routed.matrices += one.matrices * lw.held_experts * pf_expert_read;
     } else {
       lw.fixed.Add(one);
       lw.pf_fixed.bytes += bytes;
       lw.pf_fixed.flops += flops * B;
       lw.pf_fixed.compute_s += cs * B;
+      lw.pf_fixed.matrices += one.matrices;
     }
   }
   // Attention over the KV cache: per held query head and position, 2 (hk + hv) flops (MLA
@@ -211,6 +230,7 @@ StatusOr<Prediction> Predict(const Plan& plan, const ModelDesc& m, const LinkSpe
     rc.stage = plan.ranks[r].stage;
     rc.read_gbs = rm[r].read_gbs;
     rc.threads = rm[r].threads;
+    Work dw, pw;  // the whole token / batch
     for (const auto& [l, lw] : rm[r].layers) {
       Work d = lw.fixed, pf = lw.pf_fixed;
       if (lw.moe) {
@@ -219,12 +239,14 @@ StatusOr<Prediction> Predict(const Plan& plan, const ModelDesc& m, const LinkSpe
         pf.Add(lw.pf_routed);
       }
       rc.decode.bytes += d.bytes, rc.decode.kv_bytes += d.kv_bytes, rc.decode.flops += d.flops;
-      rc.decode.compute_s += d.compute_s;
+      rc.decode.compute_s += d.compute_s, rc.decode.matrices += d.matrices;
       rc.prefill.bytes += pf.bytes, rc.prefill.kv_bytes += pf.kv_bytes;
       rc.prefill.flops += pf.flops, rc.prefill.compute_s += pf.compute_s;
+      rc.prefill.matrices += pf.matrices;
+      dw.Add(d), pw.Add(pf);
     }
-    rc.decode.memory_s = rc.decode.bytes / rm[r].bw_bytes_s;
-    rc.prefill.memory_s = rc.prefill.bytes / rm[r].bw_bytes_s;
+    rc.decode.memory_s = rm[r].MemorySeconds(dw);
+    rc.prefill.memory_s = rm[r].MemorySeconds(pw);
     p.ranks.push_back(rc);
   }
 
@@ -250,7 +272,8 @@ StatusOr<Prediction> Predict(const Plan& plan, const ModelDesc& m, const LinkSpe
         held.push_back(h);
         if (it != rm[r].layers.end() && it->second.moe && h != c.n_expert) partition = true;
       }
-      auto table = [&](int which) {  // 0 memory, 1 compute, 2 both
+      const double t0 = cal.per_matrix_us * 1e-6;
+      auto table = [&](int which) {  // 0 memory, 1 compute, 2 the slower + matrix costs
         std::vector<std::vector<double>> t;
         for (size_t i = 0; i < idx.size(); ++i) {
           const RankModel& x = rm[idx[i]];
@@ -261,8 +284,8 @@ StatusOr<Prediction> Predict(const Plan& plan, const ModelDesc& m, const LinkSpe
           for (int cnt = 0; cnt <= cmax; ++cnt) {
             Work w = lw.fixed;
             if (lw.moe) w.Add(lw.expert, partition ? double(cnt) : k);
-            const double mem = w.bytes / x.bw_bytes_s, comp = w.compute_s;
-            row.push_back(which == 0 ? mem : which == 1 ? comp : Max2(mem, comp));
+            const double mem = x.MemorySeconds(w), comp = w.compute_s;
+            row.push_back(which == 0 ? mem : which == 1 ? comp : Max2(mem, comp) + w.matrices * t0);
           }
           t.push_back(row);
         }
@@ -287,8 +310,9 @@ StatusOr<Prediction> Predict(const Plan& plan, const ModelDesc& m, const LinkSpe
         if (it == rm[r].layers.end()) continue;
         Work w = it->second.pf_fixed;
         w.Add(it->second.pf_routed);
-        const double a = w.bytes / rm[r].bw_bytes_s, b = w.compute_s;
-        pm = Max2(pm, a), pc = Max2(pc, b), pb = Max2(pb, Max2(a, b));
+        const double a = rm[r].MemorySeconds(w), b = w.compute_s;
+        pm = Max2(pm, a), pc = Max2(pc, b);
+        pb = Max2(pb, Max2(a, b) + w.matrices * cal.per_matrix_us * 1e-6);
       }
       sc.prefill.memory_s += pm, sc.prefill.compute_s += pc, sc.prefill.busy_s += pb;
     }

@@ -9,7 +9,9 @@
 //                     counted per chosen expert, + its KV cache slice at P + 1 positions
 //                     flops_il = 2 x (values of those slices) + attention 2 (P+1) (hk + hv)
 //                     per held query head (MLA absorbed: hk = kv_lora + rope, hv = kv_lora)
-//   time_il(c)      = max(bytes_il(c) / (bw_i x eff), compute_s_il(c)), c = experts it runs
+//   time_il(c)      = max(bytes_il(c) / (bw_i x eff), compute_s_il(c)) + matrices_il(c) x t0,
+//                     (the routed experts' bytes at their own efficiency eff_e)
+//                     c = routed experts it runs, t0 = a fixed cost per weight matrix used
 //                     compute_s = sum over tensors of flops / (threads_i x GFLOP/s(type))
 //   layer time      = E[max over the stage's ranks of time_il(c_i)]:
 //                     expert columns (every rank a slice of every expert): c_i = k, exact;
@@ -73,13 +75,22 @@ struct Calibration {
   // Achieved / probed read bandwidth in decode. `shoal bench --model FILE --threads 1,2` (13:20
   // UTC run): 1B q4_0 96% (1 thread), 82% (2), q8_0 92% (1); median of the sane rows ~0.9.
   double decode_bw_efficiency = 0.90;
+  // The same for the routed experts' matrices, fitted to `shoal bench --model moe1b-q4_0.gguf
+  // --threads 2` (15:03 UTC): 117.6 tok/s reading 113.6 MB per token against a 22.6 GB/s probe;
+  // with the other 55.2 MB at 0.90 the 58.4 MB of experts took 5.8 ms: 0.45 of the probe. Its
+  // experts are small (0.29 MB per matrix, read in 64-row work items); DeepSeek-V3's are 53x
+  // larger and may stream better: docs/cost-model.md gives both figures.
+  double expert_bw_efficiency = 0.45;
   // Read bandwidth per thread when a node gives no bw=: the 2-thread read probe, 25.9 GB/s / 2.
   double read_gbs_per_thread = 12.9;
-  // Prefill matmul GFLOP/s per thread = pp64 tok/s x 1.968 GFLOP per token of the 1B llama shape
-  // (2 x 984,088,576 matrix values), 1 thread: q4_0 89.7 tok/s, q8_0 70.2 tok/s.
-  double gflops_q4_0 = 176.5;
-  double gflops_q8_0 = 138.2;
-  double gflops_other = 100.0;  // other types: not measured yet (an estimate below q8_0)
+  // Prefill matmul GFLOP/s per thread, from `shoal bench --model FILE --threads 1,2` pp64 at 1
+  // thread (13:20 UTC run): 64 tokens through the 1B llama shape's layer matrices (721,420,288
+  // values) and the output matrix (262,668,288) for the last token = 92.86 GFLOP per batch,
+  // less 8.5 ms of attention: q4_0 89.7 tok/s -> 131.7, q8_0 70.2 tok/s -> 102.8. (At 2 threads
+  // the same run gives 132 and 87 per thread.)
+  double gflops_q4_0 = 131.7;
+  double gflops_q8_0 = 102.8;
+  double gflops_other = 80.0;  // other types: not measured yet (an estimate below q8_0)
   // Attention over the f16 KV cache (scores and weighted sum), per thread: not measured yet; an
   // estimate (8-wide f32 FMA with F16C conversion at ~3 GHz peaks near 48; take 2/3).
   double attention_gflops = 32.0;
@@ -92,8 +103,11 @@ struct Calibration {
   double send_latency_factor = 1.0;
   // Fixed software cost per collective, microseconds (0: the comm bench shows none at 2 ranks).
   double per_collective_us = 0.0;
-  // Fixed software cost per layer (norms, rope, thread-pool barriers), microseconds; 0 by default
-  // (folded into decode_bw_efficiency by the measurement above).
+  // Fixed cost of each weight matrix a rank uses per token, microseconds, added to the slower of
+  // memory and compute. 0: a fixed cost per matrix (15 us fits moe1b's 1-node decode) predicts
+  // whole experts faster than expert columns at 2 ranks, the opposite of what was measured.
+  double per_matrix_us = 0.0;
+  // Fixed software cost per layer (norms, rope), microseconds; 0 by default.
   double per_layer_us = 0.0;
   // Direct below this vector size per rank (comm::kDirectMaxBytes), Ring above (n > 2).
   uint64_t direct_max_bytes = 32 * 1024;
@@ -116,6 +130,7 @@ struct RankPhase {
   double flops = 0;      // expected floating-point operations
   double memory_s = 0;   // bytes / (bw x efficiency)
   double compute_s = 0;  // flops / (threads x GFLOP/s)
+  double matrices = 0;   // weight matrices used (expected), each Calibration::per_matrix_us
 };
 
 struct RankCost {

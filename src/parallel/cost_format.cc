@@ -46,11 +46,8 @@ nlohmann::json PhaseJson(const PhaseCost& p) {
 }
 
 nlohmann::json RankPhaseJson(const RankPhase& p) {
-  return {{"bytes", p.bytes},
-          {"kv_bytes", p.kv_bytes},
-          {"flops", p.flops},
-          {"memory_s", p.memory_s},
-          {"compute_s", p.compute_s}};
+  return {{"bytes", p.bytes},       {"kv_bytes", p.kv_bytes},   {"flops", p.flops},
+          {"memory_s", p.memory_s}, {"compute_s", p.compute_s}, {"matrices", p.matrices}};
 }
 
 }  // namespace
@@ -60,12 +57,13 @@ std::string LinkSpec::ToString() const {
 }
 
 StatusOr<LinkSpec> ParseLinkSpec(const std::string& text) {
-  // Links measured on the development machine (docs/benchmarks.md, `shoal bench --comm`, 2
-  // ranks, busy poll): round trips of 4.0 us (shm) and 33.7 us (tcp loopback) for 16 KiB; the
-  // bandwidths are those of docs/cost-model.md's 4 MiB rows.
+  // This machine's own links between 2 processes (docs/cost-model.md: shoal_comm_bench's
+  // library, 2 ranks, busy poll, 15:01 UTC), fitted to the decode-sized all-reduce of 28 KiB:
+  // shm round trip 4.0 us, all-reduce 6.4 us; tcp loopback round trip 24.5 us, all-reduce
+  // 20.5 us. (MiB-sized all-reduces run at only 1.2-2 GB/s here: the 2 cores also add.)
   if (text == "none") return LinkSpec{};
-  if (text == "shm") return LinkSpec{2.0, 40.0};
-  if (text == "tcp") return LinkSpec{17.0, 16.0};
+  if (text == "shm") return LinkSpec{2.0, 100.0};
+  if (text == "tcp") return LinkSpec{9.0, 40.0};
   LinkSpec l;
   std::stringstream ss(text);
   std::string item;
@@ -149,6 +147,7 @@ double Calibration::GflopsPerThread(DType t) const {
 
 nlohmann::json Calibration::ToJson() const {
   return {{"decode_bw_efficiency", decode_bw_efficiency},
+          {"expert_bw_efficiency", expert_bw_efficiency},
           {"read_gbs_per_thread", read_gbs_per_thread},
           {"gflops_q4_0", gflops_q4_0},
           {"gflops_q8_0", gflops_q8_0},
@@ -158,6 +157,7 @@ nlohmann::json Calibration::ToJson() const {
           {"ring_step_latency_factor", ring_step_latency_factor},
           {"send_latency_factor", send_latency_factor},
           {"per_collective_us", per_collective_us},
+          {"per_matrix_us", per_matrix_us},
           {"per_layer_us", per_layer_us},
           {"direct_max_bytes", direct_max_bytes}};
 }

@@ -201,10 +201,13 @@ TEST(Cost, DenseOneNodeMemoryTimeIsBytesOverBandwidth) {
   EXPECT_NEAR(pr.decode.memory_s, bytes / (20e9 * cal.decode_bw_efficiency), 1e-12);
   EXPECT_EQ(pr.decode.comm_s, 0);
   EXPECT_EQ(pr.kv_bytes_per_token, c.KvCacheBytes(1));
-  // Memory-bound (2 threads of ~138 GFLOP/s against 20 GB/s): the token takes its memory time.
+  // Memory-bound (2 threads of ~100 GFLOP/s against 20 GB/s): the token takes its memory time
+  // plus the fixed cost of each matrix: 7 per layer and the output.
   EXPECT_GT(pr.decode.memory_s, pr.decode.compute_s);
-  EXPECT_NEAR(pr.decode.seconds, pr.decode.memory_s, 1e-12);
-  EXPECT_NEAR(pr.decode.tok_s, 1.0 / pr.decode.memory_s, 1e-6);
+  const double matrices = 7 * c.n_layer + 1;
+  EXPECT_EQ(pr.ranks[0].decode.matrices, matrices);
+  EXPECT_NEAR(pr.decode.seconds, pr.decode.memory_s + matrices * cal.per_matrix_us * 1e-6, 1e-12);
+  EXPECT_NEAR(pr.decode.tok_s, 1.0 / pr.decode.seconds, 1e-9);
   // Flops by hand: 2 per matrix value but token_embd, + attention 2 x 100 x (64 + 64) per head.
   const ParamCounts n = CountParams(d);
   double vec = 0;
@@ -341,6 +344,14 @@ TEST(CostMoe, OneNodeReadsTheChosenExperts) {
   const double rest = double(d.weight_bytes()) - all_experts - embd + embd / c.n_vocab;
   // Decode: 2 of the 8 experts per layer.
   EXPECT_NEAR(pr.ranks[0].decode.bytes, rest + kv + c.n_layer * 2 * expert, 1.0);
+  // Memory time: the experts' bytes at their own (measured, lower) efficiency.
+  const Calibration cal;
+  EXPECT_NEAR(pr.ranks[0].decode.memory_s,
+              (rest + kv) / (10e9 * cal.decode_bw_efficiency) +
+                  c.n_layer * 2 * expert / (10e9 * cal.expert_bw_efficiency),
+              1e-12);
+  // Matrices used: q, k, v, output, the router and 3 per chosen expert in each layer; the output.
+  EXPECT_EQ(pr.ranks[0].decode.matrices, c.n_layer * (4 + 1 + 2 * 3) + 1);
   // Prefill of 4 tokens: each expert read when any token chose it: 1 - (6/8)^4 of them.
   const double frac = 1 - std::pow(6.0 / 8.0, 4);
   const double embd_pf = 4 * embd / c.n_vocab;
@@ -358,6 +369,7 @@ TEST(CostMoe, WholeExpertsPayTheExpectedMaximumColumnsDoNot) {
   Calibration cal;
   cal.gflops_q8_0 = 1e6;  // make compute negligible: memory decides
   cal.attention_gflops = 1e6;
+  cal.expert_bw_efficiency = cal.decode_bw_efficiency;  // one bandwidth in the hand count
   const std::vector<NodeSpec> nodes = {Node(8, 1, 10), Node(8, 1, 10)};
   PlanOptions po;
   po.expert_split = ExpertSplit::kExperts;
