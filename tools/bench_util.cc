@@ -8,6 +8,8 @@
 #include "cli_common.h"
 #include "membw.h"
 #include "model/arch.h"
+#include "parallel/cost.h"
+#include "parallel/plan.h"
 
 namespace shoal::cli {
 namespace {
@@ -124,6 +126,54 @@ nlohmann::json ModelJson(const std::string& label, const std::string& path, cons
           {"n_vocab", e.n_vocab()}};
 }
 
+StatusOr<nlohmann::json> PredictLayout(const Engine& e, const nlohmann::json& machine, int nodes,
+                                       int threads, const std::string& transport, int n_prompt,
+                                       int n_decode) {
+  SHOAL_ASSIGN_OR_RETURN(parallel::ModelDesc desc, parallel::DescribeModel(e.model->file()));
+  // The read bandwidth this machine gave nodes x threads threads (else the most threads probed),
+  // shared by the nodes.
+  double bw = 0;
+  int bw_threads = 0;
+  for (const auto& m : machine["mem_read"]) {
+    const int t = m["n_threads"].get<int>();
+    if (t <= nodes * threads && t > bw_threads) {
+      bw_threads = t;
+      bw = m["read_gb_s"].get<double>();
+    }
+  }
+  if (bw <= 0) return Unavailable("no read bandwidth measured for the prediction");
+  parallel::Plan plan;
+  if (e.job != nullptr) {
+    plan = e.job->plan;
+  } else {
+    parallel::PlanOptions po;
+    po.n_ctx = int32_t(e.n_ctx);
+    po.reserve_bytes = 0;
+    SHOAL_ASSIGN_OR_RETURN(
+        plan, parallel::MakePlan(desc, {{"this machine", TotalMemoryBytes(), threads, 0}}, po));
+  }
+  for (parallel::NodeSpec& n : plan.nodes) {
+    n.threads = threads;
+    n.bandwidth_gbs = bw / double(nodes);
+  }
+  SHOAL_ASSIGN_OR_RETURN(parallel::LinkSpec link,
+                         parallel::ParseLinkSpec(transport.empty() ? "none" : transport));
+  parallel::PredictOptions po;
+  po.position = 4 + n_decode / 2;
+  po.prefill_tokens = n_prompt;
+  SHOAL_ASSIGN_OR_RETURN(parallel::Prediction p,
+                         parallel::Predict(plan, desc, link, parallel::Calibration{}, po));
+  const parallel::PhaseCost& d = p.decode;
+  return nlohmann::json{{"decode_tok_s", d.tok_s},
+                        {"prefill_tok_s", p.prefill.tok_s},
+                        {"decode_ms",
+                         {{"memory", 1e3 * d.memory_s},
+                          {"compute", 1e3 * d.compute_s},
+                          {"comm", 1e3 * d.comm_s},
+                          {"total", 1e3 * d.seconds}}},
+                        {"link", link.ToString()}};
+}
+
 void PrintTable(const nlohmann::json& b) {
   const auto& m = b["machine"];
   std::printf("machine: %s, %d cores, %s memory; commit %s\n", m["cpu"].get<std::string>().c_str(),
@@ -133,8 +183,8 @@ void PrintTable(const nlohmann::json& b) {
     std::printf("memory read: %d thread(s) %.1f GB/s\n", bw["n_threads"].get<int>(),
                 bw["read_gb_s"].get<double>());
   }
-  std::printf("\n%-12s %-17s %7s %7s %10s %12s %s\n", "model", "nodes", "threads", "test", "tok/s",
-              "weights GB/s", "exchange us");
+  std::printf("\n%-12s %-17s %7s %7s %10s %10s %12s %s\n", "model", "nodes", "threads", "test",
+              "tok/s", "predicted", "weights GB/s", "exchange us");
   for (const auto& r : b["results"]) {
     std::string gb = r.contains("achieved_gb_s")
                          ? std::to_string(r["achieved_gb_s"].get<double>()).substr(0, 5)
@@ -153,9 +203,13 @@ void PrintTable(const nlohmann::json& b) {
                     r["expert_exchange"]["us"].get<double>());
       us = buf;
     }
-    std::printf("%-12s %-17s %7d %7s %10.2f %12s %s\n", r["model"].get<std::string>().c_str(),
+    char pred[32] = "";
+    if (r.contains("predicted_tok_s")) {
+      std::snprintf(pred, sizeof(pred), "%.2f", r["predicted_tok_s"].get<double>());
+    }
+    std::printf("%-12s %-17s %7d %7s %10.2f %10s %12s %s\n", r["model"].get<std::string>().c_str(),
                 nodes.c_str(), r["n_threads"].get<int>(), r["test"].get<std::string>().c_str(),
-                r["tok_s"].get<double>(), gb.c_str(), us.c_str());
+                r["tok_s"].get<double>(), pred, gb.c_str(), us.c_str());
   }
 }
 

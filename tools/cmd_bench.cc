@@ -191,6 +191,17 @@ Status Bench(const Opts& o) {
                      {"tok_s_runs", r.tg_tok_s},
                      {"ms_per_token", 1e3 / r.tg_tok_s_median},
                      {"achieved_gb_s", gb_s}});
+          // The cost model's figures for this layout, beside the measurement.
+          auto predicted =
+              PredictLayout(*e, out["machine"], nodes, t, transport, o.n_prompt, o.n_decode);
+          if (predicted.ok()) {
+            pp["predicted_tok_s"] = (*predicted)["prefill_tok_s"];
+            tg["predicted_tok_s"] = (*predicted)["decode_tok_s"];
+            tg["predicted"] = *predicted;
+          } else if (!o.json) {
+            std::fprintf(stderr, "shoal bench: no prediction: %s\n",
+                         predicted.status().ToString().c_str());
+          }
           const runtime::ExchangeStats& x = r.tg_exchange;
           if (x.count > 0) {
             // The MoE layers' all-reduce of each token's weighted expert sums (rank 0's view: the
