@@ -192,13 +192,18 @@ Status Bench(const Opts& o) {
                      {"ms_per_token", 1e3 / r.tg_tok_s_median},
                      {"achieved_gb_s", gb_s}});
           // The cost model's figures for this layout, beside the measurement.
-          auto predicted =
-              PredictLayout(*e, out["machine"], nodes, t, transport, o.n_prompt, o.n_decode);
+          // (None when the layout has more threads than the machine has cores: the ranks then
+          // take turns on the cores, which the model does not describe.)
+          const bool oversubscribed = nodes * t > n_cores;
+          if (oversubscribed) tg["oversubscribed"] = pp["oversubscribed"] = true;
+          auto predicted = oversubscribed ? StatusOr<nlohmann::json>(Unavailable("oversubscribed"))
+                                          : PredictLayout(*e, out["machine"], nodes, t, transport,
+                                                          o.n_prompt, o.n_decode);
           if (predicted.ok()) {
             pp["predicted_tok_s"] = (*predicted)["prefill_tok_s"];
             tg["predicted_tok_s"] = (*predicted)["decode_tok_s"];
             tg["predicted"] = *predicted;
-          } else if (!o.json) {
+          } else if (!o.json && !oversubscribed) {
             std::fprintf(stderr, "shoal bench: no prediction: %s\n",
                          predicted.status().ToString().c_str());
           }
