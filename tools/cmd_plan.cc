@@ -28,6 +28,7 @@ struct Opts {
   std::vector<std::string> nodes;
   std::string link;
   std::string experts = "auto";
+  std::string cal;
   int32_t n_ctx = 4096;
   int stages = 1;
   int64_t reserve_mib = 256;
@@ -82,6 +83,7 @@ Status Plan(const Opts& o) {
 
   parallel::Calibration cal;
   if (o.calibrate) cal = Calibrate(cal, AvailableCores());
+  if (!o.cal.empty()) SHOAL_RETURN_IF_ERROR(cal.Set(o.cal));
   parallel::LinkSpec link;
   if (!o.link.empty()) {
     SHOAL_ASSIGN_OR_RETURN(link, parallel::ParseLinkSpec(o.link));
@@ -146,6 +148,9 @@ Action RegisterPlan(CLI::App& app) {
   sub->add_option("--prefill", o->prefill, "prediction: prompt tokens evaluated in one batch")
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 20));
+  sub->add_option("--cal", o->cal,
+                  "override cost-model constants: key=value,... (names as in the JSON "
+                  "\"calibration\", e.g. expert_bw_efficiency=0.9,per_collective_us=140)");
   sub->add_flag("--no-predict", o->no_predict, "only the plan, no cost model");
   sub->add_flag("--calibrate", o->calibrate,
                 "measure this machine's read bandwidth first and use it (a few seconds)");

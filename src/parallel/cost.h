@@ -114,6 +114,9 @@ struct Calibration {
 
   double GflopsPerThread(DType t) const;
   nlohmann::json ToJson() const;
+  // Overrides from "key=value,..." with the keys of ToJson ("expert_bw_efficiency=0.9,
+  // per_collective_us=140"); InvalidArgument names an unknown key or a bad number.
+  Status Set(const std::string& text);
 };
 
 struct PredictOptions {

@@ -2,6 +2,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <iterator>
 #include <sstream>
 
 #include "parallel/cost.h"
@@ -160,6 +161,42 @@ nlohmann::json Calibration::ToJson() const {
           {"per_matrix_us", per_matrix_us},
           {"per_layer_us", per_layer_us},
           {"direct_max_bytes", direct_max_bytes}};
+}
+
+Status Calibration::Set(const std::string& text) {
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    const size_t eq = item.find('=');
+    double x;
+    std::string unit;
+    if (eq == std::string::npos || !SplitNumber(item.substr(eq + 1), &x, &unit) || !unit.empty()) {
+      return InvalidArgument("calibration '" + text + "': '" + item + "' is not key=number");
+    }
+    const std::string key = item.substr(0, eq);
+    double* fields[] = {&decode_bw_efficiency, &expert_bw_efficiency,  &read_gbs_per_thread,
+                        &gflops_q4_0,          &gflops_q8_0,           &gflops_other,
+                        &attention_gflops,     &direct_latency_factor, &ring_step_latency_factor,
+                        &send_latency_factor,  &per_collective_us,     &per_matrix_us,
+                        &per_layer_us};
+    const char* names[] = {
+        "decode_bw_efficiency", "expert_bw_efficiency",  "read_gbs_per_thread",
+        "gflops_q4_0",          "gflops_q8_0",           "gflops_other",
+        "attention_gflops",     "direct_latency_factor", "ring_step_latency_factor",
+        "send_latency_factor",  "per_collective_us",     "per_matrix_us",
+        "per_layer_us"};
+    bool found = false;
+    for (size_t i = 0; i < std::size(names); ++i) {
+      if (key == names[i]) *fields[i] = x, found = true;
+    }
+    if (key == "direct_max_bytes") direct_max_bytes = uint64_t(x), found = true;
+    if (!found) return InvalidArgument("calibration: unknown key '" + key + "'");
+  }
+  const bool positive = decode_bw_efficiency > 0 && expert_bw_efficiency > 0 &&
+                        read_gbs_per_thread > 0 && gflops_q4_0 > 0 && gflops_q8_0 > 0 &&
+                        gflops_other > 0 && attention_gflops > 0;
+  if (!positive) return InvalidArgument("calibration: efficiencies and rates must be positive");
+  return Status::Ok();
 }
 
 nlohmann::json Prediction::ToJson() const {

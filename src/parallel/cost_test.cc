@@ -146,6 +146,17 @@ TEST(CostParse, Link) {
   EXPECT_TRUE(ParseLinkSpec("shm").ok());
 }
 
+TEST(CostParse, CalibrationOverrides) {
+  Calibration cal;
+  ASSERT_TRUE(cal.Set("expert_bw_efficiency=0.9,per_collective_us=140").ok());
+  EXPECT_DOUBLE_EQ(cal.expert_bw_efficiency, 0.9);
+  EXPECT_DOUBLE_EQ(cal.per_collective_us, 140);
+  EXPECT_EQ(cal.ToJson()["per_collective_us"].get<double>(), 140);
+  EXPECT_FALSE(cal.Set("warp_factor=9").ok());
+  EXPECT_FALSE(cal.Set("gflops_q8_0=fast").ok());
+  EXPECT_FALSE(cal.Set("decode_bw_efficiency=0").ok());
+}
+
 TEST(CostParse, ClusterNode) {
   auto n = ParseClusterNode("mem=512G,cores=32,bw=819,gflops=50,name=m1");
   ASSERT_TRUE(n.ok()) << n.status().ToString();
@@ -180,6 +191,12 @@ TEST(ExpectedMax, MatchesEnumeration) {
   std::vector<std::vector<double>> u(2);
   for (int c = 0; c <= 6; ++c) u[0].push_back(c), u[1].push_back(c);
   EXPECT_NEAR(ExpectedMaxTime({32, 32}, 64, 6, u), 3.89, 0.01);
+  // docs/parallelism.md (simulated): 8 of 256 over 4 ranks of 64: 3.5 at the busiest, not 2.
+  std::vector<std::vector<double>> w(4);
+  for (auto& row : w) {
+    for (int c = 0; c <= 8; ++c) row.push_back(c);
+  }
+  EXPECT_NEAR(ExpectedMaxTime({64, 64, 64, 64}, 256, 8, w), 3.5, 0.1);
 }
 
 // ----- dense model -----
