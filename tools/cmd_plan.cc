@@ -85,15 +85,14 @@ Status Plan(const Opts& o) {
   if (o.calibrate) cal = Calibrate(cal, AvailableCores());
   if (!o.cal.empty()) SHOAL_RETURN_IF_ERROR(cal.Set(o.cal));
   parallel::LinkSpec link;
+  bool predict = !o.no_predict;
   if (!o.link.empty()) {
     SHOAL_ASSIGN_OR_RETURN(link, parallel::ParseLinkSpec(o.link));
-  } else if (nodes.size() > 1 && !o.no_predict) {
-    return InvalidArgument(
-        "plan: several nodes need --link (lat=5us,bw=75Gbit, or shm / tcp "
-        "for this machine's own links), or --no-predict");
+  } else if (nodes.size() > 1) {
+    predict = false;  // nothing to say about the communication without a link
   }
   std::optional<parallel::Prediction> prediction;
-  if (!o.no_predict) {
+  if (predict) {
     SHOAL_ASSIGN_OR_RETURN(prediction, parallel::Predict(plan, desc, link, cal, pred));
   }
   if (o.json) {
@@ -108,7 +107,13 @@ Status Plan(const Opts& o) {
     }
     std::printf("%s", plan.ToText().c_str());
     if (o.calibrate) std::printf("calibration: %s\n", cal.ToJson().dump().c_str());
-    if (prediction) std::printf("%s", prediction->ToText().c_str());
+    if (prediction) {
+      std::printf("%s", prediction->ToText().c_str());
+    } else if (!o.no_predict) {
+      std::printf(
+          "prediction: give the links between the nodes (--link lat=5us,bw=75Gbit, or "
+          "shm / tcp for this machine's) for decode and prefill tokens/s\n");
+    }
   }
   if (!plan.fits) return ResourceExhausted(plan.why_not);
   return Status::Ok();
@@ -132,7 +137,8 @@ Action RegisterPlan(CLI::App& app) {
                   "repeat; default: this machine)");
   sub->add_option("--link", o->link,
                   "the links between nodes: lat=5us,bw=75Gbit (one-way latency, per-node "
-                  "bandwidth), or shm / tcp (this machine's, measured)");
+                  "bandwidth[,mesh]), or shm / tcp (this machine's, measured); needed for a "
+                  "prediction over several nodes");
   sub->add_option("-c,--ctx", o->n_ctx, "context length the KV caches are sized for")
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 24));
