@@ -69,8 +69,12 @@ RankModel ModelRank(const Plan& plan, const ModelDesc& m, const Calibration& cal
   rm.expert_bw_bytes_s = rm.read_gbs * 1e9 * cal.expert_bw_efficiency;
   const double node_gflops =
       rank < int(o.gflops_per_thread.size()) ? o.gflops_per_thread[rank] : 0.0;
-  auto rate = [&](DType t) {  // flops per second of this rank for a matrix of type t
-    return double(rm.threads) * 1e9 * (node_gflops > 0 ? node_gflops : cal.GflopsPerThread(t));
+  // Flops per second of this rank for a matrix of type t: times one token (decode) or a batch.
+  auto rate = [&](DType t, bool decode) {
+    const double per_thread = node_gflops > 0 ? node_gflops
+                              : decode        ? cal.DecodeGflopsPerThread(t)
+                                              : cal.GflopsPerThread(t);
+    return double(rm.threads) * 1e9 * per_thread;
   };
   const double B = std::max(1, o.prefill_tokens);
   const double k = c.n_expert_used, N = std::max(1, c.n_expert);
@@ -84,7 +88,8 @@ RankModel ModelRank(const Plan& plan, const ModelDesc& m, const Calibration& cal
     const double values = t.spec.matrix ? rows * double(cols) : double(cols);
     const double bytes = t.spec.matrix ? rows * double(RowBytes(t.type, cols)) : double(cols) * 4;
     const double flops = t.spec.matrix ? 2.0 * values : 0.0;
-    const double cs = t.spec.matrix ? flops / rate(t.type) : 0.0;
+    const double cs = t.spec.matrix ? flops / rate(t.type, true) : 0.0;
+    const double cs_batch = t.spec.matrix ? flops / rate(t.type, false) : 0.0;
     const Work one{bytes,
                    0,
                    flops,
@@ -112,13 +117,13 @@ RankModel ModelRank(const Plan& plan, const ModelDesc& m, const Calibration& cal
       lw.pf_routed.bytes += bytes * pf_expert_read;
       lw.pf_routed.expert_bytes += bytes * pf_expert_read;
       lw.pf_routed.flops += flops * B * k / N;
-      lw.pf_routed.compute_s += cs * B * k / N;
+      lw.pf_routed.compute_s += cs_batch * B * k / N;
       lw.pf_routed.matrices += one.matrices * lw.held_experts * pf_expert_read;
     } else {
       lw.fixed.Add(one);
       lw.pf_fixed.bytes += bytes;
       lw.pf_fixed.flops += flops * B;
-      lw.pf_fixed.compute_s += cs * B;
+      lw.pf_fixed.compute_s += cs_batch * B;
       lw.pf_fixed.matrices += one.matrices;
     }
   }

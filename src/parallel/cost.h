@@ -83,14 +83,22 @@ struct Calibration {
   double expert_bw_efficiency = 0.45;
   // Read bandwidth per thread when a node gives no bw=: the 2-thread read probe, 25.9 GB/s / 2.
   double read_gbs_per_thread = 12.9;
-  // Prefill matmul GFLOP/s per thread, from `shoal bench --model FILE --threads 1,2` pp64 at 1
-  // thread (13:20 UTC run): 64 tokens through the 1B llama shape's layer matrices (721,420,288
-  // values) and the output matrix (262,668,288) for the last token = 92.86 GFLOP per batch,
-  // less 8.5 ms of attention: q4_0 89.7 tok/s -> 131.7, q8_0 70.2 tok/s -> 102.8. (At 2 threads
-  // the same run gives 132 and 87 per thread.)
+  // Prefill matmul GFLOP/s per thread, from `shoal bench --model FILE --threads 1` pp64 (q4_0,
+  // q8_0: the 13:20 UTC run of docs/benchmarks.md; q4_k, f16: 15:13 UTC, the q4_k file from
+  // `shoal gen-model --preset 1b --type q4_k`): 64 tokens through the 1B llama shape's layer
+  // matrices (721,420,288 values) and the output matrix (262,668,288) for the last token =
+  // 92.86 GFLOP per batch, less 8.5 ms of attention: q4_0 89.7 tok/s -> 131.7, q8_0 70.2 ->
+  // 102.8, q4_k 44.66 -> 65.2, f16 15.65 -> 22.8. (At 2 threads the 13:20 run gives 132 and 87
+  // per thread for q4_0 and q8_0.)
   double gflops_q4_0 = 131.7;
   double gflops_q8_0 = 102.8;
-  double gflops_other = 80.0;  // other types: not measured yet (an estimate below q8_0)
+  double gflops_q4_k = 65.2;
+  double gflops_f16 = 22.8;
+  double gflops_other = 40.0;  // other types (bf16, q6_k, ...): not measured, an estimate
+  // Decode (one token) GFLOP/s per thread where shoal's matrix-vector kernel, not memory, is the
+  // limit: q4_k decodes the 1B shape at 11.72 tok/s (15:13 UTC, 1 thread) = 2 x 984,088,576
+  // values x 11.72 = 23.1 GFLOP/s, half of what its bytes allow. Other types: the prefill rate.
+  double decode_gflops_q4_k = 23.1;
   // Attention over the f16 KV cache (scores and weighted sum), per thread: not measured yet; an
   // estimate (8-wide f32 FMA with F16C conversion at ~3 GHz peaks near 48; take 2/3).
   double attention_gflops = 32.0;
@@ -112,7 +120,8 @@ struct Calibration {
   // Direct below this vector size per rank (comm::kDirectMaxBytes), Ring above (n > 2).
   uint64_t direct_max_bytes = 32 * 1024;
 
-  double GflopsPerThread(DType t) const;
+  double GflopsPerThread(DType t) const;        // batches (prefill)
+  double DecodeGflopsPerThread(DType t) const;  // one token
   nlohmann::json ToJson() const;
   // Overrides from "key=value,..." with the keys of ToJson ("expert_bw_efficiency=0.9,
   // per_collective_us=140"); InvalidArgument names an unknown key or a bad number.

@@ -2,8 +2,8 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
-#include <iterator>
 #include <sstream>
+#include <utility>
 
 #include "parallel/cost.h"
 
@@ -143,7 +143,14 @@ StatusOr<ClusterNode> ParseClusterNode(const std::string& text) {
 double Calibration::GflopsPerThread(DType t) const {
   if (t == DType::kQ4_0) return gflops_q4_0;
   if (t == DType::kQ8_0) return gflops_q8_0;
+  if (t == DType::kQ4_K) return gflops_q4_k;
+  if (t == DType::kF16) return gflops_f16;
   return gflops_other;
+}
+
+double Calibration::DecodeGflopsPerThread(DType t) const {
+  if (t == DType::kQ4_K) return decode_gflops_q4_k;
+  return GflopsPerThread(t);
 }
 
 nlohmann::json Calibration::ToJson() const {
@@ -152,7 +159,10 @@ nlohmann::json Calibration::ToJson() const {
           {"read_gbs_per_thread", read_gbs_per_thread},
           {"gflops_q4_0", gflops_q4_0},
           {"gflops_q8_0", gflops_q8_0},
+          {"gflops_q4_k", gflops_q4_k},
+          {"gflops_f16", gflops_f16},
           {"gflops_other", gflops_other},
+          {"decode_gflops_q4_k", decode_gflops_q4_k},
           {"attention_gflops", attention_gflops},
           {"direct_latency_factor", direct_latency_factor},
           {"ring_step_latency_factor", ring_step_latency_factor},
@@ -174,27 +184,34 @@ Status Calibration::Set(const std::string& text) {
       return InvalidArgument("calibration '" + text + "': '" + item + "' is not key=number");
     }
     const std::string key = item.substr(0, eq);
-    double* fields[] = {&decode_bw_efficiency, &expert_bw_efficiency,  &read_gbs_per_thread,
-                        &gflops_q4_0,          &gflops_q8_0,           &gflops_other,
-                        &attention_gflops,     &direct_latency_factor, &ring_step_latency_factor,
-                        &send_latency_factor,  &per_collective_us,     &per_matrix_us,
-                        &per_layer_us};
-    const char* names[] = {
-        "decode_bw_efficiency", "expert_bw_efficiency",  "read_gbs_per_thread",
-        "gflops_q4_0",          "gflops_q8_0",           "gflops_other",
-        "attention_gflops",     "direct_latency_factor", "ring_step_latency_factor",
-        "send_latency_factor",  "per_collective_us",     "per_matrix_us",
-        "per_layer_us"};
+    const std::pair<const char*, double*> fields[] = {
+        {"decode_bw_efficiency", &decode_bw_efficiency},
+        {"expert_bw_efficiency", &expert_bw_efficiency},
+        {"read_gbs_per_thread", &read_gbs_per_thread},
+        {"gflops_q4_0", &gflops_q4_0},
+        {"gflops_q8_0", &gflops_q8_0},
+        {"gflops_q4_k", &gflops_q4_k},
+        {"gflops_f16", &gflops_f16},
+        {"gflops_other", &gflops_other},
+        {"decode_gflops_q4_k", &decode_gflops_q4_k},
+        {"attention_gflops", &attention_gflops},
+        {"direct_latency_factor", &direct_latency_factor},
+        {"ring_step_latency_factor", &ring_step_latency_factor},
+        {"send_latency_factor", &send_latency_factor},
+        {"per_collective_us", &per_collective_us},
+        {"per_matrix_us", &per_matrix_us},
+        {"per_layer_us", &per_layer_us}};
     bool found = false;
-    for (size_t i = 0; i < std::size(names); ++i) {
-      if (key == names[i]) *fields[i] = x, found = true;
+    for (const auto& [name, field] : fields) {
+      if (key == name) *field = x, found = true;
     }
     if (key == "direct_max_bytes") direct_max_bytes = uint64_t(x), found = true;
     if (!found) return InvalidArgument("calibration: unknown key '" + key + "'");
   }
   const bool positive = decode_bw_efficiency > 0 && expert_bw_efficiency > 0 &&
                         read_gbs_per_thread > 0 && gflops_q4_0 > 0 && gflops_q8_0 > 0 &&
-                        gflops_other > 0 && attention_gflops > 0;
+                        gflops_q4_k > 0 && gflops_f16 > 0 && gflops_other > 0 &&
+                        decode_gflops_q4_k > 0 && attention_gflops > 0;
   if (!positive) return InvalidArgument("calibration: efficiencies and rates must be positive");
   return Status::Ok();
 }

@@ -152,6 +152,11 @@ TEST(CostParse, CalibrationOverrides) {
   EXPECT_DOUBLE_EQ(cal.expert_bw_efficiency, 0.9);
   EXPECT_DOUBLE_EQ(cal.per_collective_us, 140);
   EXPECT_EQ(cal.ToJson()["per_collective_us"].get<double>(), 140);
+  const nlohmann::json all = Calibration{}.ToJson();
+  for (auto it = all.begin(); it != all.end(); ++it) {  // every constant can be set
+    EXPECT_TRUE(cal.Set(it.key() + "=7").ok()) << it.key();
+    EXPECT_EQ(cal.ToJson()[it.key()].get<double>(), 7) << it.key();
+  }
   EXPECT_FALSE(cal.Set("warp_factor=9").ok());
   EXPECT_FALSE(cal.Set("gflops_q8_0=fast").ok());
   EXPECT_FALSE(cal.Set("decode_bw_efficiency=0").ok());
