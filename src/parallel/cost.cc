@@ -23,10 +23,11 @@ struct Work {
   double bytes = 0, kv_bytes = 0, flops = 0, compute_s = 0;
   double matrices = 0;      // weight matrices used (each costs Calibration::per_matrix_us)
   double expert_bytes = 0;  // of bytes, routed experts' (read at expert_bw_efficiency)
+  double attn_s = 0;        // of compute, attention over the KV cache (of kv_bytes)
   void Add(const Work& o, double times = 1.0) {
     bytes += o.bytes * times, kv_bytes += o.kv_bytes * times, flops += o.flops * times;
     compute_s += o.compute_s * times, matrices += o.matrices * times;
-    expert_bytes += o.expert_bytes * times;
+    expert_bytes += o.expert_bytes * times, attn_s += o.attn_s * times;
   }
 };
 struct LayerWork {
@@ -44,6 +45,15 @@ struct RankModel {
   double expert_bw_bytes_s = 0;         // the same for the routed experts
   double MemorySeconds(const Work& w) const {
     return (w.bytes - w.expert_bytes) / bw_bytes_s + w.expert_bytes / expert_bw_bytes_s;
+  }
+  double ComputeSeconds(const Work& w) const { return w.compute_s + w.attn_s; }
+  // The weights phase (matmuls: the slower of streaming the weights and computing) and the
+  // attention phase (the slower of reading the KV cache and the attention arithmetic) run one
+  // after the other within a layer.
+  double Seconds(const Work& w, double per_matrix_s) const {
+    const double weights = MemorySeconds(w) - w.kv_bytes / bw_bytes_s;
+    return std::max(weights, w.compute_s) + std::max(w.kv_bytes / bw_bytes_s, w.attn_s) +
+           w.matrices * per_matrix_s;
   }
   double read_gbs = 0;
   int threads = 1;
@@ -130,7 +140,10 @@ RankModel ModelRank(const Plan& plan, const ModelDesc& m, const Calibration& cal
   // Attention over the KV cache: per held query head and position, 2 (hk + hv) flops (MLA
   // absorbed: hk = kv_lora + rope, hv = kv_lora, every head over the shared latent).
   const double per_pos = 2.0 * double(c.head_dim_k + c.head_dim_v) * double(sh.heads.size());
-  const double attn_rate = double(rm.threads) * 1e9 * cal.attention_gflops;
+  // Seconds per position: the flops at the attention rate + a fixed cost per head (softmax).
+  const double attn_pos_s = (per_pos / (cal.attention_gflops * 1e9) +
+                             double(sh.heads.size()) * cal.attention_ns_per_head_position * 1e-9) /
+                            double(rm.threads);
   const double P = std::max(0, o.position);
   for (int32_t l = sh.layers.begin; l < sh.layers.end; ++l) {
     LayerWork& lw = rm.layers[l];
@@ -140,13 +153,13 @@ RankModel ModelRank(const Plan& plan, const ModelDesc& m, const Calibration& cal
     lw.fixed.bytes += kv;
     lw.fixed.kv_bytes += kv;
     lw.fixed.flops += per_pos * (P + 1);
-    lw.fixed.compute_s += per_pos * (P + 1) / attn_rate;
+    lw.fixed.attn_s += attn_pos_s * (P + 1);
     const double pf_kv = double(model::ShardKvCacheBytes(c, one_layer, int32_t(P + B)));
     const double positions = B * P + B * (B + 1) / 2;
     lw.pf_fixed.bytes += pf_kv;
     lw.pf_fixed.kv_bytes += pf_kv;
     lw.pf_fixed.flops += per_pos * positions;
-    lw.pf_fixed.compute_s += per_pos * positions / attn_rate;
+    lw.pf_fixed.attn_s += attn_pos_s * positions;
   }
   return rm;
 }
@@ -252,6 +265,8 @@ StatusOr<Prediction> Predict(const Plan& plan, const ModelDesc& m, const LinkSpe
     }
     rc.decode.memory_s = rm[r].MemorySeconds(dw);
     rc.prefill.memory_s = rm[r].MemorySeconds(pw);
+    rc.decode.compute_s = rm[r].ComputeSeconds(dw);
+    rc.prefill.compute_s = rm[r].ComputeSeconds(pw);
     p.ranks.push_back(rc);
   }
 
@@ -289,8 +304,9 @@ StatusOr<Prediction> Predict(const Plan& plan, const ModelDesc& m, const LinkSpe
           for (int cnt = 0; cnt <= cmax; ++cnt) {
             Work w = lw.fixed;
             if (lw.moe) w.Add(lw.expert, partition ? double(cnt) : k);
-            const double mem = x.MemorySeconds(w), comp = w.compute_s;
-            row.push_back(which == 0 ? mem : which == 1 ? comp : Max2(mem, comp) + w.matrices * t0);
+            row.push_back(which == 0   ? x.MemorySeconds(w)
+                          : which == 1 ? x.ComputeSeconds(w)
+                                       : x.Seconds(w, t0));
           }
           t.push_back(row);
         }
@@ -315,9 +331,8 @@ StatusOr<Prediction> Predict(const Plan& plan, const ModelDesc& m, const LinkSpe
         if (it == rm[r].layers.end()) continue;
         Work w = it->second.pf_fixed;
         w.Add(it->second.pf_routed);
-        const double a = rm[r].MemorySeconds(w), b = w.compute_s;
-        pm = Max2(pm, a), pc = Max2(pc, b);
-        pb = Max2(pb, Max2(a, b) + w.matrices * cal.per_matrix_us * 1e-6);
+        pm = Max2(pm, rm[r].MemorySeconds(w)), pc = Max2(pc, rm[r].ComputeSeconds(w));
+        pb = Max2(pb, rm[r].Seconds(w, cal.per_matrix_us * 1e-6));
       }
       sc.prefill.memory_s += pm, sc.prefill.compute_s += pc, sc.prefill.busy_s += pb;
     }

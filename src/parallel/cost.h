@@ -9,8 +9,10 @@
 //                     counted per chosen expert, + its KV cache slice at P + 1 positions
 //                     flops_il = 2 x (values of those slices) + attention 2 (P+1) (hk + hv)
 //                     per held query head (MLA absorbed: hk = kv_lora + rope, hv = kv_lora)
-//   time_il(c)      = max(bytes_il(c) / (bw_i x eff), compute_s_il(c)) + matrices_il(c) x t0,
-//                     (the routed experts' bytes at their own efficiency eff_e)
+//   time_il(c)      = max(weight bytes_il(c) / (bw_i x eff), matmul seconds_il(c))
+//                     + max(KV bytes_il / (bw_i x eff), attention seconds_il) + matrices x t0
+//                     (the routed experts' bytes at their own efficiency eff_e; attention
+//                     seconds = heads x positions x (a fixed ns + 2 (hk + hv) flops / rate))
 //                     c = routed experts it runs, t0 = a fixed cost per weight matrix used
 //                     compute_s = sum over tensors of flops / (threads_i x GFLOP/s(type))
 //   layer time      = E[max over the stage's ranks of time_il(c_i)]:
@@ -99,9 +101,14 @@ struct Calibration {
   // limit: q4_k decodes the 1B shape at 11.72 tok/s (15:13 UTC, 1 thread) = 2 x 984,088,576
   // values x 11.72 = 23.1 GFLOP/s, half of what its bytes allow. Other types: the prefill rate.
   double decode_gflops_q4_k = 23.1;
-  // Attention over the f16 KV cache (scores and weighted sum), per thread: not measured yet; an
-  // estimate (8-wide f32 FMA with F16C conversion at ~3 GHz peaks near 48; take 2/3).
-  double attention_gflops = 32.0;
+  // Attention over the f16 KV cache (scores, softmax, weighted sum): per (head, position) a fixed
+  // cost plus its 2 (hk + hv) flops at a rate, per thread. `shoal run -t 1 --temp 0 --json -n 33
+  // --ignore-eos` decoding after a 993-token and a 4-token prompt (15:16 UTC): 1B q4_0 (32
+  // heads of 64, 16 layers) 50.2 vs 38.8 ms per token; tiny-f16 (8 heads of 32, 2 layers) 1.122
+  // vs 0.210 ms after 2903 vs 11 tokens. Less the KV reads: 22.5 and 19.7 ns per (head,
+  // position) for 256 and 128 flops: 16.9 ns + flops at 45.7 GFLOP/s.
+  double attention_gflops = 45.7;
+  double attention_ns_per_head_position = 16.9;
   // Direct all-reduce in one-way latencies: `shoal bench --comm`, 2 ranks, busy poll, all-reduce
   // / round trip = 0.95 and 1.02 (shm), 0.72 and 0.86 (tcp): one round trip = 2 latencies.
   double direct_latency_factor = 2.0;

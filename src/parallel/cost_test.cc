@@ -223,12 +223,22 @@ TEST(Cost, DenseOneNodeMemoryTimeIsBytesOverBandwidth) {
   EXPECT_NEAR(pr.decode.memory_s, bytes / (20e9 * cal.decode_bw_efficiency), 1e-12);
   EXPECT_EQ(pr.decode.comm_s, 0);
   EXPECT_EQ(pr.kv_bytes_per_token, c.KvCacheBytes(1));
-  // Memory-bound (2 threads of ~100 GFLOP/s against 20 GB/s): the token takes its memory time
-  // plus the fixed cost of each matrix: 7 per layer and the output.
+  // Memory-bound (2 threads of ~100 GFLOP/s against 20 GB/s): the token takes the weights'
+  // memory time, then per layer the slower of its KV reads and its attention arithmetic
+  // (16 heads x 100 positions x (fixed ns + 256 flops at the attention rate) over 2 threads),
+  // plus the fixed cost of each matrix (7 per layer and the output).
   EXPECT_GT(pr.decode.memory_s, pr.decode.compute_s);
   const double matrices = 7 * c.n_layer + 1;
   EXPECT_EQ(pr.ranks[0].decode.matrices, matrices);
-  EXPECT_NEAR(pr.decode.seconds, pr.decode.memory_s + matrices * cal.per_matrix_us * 1e-6, 1e-12);
+  const double bw = 20e9 * cal.decode_bw_efficiency;
+  const double attn =
+      16 * 100 * (cal.attention_ns_per_head_position * 1e-9 + 256 / (cal.attention_gflops * 1e9)) /
+      2;
+  const double layer_kv = kv / c.n_layer / bw;
+  EXPECT_NEAR(pr.decode.seconds,
+              (bytes - kv) / bw + c.n_layer * std::max(layer_kv, attn) +
+                  matrices * cal.per_matrix_us * 1e-6,
+              1e-12);
   EXPECT_NEAR(pr.decode.tok_s, 1.0 / pr.decode.seconds, 1e-9);
   // Flops by hand: 2 per matrix value but token_embd, + attention 2 x 100 x (64 + 64) per head.
   const ParamCounts n = CountParams(d);
@@ -267,8 +277,11 @@ TEST(Cost, PrefillIsComputeBoundAndCountsFlopsByHand) {
   const double attn = c.n_layer * c.n_head * 2.0 * 128 * (64.0 * 65 / 2);
   const double matmul = 2 * (64 * layer_values + out_values);
   EXPECT_NEAR(pr.ranks[0].prefill.flops, matmul + attn, 1.0);
+  const double head_positions = c.n_layer * c.n_head * (64.0 * 65 / 2);
   EXPECT_NEAR(pr.prefill.compute_s,
-              matmul / (cal.gflops_q4_0 * 1e9) + attn / (cal.attention_gflops * 1e9), 1e-9);
+              matmul / (cal.gflops_q4_0 * 1e9) + attn / (cal.attention_gflops * 1e9) +
+                  head_positions * cal.attention_ns_per_head_position * 1e-9,
+              1e-9);
   EXPECT_GT(pr.prefill.compute_s, pr.prefill.memory_s);
   EXPECT_NEAR(pr.prefill.tok_s, 64 / pr.prefill.seconds, 1e-9);
   // Two threads: twice the compute rate.
