@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
+#include "format/gguf.h"
+#include "model/generate.h"
 #include "parallel/presets.h"
 
 namespace shoal::parallel {
@@ -105,7 +108,7 @@ TEST(Presets, TypesAndFallbacks) {
   ASSERT_TRUE(p.ok());
   const ModelDesc q4k = Describe(p->config, "q4_k");
   for (const ModelDesc::Tensor& t : q4k.tensors) {
-    if (!t.spec.matrix) {
+    if (!t.spec.matrix || t.spec.role == model::TensorRole::kFfnGateInp) {  // routers: f32
       EXPECT_EQ(t.type, DType::kF32);
     } else if (t.spec.shape[0] % 256 != 0) {  // attn_k_b rows are 128 values: q8_0
       EXPECT_EQ(t.type, DType::kQ8_0) << t.spec.name;
@@ -118,9 +121,10 @@ TEST(Presets, TypesAndFallbacks) {
                  b8 = Describe(p->config, "q8_0").weight_bytes();
   EXPECT_LT(b4, b4m);
   EXPECT_LT(b4m, b8);
-  // q8_0: 34 bytes per 32 values for every matrix.
+  // q8_0: 34 bytes per 32 values for every matrix but the routers (4 bytes per value).
   const ParamCounts n = CountParams(Describe(p->config, "q8_0"));
-  EXPECT_LT(Rel(double(b8), n.total * 34.0 / 32.0), 0.001);
+  const double routers = 58.0 * 7168 * 256;
+  EXPECT_LT(Rel(double(b8), (n.total - routers) * 34.0 / 32.0 + routers * 4), 0.001);
   EXPECT_FALSE(DescribeConfig(p->config, "q9_9").ok());
 }
 
@@ -472,9 +476,54 @@ TEST(CostMoe, DeepseekV3OnFourLargeNodes) {
   for (const RankCost& r : pr.ranks) read += r.decode.bytes - r.decode.kv_bytes;
   // Attention is split by head, experts by columns; replicated on every rank (read 4 times):
   // the MLA down-projections attn_q_a and attn_kv_a_mqa, and the MoE layers' routers.
-  const double replicated = 61.0 * 7168 * (1536 + 576) + 58.0 * 7168 * 256;
-  EXPECT_LT(Rel(read, (n.active + 3 * replicated) * 34 / 32), 0.01);
+  // The routers are f32 (4 bytes a value), the rest q8_0 (34 bytes per 32).
+  const double mla = 61.0 * 7168 * (1536 + 576), routers = 58.0 * 7168 * 256;
+  EXPECT_LT(Rel(read, (n.active - routers + 3 * mla) * 34 / 32 + 4 * routers * 4), 0.01);
   EXPECT_GT(pr.decode.tok_s, 0);
+}
+
+}  // namespace
+}  // namespace shoal::parallel
+
+namespace shoal::parallel {
+namespace {
+
+// A preset's description is the file's: generate small models, read them back, and describe
+// their parsed configuration with DescribeConfig: the same tensors, types and bytes.
+void ExpectSameAsFile(const model::GenSpec& spec, const char* type) {
+  const std::string path =
+      ::testing::TempDir() + "/cost_preset_" + spec.arch + "_" + type + ".gguf";
+  ASSERT_TRUE(model::GenerateModel(spec, path).ok());
+  auto file = gguf::File::Open(path);
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  auto from_file = DescribeModel(**file);
+  ASSERT_TRUE(from_file.ok()) << from_file.status().ToString();
+  const ModelDesc from_config = Describe(from_file->config, type);
+  ASSERT_EQ(from_config.tensors.size(), from_file->tensors.size());
+  for (size_t i = 0; i < from_file->tensors.size(); ++i) {
+    EXPECT_EQ(from_config.tensors[i].spec.name, from_file->tensors[i].spec.name);
+    EXPECT_EQ(from_config.tensors[i].type, from_file->tensors[i].type)
+        << from_file->tensors[i].spec.name;
+  }
+  EXPECT_EQ(from_config.weight_bytes(), from_file->weight_bytes());
+  std::remove(path.c_str());
+}
+
+TEST(Presets, DescriptionMatchesAGeneratedFile) {
+  model::GenSpec ds;
+  ds.arch = "deepseek2";
+  ds.n_layer = 3;
+  ds.n_expert = 8;
+  ds.type = DType::kQ8_0;
+  ExpectSameAsFile(ds, "q8_0");
+  model::GenSpec qm;
+  qm.arch = "qwen3moe";
+  qm.type = DType::kQ8_0;
+  ExpectSameAsFile(qm, "q8_0");
+  model::GenSpec ll;
+  ll.n_layer = 8;
+  ll.mix = "q4_k_m";
+  ExpectSameAsFile(ll, "q4_k_m");
 }
 
 }  // namespace

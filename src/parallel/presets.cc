@@ -207,8 +207,8 @@ StatusOr<ModelDesc> DescribeConfig(const model::ModelConfig& config, std::string
   ModelDesc desc;
   desc.config = config;
   arch->for_each_tensor(config, [&](const model::TensorSpec& spec) {
-    DType dt = DType::kF32;
-    if (spec.matrix) {
+    DType dt = DType::kF32;  // vectors; and the routers, which GGUF files keep in f32
+    if (spec.matrix && spec.role != model::TensorRole::kFfnGateInp) {
       dt = base;
       if (k_m &&
           (spec.role == model::TensorRole::kOutput ||

@@ -37,7 +37,8 @@ StatusOr<ModelPreset> FindPreset(std::string_view name);
 // and for attn_v / ffn_down / ffn_down_exps / ffn_down_shexp of the layers llama.cpp gives more
 // bits: the first and last eighth and every third layer between). A matrix whose row length is
 // not a multiple of the type's block falls back to q8_0 (or f16 when 32 does not divide it
-// either), as llama.cpp's quantizer does with its own fallbacks. 1-D tensors are f32.
+// either), as llama.cpp's quantizer does with its own fallbacks. 1-D tensors and the MoE
+// routers (ffn_gate_inp) are f32, as in the files llama.cpp writes.
 StatusOr<ModelDesc> DescribeConfig(const model::ModelConfig& config, std::string_view type);
 
 // Parameter counts of a description (matrix values; 1-D tensors included in total).
