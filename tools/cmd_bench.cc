@@ -168,6 +168,12 @@ Status Bench(const Opts& o) {
                          label.c_str(), nodes, transport.empty() ? "" : (" " + transport).c_str(),
                          split.empty() ? "" : (" " + split).c_str(), t);
           }
+          // This layout's threads' read bandwidth, probed just before it runs (the host's
+          // bandwidth drifts between runs on a shared machine): what its prediction uses.
+          const int probe_threads = std::min(nodes * t, n_cores);
+          const MemBandwidth now = MeasureReadBandwidth(o.membw_mib << 20, probe_threads, 5);
+          const nlohmann::json probe = {
+              {"mem_read", {{{"n_threads", probe_threads}, {"read_gb_s", now.read_gb_s}}}}};
           ClusterOptions pool;
           pool.local = nodes - 1;
           pool.transport = transport.empty() ? "tcp" : transport;
@@ -197,8 +203,9 @@ Status Bench(const Opts& o) {
           const bool oversubscribed = nodes * t > n_cores;
           if (oversubscribed) tg["oversubscribed"] = pp["oversubscribed"] = true;
           auto predicted = oversubscribed ? StatusOr<nlohmann::json>(Unavailable("oversubscribed"))
-                                          : PredictLayout(*e, out["machine"], nodes, t, transport,
+                                          : PredictLayout(*e, probe, nodes, t, transport,
                                                           o.n_prompt, o.n_decode);
+          tg["read_gb_s_before"] = now.read_gb_s;
           if (predicted.ok()) {
             pp["predicted_tok_s"] = (*predicted)["prefill_tok_s"];
             tg["predicted_tok_s"] = (*predicted)["decode_tok_s"];
