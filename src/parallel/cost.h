@@ -77,13 +77,13 @@ struct Calibration {
   // Achieved / probed read bandwidth in decode. `shoal bench --model FILE --threads 1,2` (13:20
   // UTC run): 1B q4_0 96% (1 thread), 82% (2), q8_0 92% (1); median of the sane rows ~0.9.
   double decode_bw_efficiency = 0.90;
-  // The same for the routed experts' matrices, from `shoal bench --model moe1b-q4_0.gguf
-  // --threads 1,2` on a quiet machine (15:22 UTC): 89.1 / 159.5 tok/s reading 113.6 MB per token
-  // against 15.5 / 23.8 GB/s probes; with the other 55.2 MB at 0.90, the 58.4 MB of routed
-  // experts took 7.3 / 3.7 ms: 0.52 / 0.66 of the probe; 0.6 between. Its experts are small
-  // (0.29 MB per matrix); DeepSeek-V3's are 53x larger and may stream better: docs/cost-model.md
-  // gives both figures.
-  double expert_bw_efficiency = 0.6;
+  // The same for the routed experts' matrices, from three runs of `shoal bench --model
+  // moe1b-q4_0.gguf --threads 1,2 --reps 5` (15:25-15:27 UTC), each layout with the read
+  // bandwidth probed just before it: median 85.3 / 145.2 tok/s at 1 / 2 threads, 113.6 MB per
+  // token, probes 17.0 / 26.4 GB/s; with the other 55.2 MB at 0.90, the 58.4 MB of routed experts
+  // took 8.1 / 4.6 ms: 0.42 / 0.48 of the probe. Its experts are small (0.29 MB per matrix);
+  // DeepSeek-V3's are 53x larger and may stream better: docs/cost-model.md gives both figures.
+  double expert_bw_efficiency = 0.45;
   // Read bandwidth per thread when a node gives no bw=: the 2-thread read probe, 25.9 GB/s / 2.
   double read_gbs_per_thread = 12.9;
   // Prefill matmul GFLOP/s per thread, from `shoal bench --model FILE --threads 1` pp64 (q4_0,

@@ -52,7 +52,8 @@ StatusOr<NodeSpec> ParseNodeSpec(const std::string& text);
 //   kColumns: every expert's hidden columns split like a dense FFN (each rank a slice of every
 //     expert): every rank reads its share of each chosen expert, balanced for any routing; the
 //     same memory and the same one all-reduce per layer. Measured 2 nodes x 1 thread on the moe1b
-//     model: 145 tok/s against 129 for kExperts (docs/benchmarks.md).
+//     model: faster than kExperts in 14 of 16 runs, median +6% (shm) / +9% (tcp)
+//     (docs/benchmarks.md).
 //   kAuto: kColumns when the expert width splits into at least as many quantization-block units
 //     as a stage has ranks, else kExperts. The plan records the choice.
 enum class ExpertSplit { kAuto, kExperts, kColumns };
