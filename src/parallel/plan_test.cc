@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <numeric>
+#include <string_view>
+
+#include "parallel/presets.h"
 
 namespace shoal::parallel {
 namespace {
@@ -181,9 +184,8 @@ namespace shoal::parallel {
 namespace {
 
 // A deepseek2-shaped MoE description (no weights): 64 experts of 512 columns, MLA.
-ModelDesc Moe(DType type) {
-  ModelDesc d;
-  model::ModelConfig& c = d.config;
+ModelDesc Moe(std::string_view type) {
+  model::ModelConfig c;
   c.arch = "deepseek2";
   c.n_vocab = 32000;
   c.n_ctx_train = 4096;
@@ -204,10 +206,9 @@ ModelDesc Moe(DType type) {
   c.n_ff_exp = 512;
   c.n_expert_shared = 1;
   c.n_layer_dense_lead = 1;
-  model::FindArch(c.arch)->for_each_tensor(c, [&](const model::TensorSpec& s) {
-    d.tensors.push_back({s, s.matrix ? type : DType::kF32});
-  });
-  return d;
+  auto d = DescribeConfig(c, type);
+  EXPECT_TRUE(d.ok()) << d.status().ToString();
+  return d.ok() ? *d : ModelDesc{};
 }
 
 // Experts (or their columns), shared-expert columns and heads each covered once per stage.
@@ -239,7 +240,7 @@ void ExpectMoePartition(const Plan& p) {
 }
 
 TEST(Plan, MixtureOfExpertsSplitsExpertsOrTheirColumns) {
-  const ModelDesc m = Moe(DType::kQ8_0);
+  const ModelDesc m = Moe("q8_0");
   const std::vector<NodeSpec> nodes = {Node(8, 1), Node(8, 2), Node(8, 1)};
   for (ExpertSplit split : {ExpertSplit::kExperts, ExpertSplit::kColumns}) {
     PlanOptions o;
@@ -280,17 +281,17 @@ TEST(Plan, MixtureOfExpertsSplitsExpertsOrTheirColumns) {
 
 TEST(Plan, AutoSplitsColumnsWhileTheyDivideElseExperts) {
   // q8_0: 512 columns are 16 blocks of 32: columns up to 16 ranks a stage.
-  auto p = MakePlan(Moe(DType::kQ8_0), {Node(8), Node(8), Node(8)}, {});
+  auto p = MakePlan(Moe("q8_0"), {Node(8), Node(8), Node(8)}, {});
   ASSERT_TRUE(p.ok());
   EXPECT_EQ(p->options.expert_split, ExpertSplit::kColumns);
   // q4_K: blocks of 256, 2 units: 3 ranks take whole experts.
-  p = MakePlan(Moe(DType::kQ4_K), {Node(8), Node(8), Node(8)}, {});
+  p = MakePlan(Moe("q4_k"), {Node(8), Node(8), Node(8)}, {});
   ASSERT_TRUE(p.ok());
   EXPECT_EQ(p->options.expert_split, ExpertSplit::kExperts);
   ExpectMoePartition(*p);
   PlanOptions two;
   two.stages = 2;  // 2 + 1 ranks: 2 units suffice
-  p = MakePlan(Moe(DType::kQ4_K), {Node(8), Node(8), Node(8)}, two);
+  p = MakePlan(Moe("q4_k"), {Node(8), Node(8), Node(8)}, two);
   ASSERT_TRUE(p.ok());
   EXPECT_EQ(p->options.expert_split, ExpertSplit::kColumns);
   ExpectMoePartition(*p);
