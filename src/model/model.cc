@@ -232,10 +232,14 @@ StatusOr<std::unique_ptr<Model>> Model::FromFile(std::unique_ptr<gguf::File> fil
     };
     // The projections (attention, MLA, dense FFN, router, experts, output): in the x8 layout
     // when they can be. A 3-D expert (or per-head) tensor is repacked as one matrix when each of
-    // its matrices is whole groups of 8 rows, so an expert's rows stay a repacked matrix.
+    // its matrices (the rows held of it) is whole groups of 8 rows, so an expert's rows stay a
+    // repacked matrix. (With expert columns a fused gate_up's groups are its halves.)
     auto Projection = [&](const gguf::TensorInfo& t) {
       MatrixWeight mw = Matrix(t);
-      const bool whole_groups = spec.shape.size() < 3 || spec.shape[1] % 8 == 0;
+      const int64_t per = slice.group > 0         ? slice.group_end - slice.group_begin
+                          : spec.shape.size() > 1 ? spec.shape[1]
+                                                  : 1;  // held rows of one expert / head
+      const bool whole_groups = spec.shape.size() < 3 || per % 8 == 0;
       if (options.repack && status.ok() && whole_groups) {
         RepackMatrix(*m->file_, t, &mw, &m->owned_);
       }
