@@ -17,8 +17,10 @@
 #include "bench_util.h"
 #include "cli_common.h"
 #include "engine.h"
+#include "format/gguf.h"
 #include "gen_model.h"
 #include "membw.h"
+#include "model/config.h"
 #include "model/generate.h"
 #include "parallel/plan.h"
 
@@ -157,11 +159,19 @@ Status Bench(const Opts& o) {
   nlohmann::json models_json = nlohmann::json::array();
   nlohmann::json results = nlohmann::json::array();
   for (const auto& [label, path] : models) {
+    SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<gguf::File> file, gguf::File::Open(path));
+    SHOAL_ASSIGN_OR_RETURN(const model::ModelConfig config,
+                           model::ParseConfig(file->metadata(), file.get()));
+    const bool moe = config.n_expert > 0;
+    file.reset();
     // (transport, nodes): ("", 1) is this process alone.
     std::vector<std::pair<std::string, int>> layouts = {{"", 1}};
     layouts.insert(layouts.end(), pools.begin(), pools.end());
     for (const auto& [transport, nodes] : layouts) {
-      for (const std::string& split : nodes == 1 ? std::vector<std::string>{""} : splits) {
+      // Expert splits matter only for pooled mixture-of-experts models.
+      const std::vector<std::string> layout_splits =
+          nodes > 1 && moe ? splits : std::vector<std::string>{""};
+      for (const std::string& split : layout_splits) {
         for (int t : threads) {
           if (!o.json) {
             std::fprintf(stderr, "shoal bench: %s, %d node(s)%s%s x %d thread(s)...\n",
@@ -187,7 +197,7 @@ Status Bench(const Opts& o) {
           const double gb_s = r.tg_tok_s_median * WeightBytesPerToken(*e) / 1e9;
           nlohmann::json where = {{"model", label}, {"n_threads", t}, {"nodes", nodes}};
           if (!transport.empty()) where["transport"] = transport;
-          if (!split.empty() && e->model->config().n_expert > 0) where["experts"] = split;
+          if (!split.empty()) where["experts"] = split;
           nlohmann::json pp = where, tg = where;
           pp.update({{"test", "pp" + std::to_string(o.n_prompt)},
                      {"tok_s", r.pp_tok_s_median},
