@@ -404,8 +404,9 @@ Status Session::EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits,
         moe_->Forward(pool_, L, s.xn.data(), n_tok, s.x.data());
         continue;
       }
-      // Expert parallel: this rank's experts' weighted sum, completed by the stage's all-reduce
-      // (the expert exchange), then added to the residual.
+      // Split over the stage: this rank's part of the weighted sum (its experts, or its columns
+      // of every chosen expert, and its shared-expert columns), completed by the stage's
+      // all-reduce (the expert exchange), then added to the residual.
       moe_->Forward(pool_, L, s.xn.data(), n_tok, s.partial.data(), /*accumulate=*/false);
       const auto t0 = std::chrono::steady_clock::now();
       SHOAL_RETURN_IF_ERROR(Reduce(s.partial.data(), n_tok * E));
