@@ -18,28 +18,38 @@ HWY_BEFORE_NAMESPACE();
 namespace shoal::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
+// max |v[i]| over n values (n a multiple of the lanes of df).
+template <class DF>
+HWY_INLINE float AbsMax(DF df, const float* v, size_t n) {
+  auto m = hn::Zero(df);
+  for (size_t i = 0; i < n; i += hn::Lanes(df)) m = hn::Max(m, hn::Abs(hn::LoadU(df, v + i)));
+  return hn::GetLane(hn::MaxOfLanes(df, m));
+}
+
+// v * idv rounded half away from zero, clamped to [-127, 127], as int32 lanes (the scalar
+// quantizers' rounding).
+template <class DF, class DI>
+HWY_INLINE hn::Vec<DI> QuantizeLanes(DF df, DI di, const float* v, hn::Vec<DF> idv) {
+  const auto s = hn::Mul(hn::LoadU(df, v), idv);
+  const auto a = hn::Abs(s);
+  auto r = hn::Floor(a);
+  r = hn::IfThenElse(hn::Ge(hn::Sub(a, r), hn::Set(df, 0.5f)), hn::Add(r, hn::Set(df, 1.0f)), r);
+  return hn::ConvertTo(di, hn::CopySignToAbs(hn::Min(r, hn::Set(df, 127.0f)), s));
+}
+
 void QuantizeQ8_0Row(const float* x, int64_t k, BlockQ8_0* out) {
   const hn::CappedTag<float, 16> df;  // divides a block of 32
   const hn::Rebind<int32_t, decltype(df)> di;
   const hn::Rebind<int8_t, decltype(df)> d8;
   const size_t N = hn::Lanes(df);
-  const auto half = hn::Set(df, 0.5f), one = hn::Set(df, 1.0f), qmax = hn::Set(df, 127.0f);
   for (int64_t ib = 0; ib < k / 32; ++ib) {
     const float* v = x + 32 * ib;
-    auto m = hn::Zero(df);
-    for (size_t i = 0; i < 32; i += N) m = hn::Max(m, hn::Abs(hn::LoadU(df, v + i)));
-    const float amax = hn::GetLane(hn::MaxOfLanes(df, m));
-    const float d = amax / 127.0f;
+    const float d = AbsMax(df, v, 32) / 127.0f;
     const float id = d != 0 ? 1.0f / d : 0.0f;
     out[ib].d = F32ToF16(d);
     const auto idv = hn::Set(df, id);
     for (size_t i = 0; i < 32; i += N) {
-      const auto s = hn::Mul(hn::LoadU(df, v + i), idv);
-      const auto a = hn::Abs(s);
-      auto r = hn::Floor(a);
-      r = hn::IfThenElse(hn::Ge(hn::Sub(a, r), half), hn::Add(r, one), r);
-      r = hn::CopySignToAbs(hn::Min(r, qmax), s);
-      hn::StoreU(hn::DemoteTo(d8, hn::ConvertTo(di, r)), d8, out[ib].qs + i);
+      hn::StoreU(hn::DemoteTo(d8, QuantizeLanes(df, di, v + i, idv)), d8, out[ib].qs + i);
     }
   }
 }
@@ -51,23 +61,16 @@ void QuantizeQ8_KRow(const float* x, int64_t k, BlockQ8_K* out) {
   const hn::Rebind<int32_t, decltype(df)> di;
   const hn::Rebind<int8_t, decltype(df)> d8;
   const size_t N = hn::Lanes(df);
-  const auto half = hn::Set(df, 0.5f), one = hn::Set(df, 1.0f), qmax = hn::Set(df, 127.0f);
   for (int64_t ib = 0; ib < k / 256; ++ib) {
     const float* v = x + 256 * ib;
     BlockQ8_K& b = out[ib];
-    auto m = hn::Zero(df);
-    for (size_t i = 0; i < 256; i += N) m = hn::Max(m, hn::Abs(hn::LoadU(df, v + i)));
-    const float amax = hn::GetLane(hn::MaxOfLanes(df, m));
+    const float amax = AbsMax(df, v, 256);
     b.d = amax / 127.0f;
     const auto idv = hn::Set(df, amax != 0 ? 127.0f / amax : 0.0f);
     for (int g = 0; g < 16; ++g) {
       auto sum = hn::Zero(di);
       for (size_t i = 0; i < 16; i += N) {
-        const auto s = hn::Mul(hn::LoadU(df, v + 16 * g + i), idv);
-        const auto a = hn::Abs(s);
-        auto r = hn::Floor(a);
-        r = hn::IfThenElse(hn::Ge(hn::Sub(a, r), half), hn::Add(r, one), r);
-        const auto q = hn::ConvertTo(di, hn::CopySignToAbs(hn::Min(r, qmax), s));
+        const auto q = QuantizeLanes(df, di, v + 16 * g + i, idv);
         sum = hn::Add(sum, q);
         hn::StoreU(hn::DemoteTo(d8, q), d8, b.qs + 16 * g + i);
       }
