@@ -190,6 +190,27 @@ HWY_INLINE void RpRows(const RpArgs& a, const RpSide& side, const uint8_t* g, in
   }
 }
 
+// Half h (16 bytes of quants) of one block of 8 rows (b: the first row's block, rows
+// row_bytes apart), interleaved in 4-byte chunks as the x8 layout stores them
+// (kernels/repack.h): ch[c] holds chunk c of rows 0-3 in its low 128-bit lane, of rows 4-7 in
+// its high lane. Used by the packer and by decode on plain rows, so both agree by construction.
+HWY_INLINE void InterleaveHalf(const uint8_t* b, size_t row_bytes, int h, __m256i ch[4]) {
+  __m256i y[4];
+  for (int i = 0; i < 4; ++i) {
+    const uint8_t* lo = b + i * row_bytes + 2 + 16 * h;
+    const uint8_t* hi = b + (i + 4) * row_bytes + 2 + 16 * h;
+    y[i] = _mm256_inserti128_si256(
+        _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lo))),
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(hi)), 1);
+  }
+  const __m256i t0 = _mm256_unpacklo_epi32(y[0], y[1]), t1 = _mm256_unpackhi_epi32(y[0], y[1]);
+  const __m256i t2 = _mm256_unpacklo_epi32(y[2], y[3]), t3 = _mm256_unpackhi_epi32(y[2], y[3]);
+  ch[0] = _mm256_unpacklo_epi64(t0, t2);
+  ch[1] = _mm256_unpackhi_epi64(t0, t2);
+  ch[2] = _mm256_unpacklo_epi64(t1, t3);
+  ch[3] = _mm256_unpackhi_epi64(t1, t3);
+}
+
 // Interleaves 8 GGUF rows (row stride row_bytes) into one x8 group at dst, as Repack does: per
 // block column, a 4 x 4 transpose of 32-bit words inside each 128-bit lane (rows i and i + 4
 // share a register).
@@ -201,21 +222,10 @@ HWY_INLINE void PackGroup(const uint8_t* rows, size_t row_bytes, int64_t nb, uin
     const uint8_t* b = rows + ib * kBB;
     for (int i = 0; i < kRepackRows; ++i) std::memcpy(dst + 2 * i, b + i * row_bytes, 2);
     for (int h = 0; h < kHalves; ++h) {
-      __m256i y[4];
-      for (int i = 0; i < 4; ++i) {
-        const uint8_t* lo = b + i * row_bytes + 2 + 16 * h;
-        const uint8_t* hi = b + (i + 4) * row_bytes + 2 + 16 * h;
-        y[i] = _mm256_inserti128_si256(
-            _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lo))),
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(hi)), 1);
-      }
-      const __m256i t0 = _mm256_unpacklo_epi32(y[0], y[1]), t1 = _mm256_unpackhi_epi32(y[0], y[1]);
-      const __m256i t2 = _mm256_unpacklo_epi32(y[2], y[3]), t3 = _mm256_unpackhi_epi32(y[2], y[3]);
+      __m256i ch[4];
+      InterleaveHalf(b, row_bytes, h, ch);
       __m256i* c = reinterpret_cast<__m256i*>(dst + 2 * kRepackRows + 128 * h);
-      _mm256_storeu_si256(c + 0, _mm256_unpacklo_epi64(t0, t2));
-      _mm256_storeu_si256(c + 1, _mm256_unpackhi_epi64(t0, t2));
-      _mm256_storeu_si256(c + 2, _mm256_unpacklo_epi64(t1, t3));
-      _mm256_storeu_si256(c + 3, _mm256_unpackhi_epi64(t1, t3));
+      for (int i = 0; i < 4; ++i) _mm256_storeu_si256(c + i, ch[i]);
     }
   }
 }
@@ -243,18 +253,8 @@ HWY_INLINE void PlainDecodeGroup(const RpArgs& a, const RpSide& side, const uint
     for (int i = 0; i < kRepackRows; ++i) std::memcpy(&d[i], b + i * row_bytes, 2);
     __m256i s = _mm256_setzero_si256();
     for (int h = 0; h < kHalves; ++h) {
-      __m256i y[4];
-      for (int i = 0; i < 4; ++i) {
-        const uint8_t* lo = b + i * row_bytes + 2 + 16 * h;
-        const uint8_t* hi = b + (i + 4) * row_bytes + 2 + 16 * h;
-        y[i] = _mm256_inserti128_si256(
-            _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lo))),
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(hi)), 1);
-      }
-      const __m256i t0 = _mm256_unpacklo_epi32(y[0], y[1]), t1 = _mm256_unpackhi_epi32(y[0], y[1]);
-      const __m256i t2 = _mm256_unpacklo_epi32(y[2], y[3]), t3 = _mm256_unpackhi_epi32(y[2], y[3]);
-      const __m256i ch[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2),
-                             _mm256_unpacklo_epi64(t1, t3), _mm256_unpackhi_epi64(t1, t3)};
+      __m256i ch[4];
+      InterleaveHalf(b, row_bytes, h, ch);
       for (int c = 0; c < 4; ++c) {
         const int8_t* xq = xs[ib].qs + 4 * (4 * h + c);
         __m256i p;
