@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "common/test_files.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -36,19 +38,9 @@ std::string Quote(const std::string& s) {
   return q + "'";
 }
 
-std::string TmpDir() {
-  const char* t = std::getenv("SHOAL_TEST_TMP");
-  std::string d = t ? t : (fs::temp_directory_path() / "shoal_cli_test").string();
-  fs::create_directories(d);
-  return d;
-}
+using shoal::test_files::ReadAll;
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+std::string TmpDir() { return shoal::test_files::TestTmpDir("shoal_cli_test"); }
 
 void WriteAll(const std::string& path, const std::string& bytes) {
   std::ofstream f(path, std::ios::binary);

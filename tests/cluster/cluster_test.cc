@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/test_files.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -28,19 +30,9 @@ std::string Bin() {
   return b ? b : "shoal";
 }
 
-std::string Tmp() {
-  const char* t = std::getenv("SHOAL_TEST_TMP");
-  std::string d = t ? t : (fs::temp_directory_path() / "shoal_cluster_test").string();
-  fs::create_directories(d);
-  return d;
-}
+using shoal::test_files::ReadAll;
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+std::string Tmp() { return shoal::test_files::TestTmpDir("shoal_cluster_test"); }
 
 // A child process running shoal with stdout/stderr to files.
 struct Proc {
