@@ -56,6 +56,10 @@ class Group {
                          int root) = 0;
   virtual Status Broadcast(void* data, size_t bytes, int root) = 0;
   virtual Status Barrier() = 0;
+  // The limit on a silent peer during later calls: a call in which no byte moves to or from the
+  // peers it waits on for this long fails. <= 0: no limit (a worker waiting for rank 0's next
+  // command while the pool is idle). Backends without a timeout of their own ignore it.
+  virtual void SetIoTimeoutMs(int timeout_ms) { (void)timeout_ms; }
 };
 
 }  // namespace shoal::comm
