@@ -16,7 +16,7 @@
 #include "bench/comm/collective_bench_lib.h"
 #include "bench_util.h"
 #include "cli_common.h"
-#include "engine.h"
+#include "cluster_flags.h"
 #include "format/gguf.h"
 #include "gen_model.h"
 #include "membw.h"

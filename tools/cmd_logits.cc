@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "cli_common.h"
-#include "engine.h"
+#include "cluster_flags.h"
 
 namespace shoal::cli {
 namespace {

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "cli_common.h"
-#include "engine.h"
+#include "cluster_flags.h"
 
 namespace shoal::cli {
 namespace {

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "cli_common.h"
-#include "engine.h"
+#include "cluster_flags.h"
 #include "model/tokenizer_stream.h"
 #include "runtime/sampler.h"
 

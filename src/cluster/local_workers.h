@@ -10,7 +10,7 @@
 
 #include "base/status.h"
 
-namespace shoal::cli {
+namespace shoal::cluster {
 
 // The secret from `file` (trailing newline dropped) or else $SHOAL_SECRET; at least 16 bytes.
 StatusOr<std::string> ClusterSecret(const std::string& file);
@@ -37,4 +37,4 @@ class LocalWorkers {
   std::vector<std::string> addresses_;
 };
 
-}  // namespace shoal::cli
+}  // namespace shoal::cluster

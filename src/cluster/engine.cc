@@ -1,21 +1,20 @@
-#include "engine.h"
+#include "cluster/engine.h"
 
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 
+#include "cluster/local_workers.h"
 #include "cluster/transfer.h"
 #include "comm/mpi/mpi.h"
 #include "comm/shm/shm.h"
 #include "comm/tcp/tcp.h"
-#include "local_workers.h"
 
-namespace shoal::cli {
+namespace shoal::cluster {
 
 Engine::~Engine() {
   executor.reset();  // rank 0: tells the workers the job is over
@@ -27,48 +26,6 @@ Engine::~Engine() {
 
 int32_t Engine::n_vocab() const { return model->config().n_vocab; }
 uint64_t Engine::weight_bytes() const { return model->weight_bytes(); }
-
-void AddClusterOptions(CLI::App* sub, ClusterOptions* o) {
-  const char* g = "Pool (run across several nodes)";
-  sub->add_option("--nodes", o->nodes, "workers HOST:PORT,... (each runs `shoal worker`)")
-      ->delimiter(',')
-      ->group(g);
-  sub->add_option("--hostfile", o->hostfile, "file with one worker HOST:PORT a line")->group(g);
-  sub->add_flag("--mpi", o->mpi,
-                "run as the ranks of an MPI job (launch with mpirun / srun; RDMA where MPI has it)")
-      ->group(g);
-  sub->add_option("--local", o->local, "start N workers on this machine and pool with them")
-      ->check(CLI::Range(0, 63))
-      ->group(g);
-  sub->add_option("--transport", o->transport, "for --local: tcp or shm")
-      ->capture_default_str()
-      ->group(g);
-  sub->add_option("--local-mem", o->local_mem, "memory each --local worker offers, e.g. 300M")
-      ->group(g);
-  sub->add_option("--secret-file", o->secret_file,
-                  "file holding the cluster secret (default: $SHOAL_SECRET)")
-      ->group(g);
-  sub->add_option("--stages", o->stages, "pipeline stages")->capture_default_str()->group(g);
-  sub->add_option("--experts", o->experts,
-                  "mixture of experts: 'experts' (whole experts per node, expert parallel), "
-                  "'columns' (every expert's hidden columns split over the nodes) or 'auto' "
-                  "(columns when they split that finely)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"auto", "experts", "columns"}))
-      ->group(g);
-  sub->add_option("--reserve-mib", o->reserve_mib,
-                  "memory each node keeps for itself beyond its weights and KV cache")
-      ->capture_default_str()
-      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30))
-      ->group(g);
-  sub->add_flag("--busy-poll", o->busy_poll,
-                "spin instead of sleeping while waiting on the network (lowest latency; costs a "
-                "core per waiting thread; --local workers get it too)")
-      ->group(g);
-  sub->add_option("--io-timeout-ms", o->io_timeout_ms, "a silent node is reported after this")
-      ->capture_default_str()
-      ->group(g);
-}
 
 namespace {
 
@@ -99,9 +56,9 @@ Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_c
     // its job and exit here.
     SHOAL_ASSIGN_OR_RETURN(e->group, comm::mpi::FromEnvironment());
     if (e->group->rank() > 0) {
-      cluster::NodeOffer self;
+      NodeOffer self;
       self.threads = e->pool->size();
-      Status st = cluster::ServeJob(*e->group, *e->pool, self, "", cluster::DefaultShardCacheDir());
+      Status st = ServeJob(*e->group, *e->pool, self, "", DefaultShardCacheDir());
       if (!st.ok())
         std::fprintf(stderr, "shoal: rank %d: %s\n", e->group->rank(), st.ToString().c_str());
       e->group.reset();
@@ -142,20 +99,20 @@ Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_c
     SHOAL_ASSIGN_OR_RETURN(e->group, comm::tcp::Launch(nodes, to));
     names.insert(names.end(), nodes.begin(), nodes.end());
   }
-  cluster::NodeOffer self;
+  NodeOffer self;
   self.threads = e->pool->size();
   if (c.local > 0 && !c.local_mem.empty()) {
     SHOAL_ASSIGN_OR_RETURN(parallel::NodeSpec n, parallel::ParseNodeSpec("mem=" + c.local_mem));
     self.memory_bytes = n.memory_bytes;
   }
-  cluster::JobOptions jo;
+  JobOptions jo;
   jo.model_path = path;
   jo.n_ctx = int32_t(n_ctx);
   jo.stages = c.stages;
   SHOAL_ASSIGN_OR_RETURN(jo.expert_split, parallel::ParseExpertSplit(c.experts));
   jo.reserve_bytes = uint64_t(c.reserve_mib) << 20;
   jo.node_names = names;
-  SHOAL_ASSIGN_OR_RETURN(e->job, cluster::StartJob(*e->group, *e->pool, self, jo));
+  SHOAL_ASSIGN_OR_RETURN(e->job, StartJob(*e->group, *e->pool, self, jo));
   e->model = std::move(e->job->model);
   e->session = std::move(e->job->session);
   e->executor = std::move(e->job->executor);
@@ -193,4 +150,4 @@ StatusOr<std::unique_ptr<Engine>> OpenEngine(const std::string& path, int n_thre
   return e;
 }
 
-}  // namespace shoal::cli
+}  // namespace shoal::cluster

@@ -1,4 +1,4 @@
-#include "local_workers.h"
+#include "cluster/local_workers.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -21,7 +21,7 @@
 #include <sstream>
 #include <thread>
 
-namespace shoal::cli {
+namespace shoal::cluster {
 namespace {
 
 std::string SelfExe() {
@@ -153,4 +153,4 @@ LocalWorkers::~LocalWorkers() {
   }
 }
 
-}  // namespace shoal::cli
+}  // namespace shoal::cluster

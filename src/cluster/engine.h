@@ -1,6 +1,6 @@
-// The one place the CLI opens a model for evaluation: on this machine (model + thread pool +
-// session), or pooled over several nodes (--nodes / --hostfile / --local N): then this process is
-// rank 0 and holds its shard; the Executor drives the others.
+// The one place a model is opened for evaluation (by the CLI and the server): on this machine
+// (model + thread pool + session), or pooled over several nodes (--nodes / --hostfile / --local
+// N): then this process is rank 0 and holds its shard; the Executor drives the others.
 #pragma once
 
 #include <cstdint>
@@ -18,11 +18,7 @@
 #include "runtime/executor.h"
 #include "runtime/session.h"
 
-namespace CLI {
-class App;
-}
-
-namespace shoal::cli {
+namespace shoal::cluster {
 
 class LocalWorkers;
 
@@ -41,7 +37,6 @@ struct ClusterOptions {
   bool busy_poll = false;  // spin while waiting on peers
   bool pooled() const { return !nodes.empty() || !hostfile.empty() || local > 0 || mpi; }
 };
-void AddClusterOptions(CLI::App* sub, ClusterOptions* o);
 
 struct Engine {
   ~Engine();
@@ -50,7 +45,7 @@ struct Engine {
   std::unique_ptr<runtime::Session> session;
   std::unique_ptr<LocalWorkers> workers;  // --local
   std::unique_ptr<comm::Group> group;     // pooled
-  std::unique_ptr<cluster::Job> job;      // pooled
+  std::unique_ptr<Job> job;               // pooled
   std::unique_ptr<runtime::Executor> executor;
   int64_t n_ctx = 0;
 
@@ -71,4 +66,4 @@ struct Engine {
 StatusOr<std::unique_ptr<Engine>> OpenEngine(const std::string& path, int n_threads, int64_t n_ctx,
                                              const ClusterOptions& cluster = {});
 
-}  // namespace shoal::cli
+}  // namespace shoal::cluster

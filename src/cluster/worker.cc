@@ -1,0 +1,60 @@
+#include "cluster/worker.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "base/thread_pool.h"
+#include "cluster/job.h"
+#include "cluster/local_workers.h"
+#include "cluster/transfer.h"
+#include "comm/shm/shm.h"
+#include "comm/tcp/tcp.h"
+#include "parallel/plan.h"
+
+namespace shoal::cluster {
+
+Status ServeWorker(const WorkerOptions& o) {
+  NodeOffer self;
+  if (!o.mem.empty()) {
+    SHOAL_ASSIGN_OR_RETURN(parallel::NodeSpec n, parallel::ParseNodeSpec("mem=" + o.mem));
+    self.memory_bytes = n.memory_bytes;
+  }
+  self.bandwidth_gbs = o.bandwidth;
+  const std::string cache = o.cache.empty() ? DefaultShardCacheDir() : o.cache;
+  ThreadPool pool(o.n_threads);
+  self.threads = pool.size();
+  if (!o.shm.empty()) {  // one job over shared memory, as a child of `shoal run --local`
+    comm::shm::Options so;
+    so.io_timeout_ms = o.io_timeout_ms;
+    so.busy_poll = o.busy_poll;
+    SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<comm::Group> g, comm::shm::Attach(o.shm, o.rank, so));
+    return ServeJob(*g, pool, self, o.model, cache);
+  }
+  if (o.listen.empty()) return InvalidArgument("worker: --listen ADDR (or --shm) is required");
+  comm::tcp::Options to;
+  SHOAL_ASSIGN_OR_RETURN(to.secret, ClusterSecret(o.secret_file));
+  to.io_timeout_ms = o.io_timeout_ms;
+  to.busy_poll = o.busy_poll;
+  SHOAL_ASSIGN_OR_RETURN(comm::tcp::Listener listener, comm::tcp::Listener::Bind(o.listen));
+  if (o.port_fd >= 0) {
+    const std::string line = std::to_string(listener.port()) + "\n";
+    if (::write(o.port_fd, line.data(), line.size()) != ssize_t(line.size())) {
+      return IoError("worker: cannot announce the port");
+    }
+    ::close(o.port_fd);
+  } else {
+    std::fprintf(stderr, "shoal worker: listening on %s (%d threads)\n", listener.address().c_str(),
+                 pool.size());
+  }
+  for (;;) {
+    auto g = comm::tcp::Join(listener, to, /*accept_timeout_ms=*/o.once ? 60000 : -1);
+    Status st = g.ok() ? ServeJob(**g, pool, self, o.model, cache) : g.status();
+    if (o.once) return st;
+    if (!st.ok()) std::fprintf(stderr, "shoal worker: job ended: %s\n", st.ToString().c_str());
+  }
+}
+
+}  // namespace shoal::cluster

@@ -1,0 +1,31 @@
+// A node of a pool (`shoal worker`): waits for a rank 0, authenticates it with the cluster secret,
+// holds its shard of the model for the job, and waits for the next job. Also the child of a
+// `--local N` pool (announcing its port on a descriptor, or joining a shared-memory group).
+#pragma once
+
+#include <string>
+
+#include "base/status.h"
+
+namespace shoal::cluster {
+
+struct WorkerOptions {
+  std::string listen;  // HOST:PORT to listen on (port 0: any)
+  std::string model;   // this node's copy of the GGUF (empty: rank 0's path)
+  std::string mem;     // memory offered to the pool, e.g. 12G (empty: available)
+  std::string shm;     // join this shared-memory group as `rank` instead of listening
+  std::string cache;   // where received weights are kept (empty: DefaultShardCacheDir())
+  int rank = -1;
+  int n_threads = 0;     // 0: one per core
+  double bandwidth = 0;  // GB/s, for the plan
+  bool once = false;     // serve one job, then return
+  int port_fd = -1;      // >= 0: write the port to this descriptor and close it
+  std::string secret_file;
+  int io_timeout_ms = 30000;
+  bool busy_poll = false;
+};
+
+// Serves jobs until an error (with `once`, or before the first job) or forever.
+Status ServeWorker(const WorkerOptions& o);
+
+}  // namespace shoal::cluster

@@ -1,0 +1,50 @@
+#include "cluster_flags.h"
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+
+namespace shoal::cli {
+
+void AddClusterOptions(CLI::App* sub, ClusterOptions* o) {
+  const char* g = "Pool (run across several nodes)";
+  sub->add_option("--nodes", o->nodes, "workers HOST:PORT,... (each runs `shoal worker`)")
+      ->delimiter(',')
+      ->group(g);
+  sub->add_option("--hostfile", o->hostfile, "file with one worker HOST:PORT a line")->group(g);
+  sub->add_flag("--mpi", o->mpi,
+                "run as the ranks of an MPI job (launch with mpirun / srun; RDMA where MPI has it)")
+      ->group(g);
+  sub->add_option("--local", o->local, "start N workers on this machine and pool with them")
+      ->check(CLI::Range(0, 63))
+      ->group(g);
+  sub->add_option("--transport", o->transport, "for --local: tcp or shm")
+      ->capture_default_str()
+      ->group(g);
+  sub->add_option("--local-mem", o->local_mem, "memory each --local worker offers, e.g. 300M")
+      ->group(g);
+  sub->add_option("--secret-file", o->secret_file,
+                  "file holding the cluster secret (default: $SHOAL_SECRET)")
+      ->group(g);
+  sub->add_option("--stages", o->stages, "pipeline stages")->capture_default_str()->group(g);
+  sub->add_option("--experts", o->experts,
+                  "mixture of experts: 'experts' (whole experts per node, expert parallel), "
+                  "'columns' (every expert's hidden columns split over the nodes) or 'auto' "
+                  "(columns when they split that finely)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "experts", "columns"}))
+      ->group(g);
+  sub->add_option("--reserve-mib", o->reserve_mib,
+                  "memory each node keeps for itself beyond its weights and KV cache")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30))
+      ->group(g);
+  sub->add_flag("--busy-poll", o->busy_poll,
+                "spin instead of sleeping while waiting on the network (lowest latency; costs a "
+                "core per waiting thread; --local workers get it too)")
+      ->group(g);
+  sub->add_option("--io-timeout-ms", o->io_timeout_ms, "a silent node is reported after this")
+      ->capture_default_str()
+      ->group(g);
+}
+
+}  // namespace shoal::cli
