@@ -78,9 +78,12 @@ class ChatTemplate {
   // thinking, reasoning_effort, date_string, ...). bos_token and eos_token are defined from the
   // model. Template errors (raise_exception, a type error, limits) are InvalidArgument with
   // line:column.
-  StatusOr<std::string> Apply(const nlohmann::json& messages, const nlohmann::json& tools,
-                              bool add_generation_prompt,
-                              const nlohmann::json& extra_context = {}) const;
+  // The JSON is ordered (nlohmann::ordered_json keeps keys in the order the client sent them, as
+  // Python's dicts do), since `tools | tojson` writes them in that order; a nlohmann::json
+  // converts implicitly (its keys then sorted).
+  StatusOr<std::string> Apply(const nlohmann::ordered_json& messages,
+                              const nlohmann::ordered_json& tools, bool add_generation_prompt,
+                              const nlohmann::ordered_json& extra_context = {}) const;
 
   // The template refers to `tools` (so a request's tools reach the prompt).
   bool has_tools() const { return has_tools_; }
