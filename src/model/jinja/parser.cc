@@ -206,6 +206,11 @@ class Parser {
     }
     if (k == "macro") {
       n->k = Node::K::kMacro;
+      macros_.push_back(n.get());
+      struct PopMacro {
+        std::vector<Node*>* m;
+        ~PopMacro() { m->pop_back(); }
+      } pop_macro{&macros_};
       SHOAL_ASSIGN_OR_RETURN(n->name, ExpectName());
       SHOAL_RETURN_IF_ERROR(ExpectOp("("));
       while (!IsOp(")")) {
@@ -622,6 +627,7 @@ class Parser {
         } else {
           e->k = Expr::K::kName;
           e->name = n;
+          if (n == "varargs" && !macros_.empty()) macros_.back()->uses_varargs = true;
         }
         Next();
         return e;
@@ -677,6 +683,7 @@ class Parser {
   const std::vector<Token>& t_;
   size_t i_ = 0;
   int depth_ = 0;
+  std::vector<Node*> macros_;  // macros being parsed, innermost last
 };
 
 }  // namespace
