@@ -218,6 +218,32 @@ TEST(ChatOutput, DeepSeekV3FencedToolCall) {
   ExpectJsonEq(m.tool_calls[0].arguments, R"({"city": "Paris"})");
 }
 
+TEST(ChatOutput, BrokenDeepSeekCallsAreKeptAndNoted) {
+  // A V3 call whose arguments do not parse is given back as content with its markers.
+  const std::string bad =
+      "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>f\n```json\n{oops\n```"
+      "<｜tool▁call▁end｜><｜tool▁calls▁end｜>";
+  ChatOutputParser p(ChatFormat::kDeepSeekV3, Tools());
+  ChatMessage m;
+  MergeDeltas(p.Push(bad), &m);
+  MergeDeltas(p.Finish(), &m);
+  EXPECT_TRUE(m.tool_calls.empty());
+  EXPECT_NE(m.content.find("{oops"), std::string::npos);
+  EXPECT_NE(m.content.find("<｜tool▁call▁begin｜>"), std::string::npos);
+  EXPECT_EQ(p.warnings().size(), 1u);
+  // V3.1 arguments are streamed, so invalid JSON stays in the call and is noted.
+  ChatOutputParser q(ChatFormat::kDeepSeekV31, Tools());
+  ChatMessage n;
+  MergeDeltas(
+      q.Push("<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>f<｜tool▁sep｜>{bad<｜tool▁call▁end｜>"),
+      &n);
+  MergeDeltas(q.Finish(), &n);
+  ASSERT_EQ(n.tool_calls.size(), 1u);
+  EXPECT_EQ(n.tool_calls[0].arguments, "{bad");
+  ASSERT_EQ(q.warnings().size(), 1u);
+  EXPECT_NE(q.warnings()[0].find("not valid JSON"), std::string::npos);
+}
+
 TEST(ChatOutput, KimiK2ToolCallsKeepTheirIds) {
   const std::string text =
       "<think>plan</"
