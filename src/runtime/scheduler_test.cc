@@ -141,7 +141,8 @@ class SchedulerTest : public ::testing::Test {
   }
   void Open(int32_t n_ctx, SchedulerOptions o = {}) {
     pool_ = std::make_unique<ThreadPool>(2);
-    session_ = std::make_unique<Session>(*m_.model, *pool_, n_ctx);
+    session_ = std::make_unique<Session>(*m_.model, *pool_, n_ctx, Parallelism{},
+                                         KvBlocksFor(*m_.model, n_ctx, o.max_sequences, 0));
     ex_ = std::make_unique<Executor>(*session_, nullptr);
     auto s = Scheduler::Create(*ex_, eog_, o);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
