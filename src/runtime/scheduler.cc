@@ -128,6 +128,7 @@ void Scheduler::Impl::Finish(std::unique_ptr<Sequence>& s, FinishReason r, Statu
   {
     std::lock_guard<std::mutex> l(mu);
     if (r == FinishReason::kCancelled) ++stats.cancelled_total;
+    stats.kv_blocks_used = blocks.n_referenced();  // before on_done: the caller may look
   }
   if (s->req.on_done) s->req.on_done(g);
   s.reset();
