@@ -299,8 +299,11 @@ StatusOr<std::span<const float>> Session::Step(const StepBatch& batch) {
       if (e.logits != 0) out[size_t(no++)] = t;
     }
     float* dst = root && no > 0 ? logits_.data() + done_out * c.n_vocab : nullptr;
-    SHOAL_RETURN_IF_ERROR(
-        EvalBatch(Rows{tokens.data(), pos.data(), tables.data(), nb, out.data(), no}, dst));
+    invariant_reduce_ = true;
+    const Status st =
+        EvalBatch(Rows{tokens.data(), pos.data(), tables.data(), nb, out.data(), no}, dst);
+    invariant_reduce_ = false;
+    SHOAL_RETURN_IF_ERROR(st);
     done_out += size_t(no);
   }
   return std::span<const float>(logits_);
@@ -308,7 +311,12 @@ StatusOr<std::span<const float>> Session::Step(const StepBatch& batch) {
 
 Status Session::Reduce(float* data, size_t count) {
   if (stage_ == nullptr || stage_->size() == 1) return Status::Ok();
-  return stage_->AllReduceSum(data, count, comm::ElemType::kF32);
+  // Step: the direct algorithm adds the ranks' rows in rank order whatever the message size, so
+  // a row's sum does not depend on the other rows of the batch (the ring's order depends on the
+  // chunk an element falls in, that is on the batch's size).
+  return stage_->AllReduceSum(
+      data, count, comm::ElemType::kF32,
+      invariant_reduce_ ? comm::Algorithm::kDirect : comm::Algorithm::kAuto);
 }
 
 Status Session::EvalBatch(const Rows& batch, float* logits) {

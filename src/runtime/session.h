@@ -121,6 +121,7 @@ class Session {
   };
   Status EvalBatch(const Rows& b, float* logits);
   Status Reduce(float* data, size_t count);  // sum over this stage's ranks
+  bool invariant_reduce_ = false;            // Step: sums in rank order whatever the size
 
   const model::Model& model_;
   ThreadPool& pool_;
