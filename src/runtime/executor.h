@@ -34,6 +34,7 @@ class Executor {
   const std::vector<uint64_t>& peak_resident_bytes() const { return peak_rss_; }
   int32_t n_past() const { return session_.n_past(); }
   int32_t n_ctx() const { return session_.n_ctx(); }
+  int32_t n_vocab() const { return session_.model().config().n_vocab; }
 
   // Ranks > 0: executes rank 0's commands until Finish (Ok), a group error or a malformed
   // command (its error; the group is then unusable).

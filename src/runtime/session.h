@@ -66,6 +66,7 @@ class Session {
   void Reset() { n_past_ = 0; }
   int32_t n_past() const { return n_past_; }
   int32_t n_ctx() const { return kv_.n_ctx(); }
+  const model::Model& model() const { return model_; }
   size_t kv_cache_bytes() const { return kv_.bytes(); }
   const ExchangeStats& exchange_stats() const { return exchange_; }
   void ResetExchangeStats() { exchange_ = {}; }
