@@ -187,6 +187,10 @@ std::optional<GenerationRequest> ParseAnthropicRequest(std::string_view body,
   for (size_t i = 0; i < o["messages"].size(); ++i) {
     if (!ConvertMessage(o["messages"][i], i, &msgs, err)) return std::nullopt;
   }
+  if (msgs.empty()) {
+    *err = BadRequest("the messages have no content", "messages", "invalid_value");
+    return std::nullopt;
+  }
   r.messages = std::move(msgs);
   if (!ConvertTools(o, &r, err)) return std::nullopt;
   if (Present(o, "thinking") && o["thinking"].is_object()) {

@@ -84,7 +84,11 @@ class OutputSplitter {
   std::vector<model::ChatDelta> Push(const std::string& text, bool done) {
     std::vector<model::ChatDelta> out;
     if (!parser_) {
-      if (!text.empty()) out.push_back({.content = text});
+      if (!text.empty()) {
+        model::ChatDelta d;
+        d.content = text;
+        out.push_back(std::move(d));
+      }
       return out;
     }
     if (!text.empty()) out = parser_->Push(text);

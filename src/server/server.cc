@@ -118,24 +118,25 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const ServerOptions& o,
   });
   // Errors httplib answers itself (413 over --max-body, 404 unknown path, 400 bad HTTP) get a
   // JSON body too.
-  s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    ApiError e;
-    e.http_status = res.status;
-    if (res.status == 413) {
-      e.message = "the request body is larger than this server accepts (--max-body)";
-      e.code = "request_too_large";
-    } else if (res.status == 404) {
-      e.message = "no endpoint " + req.method + " " + req.path;
-      e.type = "not_found_error";
-      e.code = "unknown_url";
-    } else {
-      e.message = "bad HTTP request (status " + std::to_string(res.status) + ")";
-      if (res.status >= 500) e.type = "server_error";
-    }
-    SendError(res, e, req.path == "/v1/messages");
-    return httplib::Server::HandlerResponse::Handled;
-  });
+  s.set_error_handler(
+      httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        ApiError e;
+        e.http_status = res.status;
+        if (res.status == 413) {
+          e.message = "the request body is larger than this server accepts (--max-body)";
+          e.code = "request_too_large";
+        } else if (res.status == 404) {
+          e.message = "no endpoint " + req.method + " " + req.path;
+          e.type = "not_found_error";
+          e.code = "unknown_url";
+        } else {
+          e.message = "bad HTTP request (status " + std::to_string(res.status) + ")";
+          if (res.status >= 500) e.type = "server_error";
+        }
+        SendError(res, e, req.path == "/v1/messages");
+        return httplib::Server::HandlerResponse::Handled;
+      }));
   s.set_exception_handler(
       [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
         ApiError e;

@@ -1,6 +1,7 @@
 #include "server/stop_filter.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace shoal::server {
 
