@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-if [[ -f tests/tokenizer/package.json ]]; then
-  (cd tests/tokenizer && npm ci --no-audit --no-fund --silent)
-fi
+for d in tests/tokenizer tests/template; do
+  if [[ -f $d/package.json ]]; then
+    (cd "$d" && npm ci --no-audit --no-fund --silent)
+  fi
+done
 ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j "$(nproc)"

@@ -73,7 +73,8 @@ class ChatTemplate {
 
   // Renders the conversation. `messages`: an array of {"role", "content", ["tool_calls"],
   // ["reasoning_content"], ["tool_call_id"], ["name"]}, passed to the template as it is;
-  // `tools`: null (no `tools` variable defined) or an array of OpenAI tool objects;
+  // `tools`: null (the template sees tools = none, as transformers passes it) or an array of
+  // OpenAI tool objects;
   // `extra_context`: an object whose keys become further template variables (enable_thinking,
   // thinking, reasoning_effort, date_string, ...). bos_token and eos_token are defined from the
   // model. Template errors (raise_exception, a type error, limits) are InvalidArgument with
