@@ -1,0 +1,61 @@
+// The HTTP server of `shoal serve`: OpenAI's /v1/chat/completions, /v1/completions and
+// /v1/models, Anthropic's /v1/messages, llama-server's /tokenize, /detokenize and
+// /apply-template, and /health and /metrics, over cpp-httplib. Handler threads parse and answer;
+// the one scheduler thread (runtime::Scheduler) owns the engine. See docs/api.md.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "base/status.h"
+#include "model/chat_template.h"
+#include "model/tokenizer.h"
+#include "runtime/scheduler.h"
+#include "server/request.h"
+
+namespace shoal::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;      // 0: any free port (see HttpServer::port)
+  std::string api_key;  // non-empty: /v1/* needs "Authorization: Bearer KEY" (or x-api-key)
+  bool insecure_no_auth = false;  // allow a non-loopback host without an API key
+  size_t max_body_bytes = size_t{8} << 20;
+  int http_threads = 64;  // connections served at once (streams hold one each)
+  ParseLimits limits;
+};
+
+struct Backend {
+  runtime::Scheduler* scheduler = nullptr;
+  const model::Tokenizer* tokenizer = nullptr;
+  const model::ChatTemplate* chat_template = nullptr;  // nullptr: no chat endpoints
+  std::string model_id;                                // what /v1/models lists
+  int n_nodes = 1;
+};
+
+// True for 127.0.0.0/8, ::1 and "localhost".
+bool IsLoopbackHost(const std::string& host);
+// Constant-time comparison (the time depends on the lengths only).
+bool SecretEquals(const std::string& a, const std::string& b);
+
+class HttpServer {
+ public:
+  // Binds the socket. InvalidArgument: a non-loopback host without api_key and without
+  // insecure_no_auth; IoError: the address cannot be bound.
+  static StatusOr<std::unique_ptr<HttpServer>> Create(const ServerOptions& o, const Backend& b);
+  ~HttpServer();
+  int port() const;
+  // Serves until Stop (from another thread or a signal handler's thread).
+  Status Run();
+  void Stop();
+
+  struct Impl;
+
+ private:
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace shoal::server
