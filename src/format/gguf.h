@@ -203,7 +203,9 @@ class Writer {
   // Writes a split set the way llama-gguf-split --split-max-size does: consecutive tensors per
   // part, a new part when the next tensor's data would pass max_bytes_per_file (a tensor larger
   // than that has a part of its own).
-  Status WriteSplitMaxBytes(const std::string& prefix, uint64_t max_bytes_per_file) const;
+  // *n_parts (optional): how many parts were written.
+  Status WriteSplitMaxBytes(const std::string& prefix, uint64_t max_bytes_per_file,
+                            int* n_parts = nullptr) const;
   std::vector<uint8_t> Serialize() const;  // the whole file image (empty if Check fails)
   // Checks the metadata values (payload matches type, arrays homogeneous, depth) and alignment.
   Status Check() const;

@@ -383,7 +383,8 @@ Status Writer::WriteSplit(const std::string& prefix, size_t max_tensors_per_file
   return WriteParts(prefix, begins);
 }
 
-Status Writer::WriteSplitMaxBytes(const std::string& prefix, uint64_t max_bytes_per_file) const {
+Status Writer::WriteSplitMaxBytes(const std::string& prefix, uint64_t max_bytes_per_file,
+                                  int* n_parts) const {
   if (max_bytes_per_file == 0) return InvalidArgument("max_bytes_per_file is 0");
   std::vector<size_t> begins = {0};
   uint64_t in_part = 0;
@@ -395,6 +396,7 @@ Status Writer::WriteSplitMaxBytes(const std::string& prefix, uint64_t max_bytes_
     }
     in_part += b;
   }
+  if (n_parts) *n_parts = int(begins.size());
   return WriteParts(prefix, begins);
 }
 
