@@ -21,7 +21,7 @@ namespace shoal::cli {
 namespace {
 
 struct Opts {
-  std::string listen, model, mem, shm, cache;
+  std::string listen, model, mem, shm, cache, cache_max = "64G";
   int rank = -1;
   int n_threads = 0;
   double bandwidth = 0;
@@ -40,6 +40,7 @@ Status Serve(const Opts& o) {
   }
   self.bandwidth_gbs = o.bandwidth;
   const std::string cache = o.cache.empty() ? cluster::DefaultShardCacheDir() : o.cache;
+  SHOAL_ASSIGN_OR_RETURN(const uint64_t cache_max, cluster::ParseByteSize(o.cache_max));
   ThreadPool pool(o.n_threads);
   self.threads = pool.size();
   if (!o.shm.empty()) {  // one job over shared memory, as a child of `shoal run --local`
@@ -47,7 +48,7 @@ Status Serve(const Opts& o) {
     so.io_timeout_ms = o.io_timeout_ms;
     so.busy_poll = o.busy_poll;
     SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<comm::Group> g, comm::shm::Attach(o.shm, o.rank, so));
-    return cluster::ServeJob(*g, pool, self, o.model, cache);
+    return cluster::ServeJob(*g, pool, self, o.model, cache, cache_max);
   }
   if (o.listen.empty()) return InvalidArgument("worker: --listen ADDR (or --shm) is required");
   comm::tcp::Options to;
@@ -67,7 +68,7 @@ Status Serve(const Opts& o) {
   }
   for (;;) {
     auto g = comm::tcp::Join(listener, to, /*accept_timeout_ms=*/o.once ? 60000 : -1);
-    Status st = g.ok() ? cluster::ServeJob(**g, pool, self, o.model, cache) : g.status();
+    Status st = g.ok() ? cluster::ServeJob(**g, pool, self, o.model, cache, cache_max) : g.status();
     if (o.once) return st;
     if (!st.ok()) std::fprintf(stderr, "shoal worker: job ended: %s\n", st.ToString().c_str());
   }
@@ -83,6 +84,9 @@ Action RegisterWorker(CLI::App& app) {
   sub->add_option("-t,--threads", o->n_threads, "threads; 0 = one per core")->capture_default_str();
   sub->add_option("--cache", o->cache,
                   "where weights received from rank 0 are kept (default ~/.cache/shoal/shards)");
+  sub->add_option("--cache-max", o->cache_max,
+                  "most disk the shard cache may take (least recently used entries go first)")
+      ->capture_default_str();
   sub->add_option("--mem", o->mem, "memory offered to the pool, e.g. 12G (default: available)");
   sub->add_option("--bandwidth", o->bandwidth, "memory bandwidth in GB/s, for the plan");
   sub->add_option("--secret-file", o->secret_file,

@@ -45,6 +45,9 @@ void AddClusterOptions(CLI::App* sub, ClusterOptions* o) {
       ->group(g);
   sub->add_option("--local-mem", o->local_mem, "memory each --local worker offers, e.g. 300M")
       ->group(g);
+  sub->add_option("--local-model", o->local_model,
+                  "for --local: the model file the workers open (default: rank 0's)")
+      ->group(g);
   sub->add_option("--secret-file", o->secret_file,
                   "file holding the cluster secret (default: $SHOAL_SECRET)")
       ->group(g);
@@ -117,12 +120,14 @@ Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_c
       comm::shm::Options so;
       so.io_timeout_ms = c.io_timeout_ms;
       so.busy_poll = c.busy_poll;
-      SHOAL_ASSIGN_OR_RETURN(e->workers, LocalWorkers::Start(c.local, "shm", each, secret, name,
-                                                             c.local_mem, c.busy_poll));
+      SHOAL_ASSIGN_OR_RETURN(e->workers,
+                             LocalWorkers::Start(c.local, "shm", each, secret, name, c.local_mem,
+                                                 c.busy_poll, c.local_model));
       SHOAL_ASSIGN_OR_RETURN(e->group, comm::shm::Create(name, c.local + 1, so));
     } else {
-      SHOAL_ASSIGN_OR_RETURN(e->workers, LocalWorkers::Start(c.local, c.transport, each, secret, "",
-                                                             c.local_mem, c.busy_poll));
+      SHOAL_ASSIGN_OR_RETURN(
+          e->workers, LocalWorkers::Start(c.local, c.transport, each, secret, "", c.local_mem,
+                                          c.busy_poll, c.local_model));
       comm::tcp::Options to;
       to.secret = secret;
       to.io_timeout_ms = c.io_timeout_ms;
