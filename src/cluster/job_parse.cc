@@ -1,8 +1,23 @@
 #include "cluster/job_parse.h"
 
+#include <cstdint>
+
 #include "format/gguf.h"
 
 namespace shoal::cluster {
+namespace {
+
+// An integer field in [lo, hi] (a float, however large, is refused before any conversion).
+StatusOr<int64_t> Int(const nlohmann::json& x, int64_t lo, int64_t hi, const char* what) {
+  if (!x.is_number_integer() || (x.is_number_unsigned() && x.get<uint64_t>() > uint64_t(hi))) {
+    return Corrupt(std::string("the job's ") + what + " is not an integer in range");
+  }
+  const int64_t v = x.get<int64_t>();
+  if (v < lo || v > hi) return Corrupt(std::string("the job's ") + what + " is out of range");
+  return v;
+}
+
+}  // namespace
 
 std::string JobText(const JobMessage& m) {
   if (!m.ok) return nlohmann::json({{"ok", false}, {"error", m.error}}).dump();
@@ -42,18 +57,18 @@ StatusOr<JobMessage> ParseJob(std::string_view text, int group_size) {
     }
     uint64_t total = 0;
     for (const nlohmann::json& p : parts) {
-      const uint64_t b = p.get<uint64_t>();
-      if (b == 0 || b > (uint64_t{1} << 50)) return Corrupt("a model file of bad size in the job");
+      SHOAL_ASSIGN_OR_RETURN(const int64_t b, Int(p, 1, int64_t{1} << 50, "model file size"));
       total += b;
       m.part_bytes.push_back(b);
     }
-    if (j.at("model_bytes").get<uint64_t>() != total) {
+    SHOAL_ASSIGN_OR_RETURN(const int64_t bytes,
+                           Int(j.at("model_bytes"), 0, INT64_MAX, "model_bytes"));
+    if (uint64_t(bytes) != total) {
       return Corrupt("the job's model_bytes is not the sum of its files");
     }
-    m.n_ctx = j.at("n_ctx").get<int32_t>();
-    if (m.n_ctx <= 0 || m.n_ctx > kMaxJobContext) {
-      return Corrupt("the job's context length " + std::to_string(m.n_ctx) + " is out of range");
-    }
+    SHOAL_ASSIGN_OR_RETURN(const int64_t n_ctx,
+                           Int(j.at("n_ctx"), 1, kMaxJobContext, "context length"));
+    m.n_ctx = int32_t(n_ctx);
     m.plan = j.at("plan");
     if (!m.plan.is_object()) return Corrupt("the job's plan is not an object");
     const nlohmann::json& ranks = m.plan.at("ranks");
@@ -61,17 +76,16 @@ StatusOr<JobMessage> ParseJob(std::string_view text, int group_size) {
       return Corrupt("the plan has " + std::to_string(ranks.is_array() ? ranks.size() : 0) +
                      " ranks, the group " + std::to_string(group_size));
     }
-    const int stages = m.plan.at("stages").get<int>();
-    if (stages < 1 || stages > group_size) {
-      return Corrupt("the plan has " + std::to_string(stages) + " stages for " +
-                     std::to_string(group_size) + " ranks");
-    }
-    if (m.plan.at("n_ctx").get<int32_t>() != m.n_ctx) {
+    SHOAL_ASSIGN_OR_RETURN(const int64_t stages,
+                           Int(m.plan.at("stages"), 1, group_size, "plan's stage count"));
+    SHOAL_ASSIGN_OR_RETURN(const int64_t plan_ctx,
+                           Int(m.plan.at("n_ctx"), 1, kMaxJobContext, "plan's context length"));
+    if (plan_ctx != m.n_ctx) {
       return Corrupt("the plan's context length is not the job's");
     }
     for (const nlohmann::json& r : ranks) {
-      const int stage = r.at("stage").get<int>();
-      if (stage < 0 || stage >= stages) return Corrupt("a rank of the plan has a bad stage");
+      if (!r.is_object()) return Corrupt("a rank of the plan is not an object");
+      SHOAL_RETURN_IF_ERROR(Int(r.at("stage"), 0, stages - 1, "plan's rank stage").status());
     }
   } catch (const nlohmann::json::exception& e) {
     return Corrupt(std::string("job JSON: ") + e.what());

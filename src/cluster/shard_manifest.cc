@@ -4,6 +4,15 @@
 #include <nlohmann/json.hpp>
 
 namespace shoal::cluster {
+namespace {
+
+// An unsigned integer field (a float or a negative number is refused before any conversion).
+StatusOr<uint64_t> Uint(const nlohmann::json& x, const char* what) {
+  if (!x.is_number_unsigned()) return Corrupt(std::string("manifest ") + what + " is not a count");
+  return x.get<uint64_t>();
+}
+
+}  // namespace
 
 std::vector<ByteRange> MergeRanges(std::vector<ByteRange> r) {
   std::sort(r.begin(), r.end(), [](const ByteRange& a, const ByteRange& b) {
@@ -109,7 +118,7 @@ StatusOr<Manifest> ParseManifest(std::string_view text) {
                        p.at("file").get<std::string>().substr(0, 64) + "', not '" +
                        PartFileName(i, n) + "'");
       }
-      const uint64_t bytes = p.at("bytes").get<uint64_t>();
+      SHOAL_ASSIGN_OR_RETURN(const uint64_t bytes, Uint(p.at("bytes"), "file size"));
       if (bytes == 0 || bytes > kMaxPartBytes) return Corrupt("a file of bad size in the manifest");
       m.part_bytes.push_back(bytes);
     }
@@ -120,9 +129,11 @@ StatusOr<Manifest> ParseManifest(std::string_view text) {
     for (const nlohmann::json& r : ranges) {
       if (!r.is_array() || r.size() != 4)
         return Corrupt("a manifest range is not [part, offset, bytes, digest]");
-      const uint64_t part = r[0].get<uint64_t>();
+      SHOAL_ASSIGN_OR_RETURN(const uint64_t part, Uint(r[0], "range file"));
+      SHOAL_ASSIGN_OR_RETURN(const uint64_t offset, Uint(r[1], "range offset"));
+      SHOAL_ASSIGN_OR_RETURN(const uint64_t bytes, Uint(r[2], "range size"));
       if (part >= m.part_bytes.size()) return Corrupt("a manifest range names a missing file");
-      m.ranges.push_back({uint32_t(part), 0, r[1].get<uint64_t>(), r[2].get<uint64_t>()});
+      m.ranges.push_back({uint32_t(part), 0, offset, bytes});
       auto d = gguf::ParseDigest(r[3].get<std::string>());
       if (!d.ok()) return Corrupt("manifest range digest: " + d.status().message());
       m.digests.push_back(*d);

@@ -58,6 +58,16 @@ bool ReadCache(const std::string& cache_path, const File& file, const std::vecto
   ss << in.rdbuf();
   const json j = json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
   if (!j.is_object()) return false;
+  // Every number must be an integer before it is converted (a float out of range would not be).
+  bool integers = true;
+  const auto walk = [&](const json& x, const auto& self) -> void {
+    if (x.is_number_float()) integers = false;
+    if (x.is_structured()) {
+      for (const json& y : x) self(y, self);
+    }
+  };
+  walk(j, walk);
+  if (!integers) return false;
   try {
     if (j.at("version").get<int>() != 1) return false;
     const json& files = j.at("files");
