@@ -14,6 +14,7 @@
 #include "cluster/transfer.h"
 #include "comm/shm/shm.h"
 #include "comm/tcp/tcp.h"
+#include "format/identity_cache.h"
 #include "local_workers.h"
 #include "parallel/plan.h"
 
@@ -43,6 +44,10 @@ Status Serve(const Opts& o) {
   SHOAL_ASSIGN_OR_RETURN(const uint64_t cache_max, cluster::ParseByteSize(o.cache_max));
   ThreadPool pool(o.n_threads);
   self.threads = pool.size();
+  // This node's copy's content identity into its cache before rank 0 waits on it in a job.
+  if (auto f = gguf::File::Open(o.model); !o.model.empty() && f.ok()) {
+    gguf::LookupIdentity(**f, pool, gguf::DefaultIdentityCacheDir());
+  }
   if (!o.shm.empty()) {  // one job over shared memory, as a child of `shoal run --local`
     comm::shm::Options so;
     so.io_timeout_ms = o.io_timeout_ms;

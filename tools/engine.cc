@@ -13,6 +13,7 @@
 #include "comm/mpi/mpi.h"
 #include "comm/shm/shm.h"
 #include "comm/tcp/tcp.h"
+#include "format/identity_cache.h"
 #include "local_workers.h"
 
 namespace shoal::cli {
@@ -96,6 +97,11 @@ Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_c
     return InvalidArgument("use one of --nodes, --hostfile, --local and --mpi");
   }
   e->pool = std::make_unique<ThreadPool>(n_threads);
+  // The model's content identity into its cache before any node waits on this one (the first
+  // time, hashing a large model takes longer than a node waits in silence).
+  if (auto f = gguf::File::Open(path); f.ok()) {
+    gguf::LookupIdentity(**f, *e->pool, gguf::DefaultIdentityCacheDir());
+  }
   std::vector<std::string> names = {"local"};
   if (c.mpi) {
     // Every rank runs this same command under mpirun / srun: rank 0 goes on, the others serve
