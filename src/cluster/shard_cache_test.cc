@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -263,6 +264,62 @@ TEST(Transfer, RangesOutsideTheModelAreRefused) {
     t.join();
     EXPECT_EQ(got.code(), StatusCode::kCorrupt) << got.ToString();
     EXPECT_TRUE(fs::is_empty(cache));
+    fs::remove_all(cache);
+  }
+}
+
+// Rank 0 (by hand) breaks the transfer's order: a header aimed at a rank that asked for nothing,
+// data before the ranges, an unknown kind, digests before all data. Each ends the transfer on the
+// receiver as corrupt; nothing is left in the cache.
+TEST(Transfer, MessagesOutOfOrderAreRefused) {
+  struct Case {
+    const char* what;
+    bool need;
+    std::vector<std::pair<uint32_t, std::vector<uint8_t>>> rounds;  // kind, payload
+  };
+  const ByteRange r{0, 0, 0, 100};
+  std::vector<uint8_t> range(sizeof(r));
+  std::memcpy(range.data(), &r, sizeof(r));
+  const std::vector<Case> cases = {
+      {"unasked", false, {{1, range}}},
+      {"data first", true, {{2, std::vector<uint8_t>(10)}}},
+      {"unknown kind", true, {{9, {}}}},
+      {"digests early",
+       true,
+       {{1, range}, {2, std::vector<uint8_t>(50)}, {3, std::vector<uint8_t>(16)}}},
+      {"ranges twice", true, {{1, range}, {1, range}}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    const std::string cache = TempDir();
+    auto groups = comm::MakeLoopbackGroups(2, /*io_timeout_ms=*/1000);
+    Status got;
+    std::thread t([&] {
+      ReceiveOptions o;
+      o.room_bytes = c.need ? 1 << 20 : 0;
+      o.cache_dir = cache;
+      o.model_id = Xxh("m");
+      o.part_bytes = {1000};
+      StatusOr<std::string> path = std::string("unset");
+      got = ReceiveShard(*groups[1], o, &path);
+    });
+    comm::Group& g = *groups[0];
+    uint64_t mine = 0;
+    std::vector<uint64_t> rooms(2);
+    const std::vector<size_t> sizes = {8, 8};
+    ASSERT_TRUE(g.GatherV(&mine, rooms.data(), sizes, 0).ok());
+    for (const auto& [kind, payload] : c.rounds) {
+      struct {
+        int32_t target;
+        uint32_t kind;
+        uint64_t bytes;
+      } h{1, kind, payload.size()};
+      if (!g.Broadcast(&h, sizeof(h), 0).ok()) break;
+      if (!payload.empty() && !g.Send(1, payload.data(), payload.size()).ok()) break;
+    }
+    t.join();
+    EXPECT_EQ(got.code(), StatusCode::kCorrupt) << got.ToString();
+    EXPECT_TRUE(fs::is_empty(cache));  // no temporary folder left behind
     fs::remove_all(cache);
   }
 }

@@ -243,6 +243,17 @@ Status ReceiveShard(comm::Group& g, const ReceiveOptions& o, StatusOr<std::strin
   auto fail = [&](Status s) {
     if (failure.ok()) failure = std::move(s);
   };
+  // Whatever way this ends (a protocol error included): no descriptor left open, no temporary
+  // folder left behind.
+  struct Cleanup {
+    std::vector<int>& fds;
+    std::string& tmp;
+    ~Cleanup() {
+      for (int fd : fds) ::close(fd);
+      std::error_code ec;
+      if (!tmp.empty()) fs::remove_all(tmp, ec);
+    }
+  } cleanup{fds, tmp};
   static std::atomic<int> counter{0};
   for (;;) {
     Header h;
@@ -328,17 +339,17 @@ Status ReceiveShard(comm::Group& g, const ReceiveOptions& o, StatusOr<std::strin
     if (failure.ok() && ::fsync(fd) != 0) fail(IoError("fsync of the shard cache failed"));
     ::close(fd);
   }
+  fds.clear();
   if (failure.ok()) {
     Manifest m{o.model_id, o.part_bytes, ranges, got};
     const std::string final_dir = o.cache_dir + "/" + EntryName(o.model_id, ranges);
     fail(CommitEntry(o.cache_dir, tmp, final_dir, m));
-    if (failure.ok()) *path = final_dir + "/" + PartFileName(0, n_parts);
+    if (failure.ok()) {
+      tmp.clear();  // renamed into place
+      *path = final_dir + "/" + PartFileName(0, n_parts);
+    }
   }
-  if (!failure.ok()) {
-    std::error_code ec;
-    if (!tmp.empty()) fs::remove_all(tmp, ec);
-    *path = failure;
-  }
+  if (!failure.ok()) *path = failure;
   return Status::Ok();
 }
 
