@@ -76,6 +76,7 @@ TEST(Trust, MismatchedCopyIsHealedByShipping) {
   ASSERT_EQ(one.size(), 24u);
   // Without the identity check this pool printed other tokens with exit 0.
   std::string addr;
+  fs::remove_all(Tmp() + "/mm-cache");
   Proc w = Worker({"-m", OtherSeed(), "--cache", Tmp() + "/mm-cache"}, "mm-worker", &addr);
   Proc r = RunOn(Model(), addr, "mm-run");
   ASSERT_EQ(r.code, 0) << r.err() << w.err();
@@ -96,6 +97,7 @@ TEST(Trust, MismatchedCopyIsHealedByShipping) {
 TEST(Trust, MismatchedCopyWithoutRoomIsRefused) {
   const std::string want = Identity(Model(), "nr-id-a"), other = Identity(OtherSeed(), "nr-id-b");
   std::string addr;
+  fs::remove_all(Tmp() + "/nr-cache");
   Proc w = Worker({"-m", OtherSeed(), "--cache", Tmp() + "/nr-cache", "--cache-max", "1K"},
                   "nr-worker", &addr);
   Proc r = RunOn(Model(), addr, "nr-run");
