@@ -1,6 +1,6 @@
 #include "format/identity.h"
 
-#include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -175,42 +175,28 @@ Identity ComputeIdentity(const File& file, ThreadPool& pool) {
     for (size_t p = 0; p < n; ++p) items.push_back({i, p});
     id.tensor_bytes += ts[i]->bytes;
   }
-  // A file opened from disk is read with pread into a buffer per thread rather than through its
-  // mapping: hashing then leaves no page of the model in this process's resident memory (a
-  // pooled node's peak memory stays its shard's).
-  std::vector<int> fds;
-  if (file.paths().size() == file.n_splits()) {
-    for (const std::string& p : file.paths())
-      fds.push_back(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
-  }
+  // A file opened from disk is hashed through its mapping, and each piece's pages are handed
+  // back once hashed: hashing leaves no page of the model in this process's resident memory (a
+  // pooled node's peak memory stays its shard's). Reading with pread instead measured 1.7-2x
+  // slower here (the copy).
+  const bool mapped_from_disk = !file.paths().empty();
+  const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
   // Items run in order from a shared counter; tensors are cut finely enough to balance.
   std::atomic<size_t> next{0};
   pool.Run([&](int, int) {
-    std::vector<uint8_t> buf;
     for (size_t k; (k = next.fetch_add(1)) < items.size();) {
       const TensorInfo& t = *ts[items[k].tensor];
       const size_t off = items[k].piece * kPieceBytes;
       const size_t n = std::min(kPieceBytes, t.bytes - std::min(t.bytes, off));
-      const int fd = size_t(t.split) < fds.size() ? fds[size_t(t.split)] : -1;
-      bool read = false;
-      if (fd >= 0 && n > 0) {
-        buf.resize(n);
-        const uint64_t at = file.FileOffset(t) + off;
-        size_t got = 0;
-        while (got < n) {
-          const ssize_t r = ::pread(fd, buf.data() + got, n - got, off_t(at + got));
-          if (r <= 0) break;
-          got += size_t(r);
-        }
-        read = got == n;
+      const uint8_t* p = t.data ? t.data + off : nullptr;
+      pieces[items[k].tensor][items[k].piece] = HashBytes(p, n);
+      if (mapped_from_disk && p != nullptr) {
+        const uintptr_t b = (uintptr_t(p) + page - 1) / page * page,
+                        e = (uintptr_t(p) + n) / page * page;
+        if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
       }
-      pieces[items[k].tensor][items[k].piece] =
-          read ? HashBytes(buf.data(), n) : HashBytes(t.data ? t.data + off : nullptr, n);
     }
   });
-  for (int fd : fds) {
-    if (fd >= 0) ::close(fd);
-  }
   for (size_t i = 0; i < ts.size(); ++i) {
     const TensorInfo& t = *ts[i];
     Hasher h;
