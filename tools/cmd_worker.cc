@@ -45,8 +45,10 @@ Status Serve(const Opts& o) {
   ThreadPool pool(o.n_threads);
   self.threads = pool.size();
   // This node's copy's content identity into its cache before rank 0 waits on it in a job.
-  if (auto f = gguf::File::Open(o.model); !o.model.empty() && f.ok()) {
-    gguf::LookupIdentity(**f, pool, gguf::DefaultIdentityCacheDir());
+  if (!o.model.empty()) {
+    if (auto f = gguf::File::Open(o.model); f.ok()) {
+      gguf::LookupIdentity(**f, pool, gguf::DefaultIdentityCacheDir());
+    }
   }
   if (!o.shm.empty()) {  // one job over shared memory, as a child of `shoal run --local`
     comm::shm::Options so;
