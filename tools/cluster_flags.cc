@@ -22,6 +22,9 @@ void AddClusterOptions(CLI::App* sub, ClusterOptions* o) {
       ->group(g);
   sub->add_option("--local-mem", o->local_mem, "memory each --local worker offers, e.g. 300M")
       ->group(g);
+  sub->add_option("--local-model", o->local_model,
+                  "for --local: the model file the workers open (default: rank 0's)")
+      ->group(g);
   sub->add_option("--secret-file", o->secret_file,
                   "file holding the cluster secret (default: $SHOAL_SECRET)")
       ->group(g);

@@ -7,9 +7,11 @@
 #include <string>
 
 #include "cli_common.h"
+#include "format/gguf.h"
 #include "gen_model.h"
 #include "model/generate.h"
 #include "model/tokenizer_json.h"
+#include "parallel/plan.h"
 
 namespace shoal::cli {
 namespace {
@@ -17,6 +19,7 @@ namespace {
 struct Opts {
   std::string out, arch = "llama", type = "f16", preset, tokenizer_json, tokenizer_config, pre;
   std::string output_type;
+  std::string split_max_size;  // e.g. 2G: write a split set (llama-gguf-split layout)
   int32_t n_embd = 0, n_layer = 0, n_head = 0, n_head_kv = 0, n_ff = 0, n_vocab = 0, n_ctx = 0;
   int32_t head_dim = 0;
   uint64_t seed = 1;
@@ -88,7 +91,23 @@ Status GenModel(const Opts& o) {
     return InvalidArgument("--tokenizer-config and --pre need --tokenizer-json");
   }
   const double t0 = NowMs();
-  SHOAL_RETURN_IF_ERROR(model::GenerateModel(spec, o.out));
+  std::string wrote = o.out;
+  if (o.split_max_size.empty()) {
+    SHOAL_RETURN_IF_ERROR(model::GenerateModel(spec, o.out));
+  } else {
+    SHOAL_ASSIGN_OR_RETURN(parallel::NodeSpec limit,
+                           parallel::ParseNodeSpec("mem=" + o.split_max_size));
+    if (limit.memory_bytes == 0) return InvalidArgument("--split-max-size must be > 0");
+    gguf::Writer w;
+    SHOAL_RETURN_IF_ERROR(model::GenerateModelWriter(spec, &w));
+    std::string prefix = o.out;
+    if (prefix.size() > 5 && prefix.substr(prefix.size() - 5) == ".gguf") {
+      prefix.resize(prefix.size() - 5);
+    }
+    int n_parts = 0;
+    SHOAL_RETURN_IF_ERROR(w.WriteSplitMaxBytes(prefix, limit.memory_bytes, &n_parts));
+    wrote = gguf::SplitPath(prefix, 0, n_parts);
+  }
   const bool moe = spec.arch == "qwen3moe" || spec.arch == "deepseek2";
   const std::string experts = moe ? ", " + std::to_string(spec.n_expert_used) + " of " +
                                         std::to_string(spec.n_expert) + " experts of " +
@@ -96,7 +115,7 @@ Status GenModel(const Opts& o) {
                                   : "";
   std::fprintf(stderr,
                "shoal: wrote %s (%s, n_embd %d, %d layers, %d/%d heads, ffn %d%s, %s) in %.1f s\n",
-               o.out.c_str(), spec.arch.c_str(), spec.n_embd, spec.n_layer, spec.n_head,
+               wrote.c_str(), spec.arch.c_str(), spec.n_embd, spec.n_layer, spec.n_head,
                spec.arch == "deepseek2" ? 1 : spec.n_head_kv, spec.n_ff, experts.c_str(),
                o.type.c_str(), (NowMs() - t0) / 1e3);
   return Status::Ok();
@@ -130,6 +149,9 @@ Action RegisterGenModel(CLI::App& app) {
   sub->add_flag("--tied", o->tied, "no output.weight: logits use token_embd");
   sub->add_flag("--llama3-rope", o->llama3_rope, "Llama 3.1 rope scaling (rope_freqs.weight)");
   sub->add_option("--seed", o->seed, "weight seed")->capture_default_str();
+  sub->add_option("--split-max-size", o->split_max_size,
+                  "write a split set (OUT without .gguf, then -00001-of-0000N.gguf), each part at "
+                  "most this much tensor data, e.g. 500M (llama-gguf-split's layout)");
   model::GenSpec& m = o->moe;
   const char* kMoe = "Mixture of experts (qwen3moe, deepseek2)";
   sub->add_option("--n-expert", m.n_expert, "experts")->capture_default_str()->group(kMoe);

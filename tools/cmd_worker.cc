@@ -18,6 +18,12 @@ Action RegisterWorker(CLI::App& app) {
   sub->add_option("-t,--threads", o->n_threads, "threads; 0 = one per core")->capture_default_str();
   sub->add_option("--cache", o->cache,
                   "where weights received from rank 0 are kept (default ~/.cache/shoal/shards)");
+  sub->add_option("--cache-max", o->cache_max,
+                  "most disk the shard cache may take (least recently used entries go first)")
+      ->capture_default_str();
+  sub->add_option("--cache-max", o->cache_max,
+                  "most disk the shard cache may take (least recently used entries go first)")
+      ->capture_default_str();
   sub->add_option("--mem", o->mem, "memory offered to the pool, e.g. 12G (default: available)");
   sub->add_option("--bandwidth", o->bandwidth, "memory bandwidth in GB/s, for the plan");
   sub->add_option("--secret-file", o->secret_file,

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   add(shoal::cli::RegisterPlan);
   add(shoal::cli::RegisterWorker);
   add(shoal::cli::RegisterServe);
+  add(shoal::cli::RegisterId);
 
   try {
     app.parse(argc, argv);

@@ -13,6 +13,7 @@
 #include "comm/mpi/mpi.h"
 #include "comm/shm/shm.h"
 #include "comm/tcp/tcp.h"
+#include "format/identity_cache.h"
 
 namespace shoal::cluster {
 
@@ -50,6 +51,11 @@ Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_c
     return InvalidArgument("use one of --nodes, --hostfile, --local and --mpi");
   }
   e->pool = std::make_unique<ThreadPool>(n_threads);
+  // The model's content identity into its cache before any node waits on this one (the first
+  // time, hashing a large model takes longer than a node waits in silence).
+  if (auto f = gguf::File::Open(path); f.ok()) {
+    gguf::LookupIdentity(**f, *e->pool, gguf::DefaultIdentityCacheDir());
+  }
   std::vector<std::string> names = {"local"};
   if (c.mpi) {
     // Every rank runs this same command under mpirun / srun: rank 0 goes on, the others serve
@@ -74,12 +80,14 @@ Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_c
       comm::shm::Options so;
       so.io_timeout_ms = c.io_timeout_ms;
       so.busy_poll = c.busy_poll;
-      SHOAL_ASSIGN_OR_RETURN(e->workers, LocalWorkers::Start(c.local, "shm", each, secret, name,
-                                                             c.local_mem, c.busy_poll));
+      SHOAL_ASSIGN_OR_RETURN(e->workers,
+                             LocalWorkers::Start(c.local, "shm", each, secret, name, c.local_mem,
+                                                 c.busy_poll, c.local_model));
       SHOAL_ASSIGN_OR_RETURN(e->group, comm::shm::Create(name, c.local + 1, so));
     } else {
-      SHOAL_ASSIGN_OR_RETURN(e->workers, LocalWorkers::Start(c.local, c.transport, each, secret, "",
-                                                             c.local_mem, c.busy_poll));
+      SHOAL_ASSIGN_OR_RETURN(
+          e->workers, LocalWorkers::Start(c.local, c.transport, each, secret, "", c.local_mem,
+                                          c.busy_poll, c.local_model));
       comm::tcp::Options to;
       to.secret = secret;
       to.io_timeout_ms = c.io_timeout_ms;

@@ -29,6 +29,7 @@ struct ClusterOptions {
   bool mpi = false;                // the ranks of an MPI job (mpirun / srun)
   std::string transport = "tcp";   // for --local: tcp or shm
   std::string local_mem;           // memory each local worker offers (e.g. 300M)
+  std::string local_model;         // the model file local workers open (default: rank 0's)
   std::string secret_file;
   int stages = 1;
   std::string experts = "auto";  // MoE: whole experts per node, or every expert's columns

@@ -7,7 +7,9 @@
 #include <vector>
 
 #include "base/sysinfo.h"
+#include "cluster/job_parse.h"
 #include "cluster/transfer.h"
+#include "format/identity_cache.h"
 #include "runtime/pooled.h"
 
 namespace shoal::cluster {
@@ -55,14 +57,14 @@ Status GetReport(const uint8_t* b) {
                             strnlen(reinterpret_cast<const char*>(b + 4), kReportBytes - 5)));
 }
 
-Status SendJob(comm::Group& g, const nlohmann::json& j) {
-  std::string text = j.dump();
+Status SendJob(comm::Group& g, const JobMessage& m) {
+  std::string text = JobText(m);
   uint64_t n = text.size();
   SHOAL_RETURN_IF_ERROR(g.Broadcast(&n, sizeof(n), 0));
   return g.Broadcast(text.data(), text.size(), 0);
 }
 
-StatusOr<nlohmann::json> RecvJob(comm::Group& g) {
+StatusOr<std::string> RecvJob(comm::Group& g) {
   uint64_t n = 0;
   SHOAL_RETURN_IF_ERROR(g.Broadcast(&n, sizeof(n), 0));
   if (n == 0 || n > kMaxJobBytes) {
@@ -71,9 +73,7 @@ StatusOr<nlohmann::json> RecvJob(comm::Group& g) {
   }
   std::string text(n, '\0');
   SHOAL_RETURN_IF_ERROR(g.Broadcast(text.data(), n, 0));
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return Corrupt("rank 0 sent a job that is not JSON");
-  return j;
+  return text;
 }
 
 struct Loaded {
@@ -84,18 +84,12 @@ struct Loaded {
 
 // Loads this rank's shard and makes its session (memory checked against this machine).
 StatusOr<Loaded> LoadShard(comm::Group& g, ThreadPool& pool, const std::string& path,
-                           const std::string& model_id, const parallel::Plan& plan, int32_t n_ctx,
-                           int32_t kv_blocks) {
+                           const parallel::Plan& plan, int32_t n_ctx, int32_t kv_blocks) {
   Loaded l;
   model::LoadOptions lo;
   lo.n_ctx = n_ctx;
   lo.shard = plan.ranks[size_t(g.rank())].shard;
   SHOAL_ASSIGN_OR_RETURN(l.model, model::Model::Load(path, lo));
-  const std::string id = ModelId(l.model->file());
-  if (id != model_id) {
-    return InvalidArgument(path + " is not the model rank 0 runs (model id " + id + ", rank 0 " +
-                           model_id + ")");
-  }
   SHOAL_ASSIGN_OR_RETURN(runtime::Parallelism par,
                          runtime::PlanParallelism(plan, g, &l.stage_group));
   SHOAL_ASSIGN_OR_RETURN(l.session,
@@ -131,27 +125,6 @@ Status AgreeLoaded(comm::Group& g, const Status& mine, const std::vector<std::st
 
 }  // namespace
 
-std::string ModelId(const gguf::File& file) {
-  uint64_t h = 1469598103934665603ull;
-  auto mix = [&](const void* p, size_t n) {
-    const uint8_t* b = static_cast<const uint8_t*>(p);
-    for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
-  };
-  const uint64_t n_meta = file.metadata().entries().size(), total = file.total_file_bytes();
-  mix(&n_meta, 8);
-  mix(&total, 8);
-  for (const gguf::TensorInfo& t : file.tensors()) {
-    mix(t.name.data(), t.name.size());
-    const uint32_t type = uint32_t(t.type);
-    mix(&type, 4);
-    for (int64_t d : t.shape) mix(&d, 8);
-    mix(&t.offset, 8);
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
-
 StatusOr<std::unique_ptr<Job>> StartJob(comm::Group& g, ThreadPool& pool, const NodeOffer& self,
                                         const JobOptions& o) {
   const int n = g.size();
@@ -170,15 +143,17 @@ StatusOr<std::unique_ptr<Job>> StartJob(comm::Group& g, ThreadPool& pool, const 
   }
   // 2: the plan, or why there is none.
   auto abort = [&](Status why) -> Status {
-    nlohmann::json j = {{"ok", false}, {"error", why.ToString()}};
-    SHOAL_RETURN_IF_ERROR(SendJob(g, j));
+    JobMessage m;
+    m.error = why.ToString();
+    SHOAL_RETURN_IF_ERROR(SendJob(g, m));
     return why;
   };
   auto file = gguf::File::Open(o.model_path);
   if (!file.ok()) return abort(file.status());
   auto desc = parallel::DescribeModel(**file);
   if (!desc.ok()) return abort(desc.status().With(o.model_path));
-  const std::string model_id = ModelId(**file);
+  const gguf::IdentityLookup id =
+      gguf::LookupIdentity(**file, pool, gguf::DefaultIdentityCacheDir());
   parallel::PlanOptions po;
   po.n_ctx = o.n_ctx;
   po.stages = o.stages;
@@ -187,15 +162,18 @@ StatusOr<std::unique_ptr<Job>> StartJob(comm::Group& g, ThreadPool& pool, const 
   auto plan = parallel::MakePlan(*desc, nodes, po);
   if (!plan.ok()) return abort(plan.status());
   if (!plan->fits) return abort(ResourceExhausted(plan->why_not));
-  const uint64_t model_bytes = (*file)->n_splits() == 1 ? (*file)->total_file_bytes() : 0;
-  SHOAL_RETURN_IF_ERROR(SendJob(g, {{"ok", true},
-                                    {"model_path", o.model_path},
-                                    {"model_id", model_id},
-                                    {"model_bytes", model_bytes},
-                                    {"n_ctx", o.n_ctx},
-                                    {"kv_blocks", o.kv_blocks},
-                                    {"io_timeout_ms", o.io_timeout_ms},
-                                    {"plan", plan->ToJson()}}));
+  JobMessage m;
+  m.ok = true;
+  m.model_path = o.model_path;
+  m.model_id = id.identity.model;
+  for (size_t i = 0; i < (*file)->n_splits(); ++i) {
+    m.part_bytes.push_back((*file)->SplitBytes(int(i)).size());
+  }
+  m.n_ctx = o.n_ctx;
+  m.kv_blocks = o.kv_blocks;
+  m.io_timeout_ms = o.io_timeout_ms;
+  m.plan = plan->ToJson();
+  SHOAL_RETURN_IF_ERROR(SendJob(g, m));
   // Weights for the nodes without a copy of the model.
   std::vector<model::Shard> shards;
   for (const parallel::RankPlan& r : plan->ranks) shards.push_back(r.shard);
@@ -204,7 +182,7 @@ StatusOr<std::unique_ptr<Job>> StartJob(comm::Group& g, ThreadPool& pool, const 
   // 3, 4: every rank loads its shard.
   auto job = std::make_unique<Job>();
   job->plan = *plan;
-  auto loaded = LoadShard(g, pool, o.model_path, model_id, *plan, o.n_ctx, o.kv_blocks);
+  auto loaded = LoadShard(g, pool, o.model_path, *plan, o.n_ctx, o.kv_blocks);
   bool go = false;
   SHOAL_RETURN_IF_ERROR(AgreeLoaded(g, loaded.status(), names, &go));
   job->plan.config = loaded->model->config();
@@ -216,68 +194,67 @@ StatusOr<std::unique_ptr<Job>> StartJob(comm::Group& g, ThreadPool& pool, const 
 }
 
 Status ServeJob(comm::Group& g, ThreadPool& pool, const NodeOffer& self,
-                const std::string& model_path, const std::string& cache_dir) {
+                const std::string& model_path, const std::string& cache_dir,
+                uint64_t cache_max_bytes) {
   uint8_t mine[kOfferBytes];
   PutOffer(self, mine);
   std::vector<size_t> sizes(g.size(), kOfferBytes);
   SHOAL_RETURN_IF_ERROR(g.GatherV(mine, nullptr, sizes, 0));
-  SHOAL_ASSIGN_OR_RETURN(nlohmann::json job, RecvJob(g));
-  if (!job.value("ok", false)) {
-    std::fprintf(stderr, "shoal worker: rank 0 ended the job: %s\n",
-                 job.value("error", std::string("(no reason)")).c_str());
+  SHOAL_ASSIGN_OR_RETURN(std::string text, RecvJob(g));
+  SHOAL_ASSIGN_OR_RETURN(JobMessage job, ParseJob(text, g.size()));
+  if (!job.ok) {
+    std::fprintf(stderr, "shoal worker: rank 0 ended the job: %s\n", job.error.c_str());
     return Status::Ok();
   }
-  Status st;
-  StatusOr<Loaded> loaded = Internal("not loaded");
-  std::string path, model_id;
-  uint64_t model_bytes = 0;
-  int32_t n_ctx = 0, kv_blocks = 0;
-  int io_timeout_ms = -1;
-  parallel::Plan plan;
-  try {
-    path = model_path.empty() ? job.at("model_path").get<std::string>() : model_path;
-    model_id = job.at("model_id").get<std::string>();
-    model_bytes = job.value("model_bytes", uint64_t{0});
-    n_ctx = job.at("n_ctx").get<int32_t>();
-    kv_blocks = job.value("kv_blocks", int32_t{0});
-    io_timeout_ms = job.value("io_timeout_ms", -1);
-    if (kv_blocks < 0 || kv_blocks > (1 << 26) || io_timeout_ms < -1 ||
-        io_timeout_ms > 24 * 3600 * 1000) {
-      return Corrupt("bad KV cache size or I/O timeout in the job");
-    }
-    auto p = parallel::Plan::FromJson(job.at("plan"));
-    if (!p.ok()) return p.status();
-    plan = std::move(p).value();
-  } catch (const nlohmann::json::exception& e) {
-    return Corrupt(std::string("job JSON: ") + e.what());
-  }
-  if (plan.ranks.size() != size_t(g.size())) {
-    return Corrupt("the plan has " + std::to_string(plan.ranks.size()) + " ranks, the group " +
-                   std::to_string(g.size()));
-  }
-  if (n_ctx <= 0 || n_ctx > (1 << 24) || model_bytes > (uint64_t{1} << 50)) {
-    return Corrupt("bad context length or model size in the job");
-  }
-  // This node's copy of the model, a cached shard from an earlier job, or the weights from rank 0.
+  auto p = parallel::Plan::FromJson(job.plan);
+  if (!p.ok()) return Corrupt(p.status().message());
+  const parallel::Plan plan = std::move(p).value();
+  if (plan.ranks.size() != size_t(g.size())) return Corrupt("the plan does not match the group");
+  const model::Shard& shard = plan.ranks[size_t(g.rank())].shard;
+  // This node's copy of the model (the same content), a cached shard from an earlier job, or the
+  // weights from rank 0.
+  std::string path = model_path.empty() ? job.model_path : model_path;
   bool have = false;
-  if (auto f = gguf::File::Open(path); f.ok()) have = ModelId(**f) == model_id;
+  std::string why;
+  if (auto f = gguf::File::Open(path); f.ok()) {
+    const gguf::Digest mine_id =
+        gguf::LookupIdentity(**f, pool, gguf::DefaultIdentityCacheDir()).identity.model;
+    have = mine_id == job.model_id;
+    if (!have) {
+      why = path + " is model " + mine_id.Short() + ", not the model rank 0 runs (" +
+            job.model_id.Short() + ")";
+      std::fprintf(stderr, "shoal worker: %s: this node will not compute with it\n", why.c_str());
+    }
+  } else {
+    why = "no copy of model " + job.model_id.Short() + " at " + path + " (" + f.status().message() +
+          ")";
+  }
   if (!have) {
-    auto cached = CachedModel(cache_dir, model_id, plan.ranks[size_t(g.rank())].shard);
+    std::string note;
+    auto cached = CachedModel(cache_dir, job.model_id, shard, &note);
+    if (!note.empty()) std::fprintf(stderr, "shoal worker: %s", note.c_str());
     if (cached.ok()) {
       std::fprintf(stderr, "shoal worker: using the cached shard %s\n", cached->c_str());
       path = *cached, have = true;
     }
   }
+  ReceiveOptions ro;
+  ro.room_bytes = have ? 0 : std::max<uint64_t>(1, CacheRoom(cache_dir, cache_max_bytes));
+  ro.cache_dir = cache_dir;
+  ro.cache_max_bytes = cache_max_bytes;
+  ro.model_id = job.model_id;
+  ro.part_bytes = job.part_bytes;
+  ro.why = why;
   StatusOr<std::string> local = path;
-  SHOAL_RETURN_IF_ERROR(
-      ReceiveShard(g, !have && model_bytes > 0, path, cache_dir, model_id, model_bytes, &local));
-  st = local.status();
-  if (!have && st.ok() && model_bytes > 0) {
+  SHOAL_RETURN_IF_ERROR(ReceiveShard(g, ro, &local));
+  Status st = local.status();
+  if (!have && st.ok()) {
     std::fprintf(stderr, "shoal worker: received this node's shard from rank 0 into %s\n",
                  local->c_str());
   }
+  StatusOr<Loaded> loaded = Internal("not loaded");
   if (st.ok()) {
-    loaded = LoadShard(g, pool, *local, model_id, plan, n_ctx, kv_blocks);
+    loaded = LoadShard(g, pool, *local, plan, job.n_ctx, job.kv_blocks);
     st = loaded.status();
   }
   bool go = false;
@@ -286,7 +263,7 @@ Status ServeJob(comm::Group& g, ThreadPool& pool, const NodeOffer& self,
     if (!st.ok()) std::fprintf(stderr, "shoal worker: %s\n", st.ToString().c_str());
     return Status::Ok();
   }
-  return runtime::Executor::Serve(*loaded->session, g, io_timeout_ms);
+  return runtime::Executor::Serve(*loaded->session, g, job.io_timeout_ms);
 }
 
 }  // namespace shoal::cluster

@@ -4,9 +4,9 @@
 //
 // Setup messages (after the transport's own handshake), all collectives over the group:
 //   1 GatherV to rank 0: each rank's NodeReport (fixed 24 bytes, little-endian)
-//   2 Broadcast: u64 length (bounded by kMaxJobBytes), then the job JSON:
-//     {"ok", "error", "model_path", "model_id", "model_bytes", "n_ctx", "plan"}; ok = false
-//     ends the job
+//   2 Broadcast: u64 length (bounded by kMaxJobBytes), then the job JSON (cluster/job_parse.h):
+//     {"ok", "error", "model_path", "model_id", "model_bytes", "model_parts", "n_ctx", "plan"};
+//     model_id is the model's content identity (format/identity.h); ok = false ends the job
 //   3 the shard transfers for nodes without the model (cluster/transfer.h)
 //   4 GatherV to rank 0: each rank's LoadReport (u32 status code + 252 bytes of message)
 //   5 Broadcast: u32 go (1) or abort (0)
@@ -20,6 +20,7 @@
 
 #include "base/status.h"
 #include "base/thread_pool.h"
+#include "cluster/shard_cache.h"
 #include "comm/group.h"
 #include "model/model.h"
 #include "parallel/plan.h"
@@ -69,14 +70,13 @@ StatusOr<std::unique_ptr<Job>> StartJob(comm::Group& group, ThreadPool& pool, co
 
 // Ranks > 0: takes part in one job until rank 0 finishes it (Ok), aborts it during setup (Ok:
 // rank 0 reports why) or the group fails (its error). `model_path` overrides the job's path
-// (each node's own copy); empty: the path rank 0 sent. A node without the model (or another
-// model at that path) gets its shard's bytes from rank 0, kept in `cache_dir` for the next job
-// (cluster/transfer.h).
+// (each node's own copy); empty: the path rank 0 sent. The node computes with its copy only when
+// the copy's content identity is rank 0's; a node without the model (or with another model at
+// that path) gets its shard's bytes from rank 0 when its shard cache `cache_dir` (at most
+// `cache_max_bytes`) has room, kept for the next job (cluster/transfer.h); else the job ends
+// with an error naming both identities.
 Status ServeJob(comm::Group& group, ThreadPool& pool, const NodeOffer& self,
-                const std::string& model_path, const std::string& cache_dir);
-
-// A digest of a GGUF's metadata size and tensor table (names, types, shapes, offsets, file size):
-// two copies of one model give the same id. Hex string.
-std::string ModelId(const gguf::File& file);
+                const std::string& model_path, const std::string& cache_dir,
+                uint64_t cache_max_bytes = kDefaultCacheMaxBytes);
 
 }  // namespace shoal::cluster

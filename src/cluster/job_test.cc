@@ -10,7 +10,6 @@
 #include <thread>
 
 #include "comm/loopback/loopback.h"
-#include "model/generate.h"
 
 namespace shoal::cluster {
 namespace {
@@ -99,31 +98,6 @@ TEST(Job, SilentRankZeroIsReported) {
   ASSERT_TRUE(groups[0]->GatherV(mine, offers.data(), sizes, 0).ok());
   t.join();  // rank 0 never sends the job
   EXPECT_EQ(worker.code(), StatusCode::kUnavailable) << worker.ToString();
-}
-
-TEST(ModelId, SameTableSameId) {
-  model::GenSpec spec;
-  spec.n_vocab = 300;
-  spec.n_embd = 64;
-  spec.n_head = 4;
-  spec.n_head_kv = 2;
-  spec.n_ff = 128;
-  gguf::Writer a, b;
-  ASSERT_TRUE(model::GenerateModelWriter(spec, &a).ok());
-  spec.seed = 2;  // other weights, same table
-  ASSERT_TRUE(model::GenerateModelWriter(spec, &b).ok());
-  const std::vector<uint8_t> ia = a.Serialize(), ib = b.Serialize();
-  auto fa = gguf::File::FromMemory(ia.data(), ia.size());
-  auto fb = gguf::File::FromMemory(ib.data(), ib.size());
-  ASSERT_TRUE(fa.ok() && fb.ok());
-  EXPECT_EQ(ModelId(**fa), ModelId(**fb));
-  spec.n_ff = 192;  // another shape
-  gguf::Writer c;
-  ASSERT_TRUE(model::GenerateModelWriter(spec, &c).ok());
-  const std::vector<uint8_t> ic = c.Serialize();
-  auto fc = gguf::File::FromMemory(ic.data(), ic.size());
-  ASSERT_TRUE(fc.ok());
-  EXPECT_NE(ModelId(**fa), ModelId(**fc));
 }
 
 }  // namespace

@@ -92,7 +92,7 @@ std::string RandomSecret() {
 
 StatusOr<std::unique_ptr<LocalWorkers>> LocalWorkers::Start(
     int n, const std::string& transport, int threads_each, const std::string& secret,
-    const std::string& shm_name, const std::string& mem, bool busy_poll) {
+    const std::string& shm_name, const std::string& mem, bool busy_poll, const std::string& model) {
   if (transport != "tcp" && transport != "shm") {
     return InvalidArgument("--transport must be tcp or shm, not '" + transport + "'");
   }
@@ -104,6 +104,7 @@ StatusOr<std::unique_ptr<LocalWorkers>> LocalWorkers::Start(
       return IoError("pipe: " + std::string(strerror(errno)));
     std::vector<std::string> args = {exe, "worker", "--once", "-t", std::to_string(threads_each)};
     if (!mem.empty()) args.insert(args.end(), {"--mem", mem});
+    if (!model.empty()) args.insert(args.end(), {"-m", model});
     if (busy_poll) args.push_back("--busy-poll");
     if (transport == "tcp") {
       args.insert(args.end(), {"--listen", "127.0.0.1:0", "--port-fd", std::to_string(fds[1])});

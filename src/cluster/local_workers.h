@@ -21,11 +21,13 @@ class LocalWorkers {
  public:
   // Starts n `shoal worker --once` children: over "tcp" (127.0.0.1, ports they pick and announce
   // on a pipe) or "shm" (attaching to segment `shm_name` as ranks 1..n). Each computes with
-  // threads_each threads. On Linux a child dies with its parent.
+  // threads_each threads, with `model` as its copy of the model (empty: rank 0's path). On Linux
+  // a child dies with its parent.
   static StatusOr<std::unique_ptr<LocalWorkers>> Start(int n, const std::string& transport,
                                                        int threads_each, const std::string& secret,
                                                        const std::string& shm_name,
-                                                       const std::string& mem, bool busy_poll);
+                                                       const std::string& mem, bool busy_poll,
+                                                       const std::string& model = "");
   ~LocalWorkers();  // gives the children a second to end (they do, once rank 0 is gone), then kills
                     // them
 

@@ -1,16 +1,22 @@
-// Weights for a node that has no copy of the model: rank 0 sends each such node exactly the bytes
-// of its shard (the GGUF header and its slices' byte ranges), once. The node writes them into a
-// sparse file of the model's size in its cache directory, at their own offsets, so the result is
-// an ordinary GGUF that loads with the ordinary loader (holes where other nodes' slices are);
-// a manifest lists the ranges it holds, verified by a SHA-256 digest, so the next job reuses it.
+// Weights for a node that has no copy of the model (or another model at its path): rank 0 sends
+// each such node exactly the bytes of its shard (every file's GGUF header and its slices' byte
+// ranges, from a single file or a split set), once. The node writes them into sparse files of the
+// model's file sizes in a new entry of its shard cache (cluster/shard_cache.h), checks each range
+// against its XXH3-128 digest from rank 0, fsyncs and renames the entry into place: the result is
+// an ordinary GGUF (or split set) that loads with the ordinary loader, holes where other nodes'
+// slices are. The next job verifies the entry again and reuses it.
 //
-// On the wire, after the job JSON (every rank takes part, so none waits in silence while another
-// receives): GatherV to rank 0 of one u32 per rank (1: send me my shard), then rounds of a
-// Broadcast of {i32 target, u32 kind, u64 bytes} from rank 0, each but the last followed by a
-// Send of `bytes` to `target`: kind 1 its byte ranges (u64 offset, u64 length pairs), kind 2 data
-// (the ranges' bytes in order, at most 4 MiB a round), kind 3 the SHA-256 of all its data; kind 0
-// ends the transfers. Bounds checked by the receiver: at most 2^24 ranges, sorted, disjoint, inside
-// the model's size (from the job JSON); data and digest exactly as announced.
+// Messages (collectives in which every rank takes part, so none waits in silence while another
+// receives): GatherV to rank 0 of one u64 per rank (0: I have the model; else: send me my shard,
+// I have room for this many bytes), then rounds of a Broadcast of {i32 target, u32 kind, u64
+// bytes} from rank 0, each followed by a Send of `bytes` to `target` for kinds 1-3:
+//   1 its byte ranges ({u32 part, u32 0, u64 offset, u64 length}, sorted by part and offset)
+//   2 data (the ranges' bytes in order, at most 4 MiB a round)
+//   3 the XXH3-128 digest of each range (16 bytes each, high half first), after all data
+//   4 no room: the shard is `bytes` long, more than the node offered (no payload)
+//   0 ends the transfers.
+// Bounds checked by the receiver: at most 2^24 ranges, sorted, disjoint, inside the model's files
+// (sizes from the job JSON); data and digests exactly as announced.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +24,8 @@
 #include <vector>
 
 #include "base/status.h"
+#include "cluster/shard_cache.h"
+#include "cluster/shard_manifest.h"
 #include "comm/group.h"
 #include "format/gguf.h"
 #include "model/config.h"
@@ -25,13 +33,8 @@
 
 namespace shoal::cluster {
 
-struct ByteRange {
-  uint64_t offset = 0;
-  uint64_t bytes = 0;
-};
-
-// The byte ranges of a single-file GGUF that a shard reads: the header (everything before the
-// first tensor's data) and each held slice, merged and sorted. Unimplemented for split sets.
+// The byte ranges of a GGUF (single file or split set) that a shard reads: each file's header
+// (everything before its first tensor's data) and each held slice, merged and sorted.
 StatusOr<std::vector<ByteRange>> ShardByteRanges(const gguf::File& file,
                                                  const model::ModelConfig& config,
                                                  const model::Shard& shard);
@@ -40,22 +43,30 @@ StatusOr<std::vector<ByteRange>> ShardByteRanges(const gguf::File& file,
 // ~/.cache/shoal/shards.
 std::string DefaultShardCacheDir();
 
-// The cached copy of model `model_id` (its path) when it exists and its manifest covers every
-// range `shard` needs; NotFound otherwise.
-StatusOr<std::string> CachedModel(const std::string& cache_dir, const std::string& model_id,
-                                  const model::Shard& shard);
+// A verified cached copy of model `model_id` that holds every range `shard` needs (the path of
+// its first file); NotFound otherwise. Entries that fail verification are removed (and *note says
+// so).
+StatusOr<std::string> CachedModel(const std::string& cache_dir, const gguf::Digest& model_id,
+                                  const model::Shard& shard, std::string* note = nullptr);
 
-// Rank 0: receives every rank's need flag and sends each needing rank its shard's bytes from
+// Rank 0: receives every rank's request and sends each requesting rank its shard's bytes from
 // `file` (the model rank 0 runs), with `shards[r]` the shard of rank r.
 Status SendShards(comm::Group& g, const gguf::File& file, const model::ModelConfig& config,
                   const std::vector<model::Shard>& shards);
 
+struct ReceiveOptions {
+  uint64_t room_bytes = 0;  // 0: this rank does not need its shard
+  std::string cache_dir;
+  uint64_t cache_max_bytes = kDefaultCacheMaxBytes;
+  gguf::Digest model_id;
+  std::vector<uint64_t> part_bytes;  // the model's file sizes, from the job
+  std::string why;                   // why this node needs it, for errors ("no copy at PATH")
+};
+
 // Ranks > 0: says whether this rank needs its shard and takes part in the transfers. Returns a
 // protocol error (the group is then unusable); else sets *path to the cached model it received
-// (need), or to `have_path`, or to why the cache could not be written (a local failure the caller
-// reports through the job's load agreement).
-Status ReceiveShard(comm::Group& g, bool need, const std::string& have_path,
-                    const std::string& cache_dir, const std::string& model_id, uint64_t model_bytes,
-                    StatusOr<std::string>* path);
+// (need), or leaves it, or to why the shard could not be received or kept (a local failure the
+// caller reports through the job's load agreement).
+Status ReceiveShard(comm::Group& g, const ReceiveOptions& o, StatusOr<std::string>* path);
 
 }  // namespace shoal::cluster

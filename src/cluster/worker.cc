@@ -12,6 +12,7 @@
 #include "cluster/transfer.h"
 #include "comm/shm/shm.h"
 #include "comm/tcp/tcp.h"
+#include "format/identity_cache.h"
 #include "parallel/plan.h"
 
 namespace shoal::cluster {
@@ -24,14 +25,21 @@ Status ServeWorker(const WorkerOptions& o) {
   }
   self.bandwidth_gbs = o.bandwidth;
   const std::string cache = o.cache.empty() ? DefaultShardCacheDir() : o.cache;
+  SHOAL_ASSIGN_OR_RETURN(const uint64_t cache_max, ParseByteSize(o.cache_max));
   ThreadPool pool(o.n_threads);
   self.threads = pool.size();
+  // This node's copy's content identity into its cache before rank 0 waits on it in a job.
+  if (!o.model.empty()) {
+    if (auto f = gguf::File::Open(o.model); f.ok()) {
+      gguf::LookupIdentity(**f, pool, gguf::DefaultIdentityCacheDir());
+    }
+  }
   if (!o.shm.empty()) {  // one job over shared memory, as a child of `shoal run --local`
     comm::shm::Options so;
     so.io_timeout_ms = o.io_timeout_ms;
     so.busy_poll = o.busy_poll;
     SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<comm::Group> g, comm::shm::Attach(o.shm, o.rank, so));
-    return ServeJob(*g, pool, self, o.model, cache);
+    return ServeJob(*g, pool, self, o.model, cache, cache_max);
   }
   if (o.listen.empty()) return InvalidArgument("worker: --listen ADDR (or --shm) is required");
   comm::tcp::Options to;
@@ -51,7 +59,7 @@ Status ServeWorker(const WorkerOptions& o) {
   }
   for (;;) {
     auto g = comm::tcp::Join(listener, to, /*accept_timeout_ms=*/o.once ? 60000 : -1);
-    Status st = g.ok() ? ServeJob(**g, pool, self, o.model, cache) : g.status();
+    Status st = g.ok() ? ServeJob(**g, pool, self, o.model, cache, cache_max) : g.status();
     if (o.once) return st;
     if (!st.ok()) std::fprintf(stderr, "shoal worker: job ended: %s\n", st.ToString().c_str());
   }

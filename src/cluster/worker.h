@@ -15,6 +15,7 @@ struct WorkerOptions {
   std::string mem;     // memory offered to the pool, e.g. 12G (empty: available)
   std::string shm;     // join this shared-memory group as `rank` instead of listening
   std::string cache;   // where received weights are kept (empty: DefaultShardCacheDir())
+  std::string cache_max = "64G";  // most disk the shard cache may take (LRU eviction)
   int rank = -1;
   int n_threads = 0;     // 0: one per core
   double bandwidth = 0;  // GB/s, for the plan

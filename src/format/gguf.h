@@ -200,6 +200,12 @@ class Writer {
   // Writes a split set path-0000i-of-0000n.gguf, at most max_tensors_per_file tensors each.
   // `prefix` is the path without the "-00001-of-0000n.gguf" suffix.
   Status WriteSplit(const std::string& prefix, size_t max_tensors_per_file) const;
+  // Writes a split set the way llama-gguf-split --split-max-size does: consecutive tensors per
+  // part, a new part when the next tensor's data would pass max_bytes_per_file (a tensor larger
+  // than that has a part of its own).
+  // *n_parts (optional): how many parts were written.
+  Status WriteSplitMaxBytes(const std::string& prefix, uint64_t max_bytes_per_file,
+                            int* n_parts = nullptr) const;
   std::vector<uint8_t> Serialize() const;  // the whole file image (empty if Check fails)
   // Checks the metadata values (payload matches type, arrays homogeneous, depth) and alignment.
   Status Check() const;
@@ -214,6 +220,8 @@ class Writer {
     size_t bytes = 0;
     const uint8_t* ptr() const { return ref ? ref : data.data(); }
   };
+  // Parts starting at tensor indices `begins` (ascending, the first 0).
+  Status WriteParts(const std::string& prefix, const std::vector<size_t>& begins) const;
   Status AddPending(std::string name, DType type, std::vector<int64_t> shape, const void* data,
                     size_t bytes, bool copy);
   uint64_t alignment_;

@@ -375,18 +375,41 @@ Status Writer::Write(const std::string& path) const {
 }
 
 Status Writer::WriteSplit(const std::string& prefix, size_t max_tensors_per_file) const {
-  SHOAL_RETURN_IF_ERROR(Check());
   if (max_tensors_per_file == 0) return InvalidArgument("max_tensors_per_file is 0");
-  const size_t n_parts_wide =
-      tensors_.empty() ? 1 : (tensors_.size() + max_tensors_per_file - 1) / max_tensors_per_file;
-  if (n_parts_wide > static_cast<size_t>(kMaxSplits)) {
-    return InvalidArgument(std::to_string(n_parts_wide) + " parts exceed the limit of " +
+  std::vector<size_t> begins = {0};
+  for (size_t k = max_tensors_per_file; k < tensors_.size(); k += max_tensors_per_file) {
+    begins.push_back(k);
+  }
+  return WriteParts(prefix, begins);
+}
+
+Status Writer::WriteSplitMaxBytes(const std::string& prefix, uint64_t max_bytes_per_file,
+                                  int* n_parts) const {
+  if (max_bytes_per_file == 0) return InvalidArgument("max_bytes_per_file is 0");
+  std::vector<size_t> begins = {0};
+  uint64_t in_part = 0;
+  for (size_t k = 0; k < tensors_.size(); ++k) {
+    const uint64_t b = (tensors_[k].bytes + alignment_ - 1) / alignment_ * alignment_;
+    if (in_part > 0 && in_part + b > max_bytes_per_file) {
+      begins.push_back(k);
+      in_part = 0;
+    }
+    in_part += b;
+  }
+  if (n_parts) *n_parts = int(begins.size());
+  return WriteParts(prefix, begins);
+}
+
+Status Writer::WriteParts(const std::string& prefix, const std::vector<size_t>& begins) const {
+  SHOAL_RETURN_IF_ERROR(Check());
+  if (begins.size() > static_cast<size_t>(kMaxSplits)) {
+    return InvalidArgument(std::to_string(begins.size()) + " parts exceed the limit of " +
                            std::to_string(kMaxSplits));
   }
   if (tensors_.size() > static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
     return InvalidArgument("too many tensors for split.tensors.count (i32)");
   }
-  const int n_parts = static_cast<int>(n_parts_wide);
+  const int n_parts = static_cast<int>(begins.size());
   // Write every part to a temporary file first; rename only when all succeeded.
   std::vector<std::string> tmps, finals;
   Status st;
@@ -396,8 +419,9 @@ Status Writer::WriteSplit(const std::string& prefix, size_t max_tensors_per_file
     md.Set("split.count", Value::U16(static_cast<uint16_t>(n_parts)));
     md.Set("split.tensors.count", Value::I32(static_cast<int32_t>(tensors_.size())));
     std::vector<PartTensor> parts;
-    const size_t begin = static_cast<size_t>(i) * max_tensors_per_file;
-    for (size_t k = begin; k < tensors_.size() && k < begin + max_tensors_per_file; ++k) {
+    const size_t begin = begins[size_t(i)];
+    const size_t end = size_t(i) + 1 < begins.size() ? begins[size_t(i) + 1] : tensors_.size();
+    for (size_t k = begin; k < end; ++k) {
       const Pending& p = tensors_[k];
       parts.push_back({&p.name, p.type, &p.shape, p.ptr(), p.bytes});
     }
