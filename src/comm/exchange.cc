@@ -201,7 +201,10 @@ Status StreamPeerIo::Exchange(Op op, std::span<const SendOp> sends, std::span<co
       continue;
     }
     const int64_t idle_ms = MsSince(last_progress);
-    if (idle_ms >= options_.io_timeout_ms) return TimeoutError(op, static_cast<int>(idle_ms));
+    const bool limited = options_.io_timeout_ms > 0;
+    if (limited && idle_ms >= options_.io_timeout_ms) {
+      return TimeoutError(op, static_cast<int>(idle_ms));
+    }
     if (MsSince(last_check) >= 10) {  // a dead peer is reported without waiting the timeout
       last_check = Clock::now();
       for (const auto* list : {&pending_recv_peers_, &pending_send_peers_}) {
@@ -212,8 +215,8 @@ Status StreamPeerIo::Exchange(Op op, std::span<const SendOp> sends, std::span<co
       }
     }
     if (!options_.busy_poll) {
-      const int max_wait_ms =
-          static_cast<int>(std::min<int64_t>(options_.io_timeout_ms - idle_ms, 100));
+      const int max_wait_ms = static_cast<int>(
+          limited ? std::min<int64_t>(options_.io_timeout_ms - idle_ms, 100) : 100);
       SHOAL_RETURN_IF_ERROR(transport_->Wait(pending_send_peers_, pending_recv_peers_,
                                              std::max(max_wait_ms, 1), idle_rounds));
     }

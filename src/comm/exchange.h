@@ -39,10 +39,13 @@ class PeerIo {
   virtual Status Exchange(Op op, std::span<const SendOp> sends, std::span<const RecvOp> recvs) = 0;
   // The group failed: tear the connections down so peers learn it without waiting.
   virtual void Abort() {}
+  // Group::SetIoTimeoutMs: <= 0 means no limit. Backends with their own timeouts ignore it.
+  virtual void SetIoTimeoutMs(int timeout_ms) { (void)timeout_ms; }
 };
 
 struct StreamOptions {
   int io_timeout_ms = 30000;  // no byte moved to/from a waited-on peer for this long: error
+                              // (<= 0: no limit)
   bool busy_poll = false;     // spin on non-blocking I/O instead of waiting in Transport::Wait
 };
 
@@ -56,6 +59,7 @@ class StreamPeerIo : public PeerIo {
   Status Exchange(Op op, std::span<const SendOp> sends, std::span<const RecvOp> recvs) override;
 
   void Abort() override { transport_->Abort(); }
+  void SetIoTimeoutMs(int timeout_ms) override { options_.io_timeout_ms = timeout_ms; }
   Transport& transport() { return *transport_; }
 
  private:

@@ -294,5 +294,22 @@ TEST(TcpBadPeers, SilentPeerIsReportedWithinTheTimeout) {
   EXPECT_LT(took, std::chrono::milliseconds(2500));
 }
 
+TEST(Tcp, SetIoTimeoutMsLiftsAndRestoresTheLimit) {
+  auto groups = MakeTcpGroups(2, Opts(300));
+  comm::testing::ExpectIoTimeoutCanBeLifted(groups, 300);
+}
+
+TEST(Tcp, DataSocketsHaveKeepalive) {
+  auto groups = MakeTcpGroups(2, Opts());
+  ASSERT_TRUE(groups[0] && groups[1]);
+  for (int r : {0, 1}) {
+    int on = 0;
+    socklen_t len = sizeof on;
+    ASSERT_EQ(0,
+              getsockopt(PeerFdForTesting(*groups[r], 1 - r), SOL_SOCKET, SO_KEEPALIVE, &on, &len));
+    EXPECT_NE(on, 0) << "rank " << r;
+  }
+}
+
 }  // namespace
 }  // namespace shoal::comm::tcp
