@@ -109,7 +109,7 @@ int ChildMain(const Case& c, const Options& o, int rank, const std::string& shm_
     g = rank == 0 ? shm::Create(shm_name, c.ranks, so) : shm::Attach(shm_name, rank, so);
   } else {
     tcp::Options to;
-    to.secret = "shoal comm bench";
+    to.secret = "shoal comm bench: a fixed secret of 32+ bytes";
     to.io_timeout_ms = o.io_timeout_ms;
     to.busy_poll = c.busy;
     g = rank == 0 ? tcp::Launch(addresses, to) : tcp::Join(listeners[rank - 1], to, 20000);
