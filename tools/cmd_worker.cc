@@ -30,6 +30,7 @@ struct Opts {
   std::string secret_file;
   int io_timeout_ms = 30000;
   bool busy_poll = false;
+  std::string link_security = "seal";
 };
 
 Status Serve(const Opts& o) {
@@ -52,6 +53,7 @@ Status Serve(const Opts& o) {
   if (o.listen.empty()) return InvalidArgument("worker: --listen ADDR (or --shm) is required");
   comm::tcp::Options to;
   SHOAL_ASSIGN_OR_RETURN(to.secret, ClusterSecret(o.secret_file));
+  SHOAL_ASSIGN_OR_RETURN(to.link_security, LinkSecurityFlag(o.link_security));
   to.io_timeout_ms = o.io_timeout_ms;
   to.busy_poll = o.busy_poll;
   SHOAL_ASSIGN_OR_RETURN(comm::tcp::Listener listener, comm::tcp::Listener::Bind(o.listen));
@@ -91,6 +93,11 @@ Action RegisterWorker(CLI::App& app) {
       ->capture_default_str();
   sub->add_flag("--busy-poll", o->busy_poll,
                 "spin instead of sleeping while waiting on the network (lowest latency)");
+  sub->add_option("--link-security", o->link_security,
+                  "tcp frames: seal (encrypted + authenticated), auth (authenticated, in clear), "
+                  "none (benchmarks only); the same on every node")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"seal", "auth", "none"}));
   sub->add_flag("--once", o->once, "serve one job, then exit");
   sub->add_option("--port-fd", o->port_fd, "write the port to this descriptor (for --local)")
       ->group("");

@@ -68,6 +68,13 @@ void AddClusterOptions(CLI::App* sub, ClusterOptions* o) {
   sub->add_option("--io-timeout-ms", o->io_timeout_ms, "a silent node is reported after this")
       ->capture_default_str()
       ->group(g);
+  sub->add_option("--link-security", o->link_security,
+                  "tcp frames after the handshake: seal (encrypted + authenticated), auth "
+                  "(authenticated, in clear: trusted links), none (benchmarks only); the same on "
+                  "every node")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"seal", "auth", "none"}))
+      ->group(g);
 }
 
 namespace {
@@ -111,6 +118,7 @@ Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_c
     for (int r = 1; r < e->group->size(); ++r) names.push_back("mpi rank " + std::to_string(r));
   } else if (c.local > 0) {
     const std::string secret = RandomSecret();
+    SHOAL_ASSIGN_OR_RETURN(const comm::LinkSecurity link, LinkSecurityFlag(c.link_security));
     const int each = std::max(1, e->pool->size());
     if (c.transport == "shm") {
       const std::string name = comm::shm::UniqueName();
@@ -121,10 +129,12 @@ Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_c
                                                              c.local_mem, c.busy_poll));
       SHOAL_ASSIGN_OR_RETURN(e->group, comm::shm::Create(name, c.local + 1, so));
     } else {
-      SHOAL_ASSIGN_OR_RETURN(e->workers, LocalWorkers::Start(c.local, c.transport, each, secret, "",
-                                                             c.local_mem, c.busy_poll));
+      SHOAL_ASSIGN_OR_RETURN(
+          e->workers, LocalWorkers::Start(c.local, c.transport, each, secret, "", c.local_mem,
+                                          c.busy_poll, c.link_security));
       comm::tcp::Options to;
       to.secret = secret;
+      to.link_security = link;
       to.io_timeout_ms = c.io_timeout_ms;
       to.busy_poll = c.busy_poll;
       SHOAL_ASSIGN_OR_RETURN(e->group, comm::tcp::Launch(e->workers->addresses(), to));
@@ -137,6 +147,7 @@ Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_c
     }
     comm::tcp::Options to;
     SHOAL_ASSIGN_OR_RETURN(to.secret, ClusterSecret(c.secret_file));
+    SHOAL_ASSIGN_OR_RETURN(to.link_security, LinkSecurityFlag(c.link_security));
     to.io_timeout_ms = c.io_timeout_ms;
     to.busy_poll = c.busy_poll;
     SHOAL_ASSIGN_OR_RETURN(e->group, comm::tcp::Launch(nodes, to));

@@ -2,6 +2,7 @@
 
 #include <netdb.h>
 #include <poll.h>
+#include <sodium.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -291,6 +292,20 @@ StatusOr<std::unique_ptr<Group>> Join(Listener& l, const Options& o, int accept_
   std::vector<std::string> names = a.addresses;
   names[0] = root_address;
   return MakeGroup(me, std::move(conns), std::move(names), o);
+}
+
+std::string NewClusterSecret() {
+  uint8_t bytes[32];
+  if (!InitCrypto().ok()) return "";
+  RandomBytes(bytes, sizeof bytes);
+  static const char kHex[] = "0123456789abcdef";
+  std::string s;
+  for (uint8_t b : bytes) {
+    s += kHex[b >> 4];
+    s += kHex[b & 15];
+  }
+  sodium_memzero(bytes, sizeof bytes);
+  return s;
 }
 
 std::string LinkDescription(Group& group) {

@@ -64,6 +64,9 @@ StatusOr<std::unique_ptr<Group>> Launch(std::span<const std::string> workers, co
 // timeout error says how many were refused and why. Call again for the next job.
 StatusOr<std::unique_ptr<Group>> Join(Listener& listener, const Options& o, int accept_timeout_ms);
 
+// A new cluster secret: 32 bytes from libsodium's generator as 64 hex digits (`shoal secret`).
+std::string NewClusterSecret();
+
 // "seal aes-256-gcm", "auth chacha20-poly1305", "none": what a tcp group's links use ("" if
 // `group` is not tcp).
 std::string LinkDescription(Group& group);
