@@ -45,9 +45,8 @@ void PrintTable(const nlohmann::json& bench);
 // The cost model's prediction (parallel/cost.h) for a layout just measured: the engine's own plan
 // (one node: the plan of this machine alone), each node given `threads` threads and its part of
 // the read bandwidth `machine` ({"mem_read": [{"n_threads", "read_gb_s"}...]}) measured at up to
-// nodes x threads threads (the nodes share this machine's memory), the loopback link of `transport`
-// ("" for one node). Decode at the mean context of the tg runs (4 + n_decode / 2), prefill of
-// n_prompt tokens. Returns
+// nodes x threads threads (the nodes share this machine's memory), the loopback link of `transport` ("" for one node). Decode at the mean
+// context of the tg runs (4 + n_decode / 2), prefill of n_prompt tokens. Returns
 // {"decode_tok_s", "prefill_tok_s", "decode_ms": {"memory", "compute", "comm", "total"}}.
 StatusOr<nlohmann::json> PredictLayout(const Engine& e, const nlohmann::json& machine, int nodes,
                                        int threads, const std::string& transport, int n_prompt,
