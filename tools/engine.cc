@@ -118,7 +118,6 @@ Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_c
     for (int r = 1; r < e->group->size(); ++r) names.push_back("mpi rank " + std::to_string(r));
   } else if (c.local > 0) {
     const std::string secret = RandomSecret();
-    SHOAL_ASSIGN_OR_RETURN(const comm::LinkSecurity link, LinkSecurityFlag(c.link_security));
     const int each = std::max(1, e->pool->size());
     if (c.transport == "shm") {
       const std::string name = comm::shm::UniqueName();
@@ -129,6 +128,7 @@ Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_c
                                                              c.local_mem, c.busy_poll));
       SHOAL_ASSIGN_OR_RETURN(e->group, comm::shm::Create(name, c.local + 1, so));
     } else {
+      SHOAL_ASSIGN_OR_RETURN(const comm::LinkSecurity link, LinkSecurityFlag(c.link_security));
       SHOAL_ASSIGN_OR_RETURN(
           e->workers, LocalWorkers::Start(c.local, c.transport, each, secret, "", c.local_mem,
                                           c.busy_poll, c.link_security));
