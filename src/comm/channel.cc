@@ -2,7 +2,12 @@
 
 #include <sodium.h>
 
+#include <climits>
 #include <cstring>
+
+#if SHOAL_HAVE_LIBCRYPTO
+#include <openssl/evp.h>
+#endif
 
 namespace shoal::comm {
 
@@ -11,6 +16,17 @@ struct Channel::Keys {
   alignas(16) crypto_aead_aes256gcm_state recv_state;
   uint8_t send_key[kKeyBytes];
   uint8_t recv_key[kKeyBytes];
+#if SHOAL_HAVE_LIBCRYPTO
+  // OpenSSL's AEADs: the same algorithms and bytes as libsodium's, several times faster (stitched
+  // AES-NI/CLMUL and AVX code paths; docs/benchmarks.md). The receive context decrypts under
+  // kSeal and recomputes tags (encrypts) under kAuth.
+  EVP_CIPHER_CTX* send_ctx = nullptr;
+  EVP_CIPHER_CTX* recv_ctx = nullptr;
+  ~Keys() {
+    EVP_CIPHER_CTX_free(send_ctx);
+    EVP_CIPHER_CTX_free(recv_ctx);
+  }
+#endif
 };
 
 namespace {
@@ -20,6 +36,64 @@ const uint8_t kEmpty[1] = {0};  // libsodium wants a pointer even for zero bytes
 const unsigned char* Bytes(const void* p) {
   return p != nullptr ? static_cast<const unsigned char*>(p) : kEmpty;
 }
+
+#if SHOAL_HAVE_LIBCRYPTO
+// OpenSSL's update calls take int lengths: longer inputs go in pieces.
+constexpr size_t kPiece = size_t{1} << 30;
+
+bool EvpInit(EVP_CIPHER_CTX** ctx, Cipher c, const uint8_t* key, bool encrypt) {
+  *ctx = EVP_CIPHER_CTX_new();
+  const EVP_CIPHER* cipher = c == Cipher::kAes256Gcm ? EVP_aes_256_gcm() : EVP_chacha20_poly1305();
+  return *ctx != nullptr &&
+         EVP_CipherInit_ex(*ctx, cipher, nullptr, key, nullptr, encrypt ? 1 : 0) == 1;
+}
+
+bool EvpAad(EVP_CIPHER_CTX* ctx, const uint8_t* p, size_t n) {
+  for (size_t at = 0; at < n; at += kPiece) {
+    int len = 0;
+    if (EVP_CipherUpdate(ctx, nullptr, &len, p + at, static_cast<int>(std::min(kPiece, n - at))) !=
+        1) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool EvpData(EVP_CIPHER_CTX* ctx, const uint8_t* in, size_t n, uint8_t* out) {
+  for (size_t at = 0; at < n; at += kPiece) {
+    int len = 0;
+    if (EVP_CipherUpdate(ctx, out + at, &len, in + at,
+                         static_cast<int>(std::min(kPiece, n - at))) != 1) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Encrypts `m` (to `c`, which may be `m`) with `ad` authenticated, and writes the tag.
+bool EvpSeal(EVP_CIPHER_CTX* ctx, const uint8_t nonce[12], const uint8_t* ad, size_t ad_bytes,
+             const uint8_t* m, size_t m_bytes, uint8_t* c, uint8_t* tag) {
+  int len = 0;
+  uint8_t end[16];
+  return EVP_CipherInit_ex(ctx, nullptr, nullptr, nullptr, nonce, -1) == 1 &&
+         EvpAad(ctx, ad, ad_bytes) && EvpData(ctx, m, m_bytes, c) &&
+         EVP_CipherFinal_ex(ctx, end, &len) == 1 &&
+         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, kTagBytes, tag) == 1;
+}
+
+// Checks the tag, then (only if it matches, as far as the caller can tell) `m` holds the plain
+// text; `c` may be `m`.
+bool EvpOpen(EVP_CIPHER_CTX* ctx, const uint8_t nonce[12], const uint8_t* ad, size_t ad_bytes,
+             const uint8_t* c, size_t c_bytes, uint8_t* m, const uint8_t* tag) {
+  int len = 0;
+  uint8_t end[16];
+  return EVP_CipherInit_ex(ctx, nullptr, nullptr, nullptr, nonce, -1) == 1 &&
+         EvpAad(ctx, ad, ad_bytes) && EvpData(ctx, c, c_bytes, m) &&
+         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, kTagBytes, const_cast<uint8_t*>(tag)) ==
+             1 &&
+         EVP_CipherFinal_ex(ctx, end, &len) == 1;
+}
+#endif
 
 }  // namespace
 
@@ -78,6 +152,12 @@ StatusOr<std::unique_ptr<Channel>> Channel::Create(LinkSecurity security, Cipher
     crypto_aead_aes256gcm_beforenm(&k.send_state, k.send_key);
     crypto_aead_aes256gcm_beforenm(&k.recv_state, k.recv_key);
   }
+#if SHOAL_HAVE_LIBCRYPTO
+  if (!EvpInit(&k.send_ctx, cipher, k.send_key, true) ||
+      !EvpInit(&k.recv_ctx, cipher, k.recv_key, security == LinkSecurity::kAuth)) {
+    return Internal("OpenSSL could not set up " + std::string(CipherName(cipher)));
+  }
+#endif
   return ch;
 }
 
@@ -98,6 +178,18 @@ Status Channel::Seal(const uint8_t header[kFrameHeaderBytes], const void* payloa
   Nonce(send_seq_, nonce);
   Keys& k = *keys_;
   const bool aes = cipher_ == Cipher::kAes256Gcm;
+#if SHOAL_HAVE_LIBCRYPTO
+  uint8_t none[kFrameHeaderBytes];
+  const bool sealed =
+      security_ == LinkSecurity::kSeal
+          ? EvpSeal(k.send_ctx, nonce, header, kFrameHeaderBytes, Bytes(payload), bytes,
+                    out != nullptr ? static_cast<uint8_t*>(out) : none, tag)
+          : EvpSeal(k.send_ctx, nonce, Bytes(payload), bytes, header, kFrameHeaderBytes, none, tag);
+  if (!sealed) return Internal("seal: the cipher refused a frame of " + std::to_string(bytes));
+  (void)aes;
+  ++send_seq_;
+  return Status::Ok();
+#else
   int rc = 0;
   if (security_ == LinkSecurity::kSeal) {
     if (aes && bytes > crypto_aead_aes256gcm_messagebytes_max()) {
@@ -123,6 +215,7 @@ Status Channel::Seal(const uint8_t header[kFrameHeaderBytes], const void* payloa
   if (rc != 0) return Internal("seal: the cipher refused a frame of " + std::to_string(bytes));
   ++send_seq_;
   return Status::Ok();
+#endif
 }
 
 Status Channel::Open(const uint8_t header[kFrameHeaderBytes], void* payload, size_t bytes,
@@ -134,6 +227,19 @@ Status Channel::Open(const uint8_t header[kFrameHeaderBytes], void* payload, siz
   Keys& k = *keys_;
   const bool aes = cipher_ == Cipher::kAes256Gcm;
   bool good = false;
+#if SHOAL_HAVE_LIBCRYPTO
+  (void)aes;
+  if (security_ == LinkSecurity::kSeal) {
+    uint8_t none[1];
+    uint8_t* p = payload != nullptr ? static_cast<uint8_t*>(payload) : none;
+    good = EvpOpen(k.recv_ctx, nonce, header, kFrameHeaderBytes, p, bytes, p, tag);
+  } else {
+    uint8_t dropped[kFrameHeaderBytes], want[kTagBytes];
+    good = EvpSeal(k.recv_ctx, nonce, Bytes(payload), bytes, header, kFrameHeaderBytes, dropped,
+                   want) &&
+           crypto_verify_16(want, tag) == 0;
+  }
+#else
   if (security_ == LinkSecurity::kSeal) {
     if (aes && bytes > crypto_aead_aes256gcm_messagebytes_max()) {
       return Corrupt("a sealed frame of " + std::to_string(bytes) + " bytes is too large");
@@ -159,6 +265,7 @@ Status Channel::Open(const uint8_t header[kFrameHeaderBytes], void* payload, siz
     }
     good = crypto_verify_16(want, tag) == 0;
   }
+#endif
   if (!good) {
     return Corrupt("frame " + std::to_string(recv_seq_) +
                    " failed authentication: it was altered, replayed, reordered or dropped on the "
