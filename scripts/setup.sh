@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(g++ cmake ninja-build pkg-config libhwy-dev nlohmann-json3-dev libcli11-dev libpcre2-dev
-      libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-dev libsodium-dev libopenmpi-dev
+      libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-dev libsodium-dev libssl-dev
+      libopenmpi-dev
       openmpi-bin iproute2)
 # Node.js and npm (for the tokenizer references): any install will do (Debian's, or NodeSource's,
 # whose nodejs package bundles npm and conflicts with Debian's npm package).
