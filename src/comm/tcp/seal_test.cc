@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -107,6 +108,9 @@ class TamperProxy {
     EXPECT_EQ(0, listen(listen_, 4));
     getsockname(listen_, reinterpret_cast<sockaddr*>(&a), &len);
     port_ = ntohs(a.sin_port);
+#ifndef MSG_NOSIGNAL
+    signal(SIGPIPE, SIG_IGN);
+#endif
     thread_ = std::thread([this] { Run(); });
   }
   ~TamperProxy() {
@@ -134,7 +138,11 @@ class TamperProxy {
   }
   static bool WriteN(int fd, const uint8_t* p, size_t n) {
     while (n > 0) {
+#ifdef MSG_NOSIGNAL
       const ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+#else
+      const ssize_t w = send(fd, p, n, 0);  // SIGPIPE is ignored below
+#endif
       if (w <= 0) return false;
       p += w;
       n -= static_cast<size_t>(w);
