@@ -47,6 +47,12 @@ int main(int argc, char** argv) {
       o.transports = Split(argv[++i]);
       continue;
     }
+    if (has_value && std::strcmp(argv[i], "--counts") == 0) {
+      o.counts.clear();
+      for (const std::string& c : Split(argv[++i]))
+        o.counts.push_back(std::strtoull(c.c_str(), nullptr, 10));
+      continue;
+    }
     if (has_value && std::strcmp(argv[i], "--ranks") == 0) {
       o.ranks.clear();
       for (const std::string& r : Split(argv[++i])) o.ranks.push_back(std::atoi(r.c_str()));
@@ -66,7 +72,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: %s [--quick] [--sweep] [--no-busy] [--transports shm,tcp] [--ranks "
-                   "2,4,8] [--link-security seal,auth,none]\n",
+                   "2,4,8] [--counts 4096,7168] [--link-security seal,auth,none]\n",
                    argv[0]);
       return 2;
     }
