@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(g++ cmake ninja-build pkg-config libhwy-dev nlohmann-json3-dev libcli11-dev libpcre2-dev
-      libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-dev libsodium-dev libxxhash-dev libopenmpi-dev
+      libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-dev libsodium-dev libssl-dev libxxhash-dev libopenmpi-dev
       openmpi-bin iproute2 python3 python3-jinja2 libcpp-httplib-dev)
 # Node.js and npm (for the tokenizer and chat-template references): any install will do (Debian's, or NodeSource's,
 # whose nodejs package bundles npm and conflicts with Debian's npm package).

@@ -190,7 +190,7 @@ void PrintTable(const nlohmann::json& b) {
                          ? std::to_string(r["achieved_gb_s"].get<double>()).substr(0, 5)
                          : "";
     std::string nodes = std::to_string(r.value("nodes", 1));
-    for (const char* key : {"transport", "experts"}) {
+    for (const char* key : {"transport", "link_security", "experts"}) {
       if (!r.contains(key)) continue;
       nodes.push_back(' ');
       nodes.append(r[key].get<std::string>());

@@ -34,6 +34,7 @@ Action RegisterWorker(CLI::App& app);
 Action RegisterServe(CLI::App& app);
 Action RegisterTemplate(CLI::App& app);
 Action RegisterId(CLI::App& app);
+Action RegisterSecret(CLI::App& app);
 
 // The whole file, byte for byte.
 StatusOr<std::string> ReadFileBytes(const std::string& path);

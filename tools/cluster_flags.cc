@@ -48,6 +48,13 @@ void AddClusterOptions(CLI::App* sub, ClusterOptions* o) {
   sub->add_option("--io-timeout-ms", o->io_timeout_ms, "a silent node is reported after this")
       ->capture_default_str()
       ->group(g);
+  sub->add_option("--link-security", o->link_security,
+                  "tcp frames after the handshake: seal (encrypted + authenticated), auth "
+                  "(authenticated, in clear: trusted links), none (benchmarks only); the same on "
+                  "every node")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"seal", "auth", "none"}))
+      ->group(g);
 }
 
 }  // namespace shoal::cli

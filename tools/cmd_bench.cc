@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "bench/comm/collective_bench_lib.h"
@@ -18,6 +19,7 @@
 #include "bench_util.h"
 #include "cli_common.h"
 #include "cluster_flags.h"
+#include "comm/channel.h"
 #include "format/gguf.h"
 #include "gen_model.h"
 #include "membw.h"
@@ -30,7 +32,8 @@ namespace {
 
 struct Opts {
   std::string model, threads, types = "q4_0,q8_0", cache, pool, preset = "1b";
-  std::string experts = "experts";  // pooled MoE runs: expert splits to measure
+  std::string experts = "experts";     // pooled MoE runs: expert splits to measure
+  std::string link_security = "seal";  // tcp pools: link securities to measure
   bool comm = false;
   bool serve = false;
   std::string streams = "1,4,8,16";
@@ -170,6 +173,9 @@ Status Bench(const Opts& o) {
   const std::vector<std::string> splits = SplitComma(o.experts);
   for (const std::string& x : splits) SHOAL_RETURN_IF_ERROR(parallel::ParseExpertSplit(x).status());
   if (splits.empty()) return InvalidArgument("--experts is empty");
+  const std::vector<std::string> links = SplitComma(o.link_security);
+  for (const std::string& l : links) SHOAL_RETURN_IF_ERROR(comm::ParseLinkSecurity(l).status());
+  if (links.empty()) return InvalidArgument("--link-security is empty");
   std::vector<std::pair<std::string, std::string>> models;  // (label, path)
   if (!o.model.empty()) {
     models.emplace_back(std::filesystem::path(o.model).filename().string(), o.model);
@@ -197,10 +203,14 @@ Status Bench(const Opts& o) {
                            model::ParseConfig(file->metadata(), file.get()));
     const bool moe = config.n_expert > 0;
     file.reset();
-    // (transport, nodes): ("", 1) is this process alone.
-    std::vector<std::pair<std::string, int>> layouts = {{"", 1}};
-    layouts.insert(layouts.end(), pools.begin(), pools.end());
-    for (const auto& [transport, nodes] : layouts) {
+    // (transport, nodes, link security): ("", 1, "") is this process alone.
+    std::vector<std::tuple<std::string, int, std::string>> layouts = {{"", 1, ""}};
+    for (const auto& [transport, nodes] : pools) {
+      for (const std::string& link : transport == "tcp" ? links : std::vector<std::string>{""}) {
+        layouts.emplace_back(transport, nodes, link);
+      }
+    }
+    for (const auto& [transport, nodes, link] : layouts) {
       // Expert splits matter only for pooled mixture-of-experts models.
       const std::vector<std::string> layout_splits =
           nodes > 1 && moe ? splits : std::vector<std::string>{""};
@@ -221,6 +231,7 @@ Status Bench(const Opts& o) {
           pool.local = nodes - 1;
           pool.transport = transport.empty() ? "tcp" : transport;
           pool.busy_poll = o.busy_poll;
+          if (!link.empty()) pool.link_security = link;
           if (!split.empty()) pool.experts = split;
           SHOAL_ASSIGN_OR_RETURN(
               std::unique_ptr<Engine> e,
@@ -230,6 +241,7 @@ Status Bench(const Opts& o) {
           const double gb_s = r.tg_tok_s_median * WeightBytesPerToken(*e) / 1e9;
           nlohmann::json where = {{"model", label}, {"n_threads", t}, {"nodes", nodes}};
           if (!transport.empty()) where["transport"] = transport;
+          if (!link.empty()) where["link_security"] = link;
           if (!split.empty()) where["experts"] = split;
           nlohmann::json pp = where, tg = where;
           pp.update({{"test", "pp" + std::to_string(o.n_prompt)},
@@ -304,6 +316,9 @@ Action RegisterBench(CLI::App& app) {
   sub->add_option("--pool", o->pool,
                   "also run pooled on this machine: tcp:N,shm:N (N nodes, each with --threads)");
   sub->add_flag("--busy-poll", o->busy_poll, "pooled runs spin while waiting on peers");
+  sub->add_option("--link-security", o->link_security,
+                  "tcp pools: link securities to measure, e.g. none,auth,seal")
+      ->capture_default_str();
   sub->add_option("--experts", o->experts,
                   "pooled MoE runs: expert splits to measure, e.g. experts,columns")
       ->capture_default_str();

@@ -30,8 +30,17 @@ Action RegisterWorker(CLI::App& app) {
                   "file holding the cluster secret (default: $SHOAL_SECRET)");
   sub->add_option("--io-timeout-ms", o->io_timeout_ms, "a silent peer is reported after this")
       ->capture_default_str();
+  sub->add_option("--link-security", o->link_security,
+                  "tcp frames after the handshake: seal, auth or none; must match rank 0's")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"seal", "auth", "none"}));
   sub->add_flag("--busy-poll", o->busy_poll,
                 "spin instead of sleeping while waiting on the network (lowest latency)");
+  sub->add_option("--link-security", o->link_security,
+                  "tcp frames: seal (encrypted + authenticated), auth (authenticated, in clear), "
+                  "none (benchmarks only); the same on every node")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"seal", "auth", "none"}));
   sub->add_flag("--once", o->once, "serve one job, then exit");
   sub->add_option("--port-fd", o->port_fd, "write the port to this descriptor (for --local)")
       ->group("");

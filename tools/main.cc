@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   add(shoal::cli::RegisterWorker);
   add(shoal::cli::RegisterServe);
   add(shoal::cli::RegisterId);
+  add(shoal::cli::RegisterSecret);
 
   try {
     app.parse(argc, argv);

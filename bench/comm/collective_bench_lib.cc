@@ -24,7 +24,8 @@ struct Case {
   size_t count;
   bool busy;
   Algorithm algo;
-  bool pingpong;  // 2 ranks, Send/Recv round trips of count * 4 bytes
+  bool pingpong;     // 2 ranks, Send/Recv round trips of count * 4 bytes
+  std::string link;  // tcp: seal, auth or none
 };
 
 std::string AlgoName(Algorithm a) {
@@ -109,7 +110,10 @@ int ChildMain(const Case& c, const Options& o, int rank, const std::string& shm_
     g = rank == 0 ? shm::Create(shm_name, c.ranks, so) : shm::Attach(shm_name, rank, so);
   } else {
     tcp::Options to;
-    to.secret = "shoal comm bench";
+    to.secret = "shoal comm bench: a fixed secret of 32+ bytes";
+    auto link = ParseLinkSecurity(c.link);
+    if (!link.ok()) return 1;
+    to.link_security = *link;
     to.io_timeout_ms = o.io_timeout_ms;
     to.busy_poll = c.busy;
     g = rank == 0 ? tcp::Launch(addresses, to) : tcp::Join(listeners[rank - 1], to, 20000);
@@ -194,44 +198,52 @@ nlohmann::json RunCollectiveBench(const Options& o) {
   if (o.blocking) modes.push_back(false);
   if (o.busy_poll) modes.push_back(true);
   for (const std::string& t : o.transports) {
-    for (bool busy : modes) {
-      if (busy && cpus < 2) continue;
-      for (size_t count : o.counts) {
-        Case pp{t, 2, count, busy, Algorithm::kDirect, true};
-        auto rtt = RunCase(pp, o);
-        nlohmann::json rtt_json;
-        if (rtt.ok()) {
-          rtt_json = Percentiles(*rtt);
-          out["pingpong"].push_back({{"transport", t},
-                                     {"count", count},
-                                     {"bytes", count * 4},
-                                     {"busy_poll", busy},
-                                     {"iters", rtt->size()},
-                                     {"rtt_us", rtt_json}});
-        } else {
-          out["errors"].push_back(t + " ping-pong: " + rtt.status().ToString());
-        }
-        for (int ranks : o.ranks) {
-          if (busy && ranks > cpus) continue;  // oversubscribed: blocking mode only
-          for (Algorithm algo : o.algorithms) {
-            Case c{t, ranks, count, busy, algo, false};
-            auto us = RunCase(c, o);
-            if (!us.ok()) {
-              out["errors"].push_back(t + " " + std::to_string(ranks) + " ranks " +
-                                      std::to_string(count) + ": " + us.status().ToString());
-              continue;
+    for (const std::string& link : t == "tcp" ? o.link_security : std::vector<std::string>{""}) {
+      for (bool busy : modes) {
+        if (busy && cpus < 2) continue;
+        for (size_t count : o.counts) {
+          Case pp{t, 2, count, busy, Algorithm::kDirect, true, link};
+          auto rtt = RunCase(pp, o);
+          nlohmann::json rtt_json;
+          if (rtt.ok()) {
+            rtt_json = Percentiles(*rtt);
+            out["pingpong"].push_back({{"transport", t},
+                                       {"link_security", link},
+                                       {"count", count},
+                                       {"bytes", count * 4},
+                                       {"busy_poll", busy},
+                                       {"iters", rtt->size()},
+                                       {"rtt_us", rtt_json}});
+          } else {
+            out["errors"].push_back(t + " ping-pong: " + rtt.status().ToString());
+          }
+          for (int ranks : o.ranks) {
+            if (busy && ranks > cpus) continue;  // oversubscribed: blocking mode only
+            for (Algorithm algo : o.algorithms) {
+              Case c{t, ranks, count, busy, algo, false, link};
+              auto us = RunCase(c, o);
+              if (!us.ok()) {
+                out["errors"].push_back(t + " " + std::to_string(ranks) + " ranks " +
+                                        std::to_string(count) + ": " + us.status().ToString());
+                continue;
+              }
+              nlohmann::json r = {{"transport", t},
+                                  {"link_security", link},
+                                  {"ranks", ranks},
+                                  {"count", count},
+                                  {"bytes", count * 4},
+                                  {"busy_poll", busy},
+                                  {"algorithm", AlgoName(algo)},
+                                  {"iters", us->size()},
+                                  {"allreduce_us", Percentiles(*us)}};
+              if (rtt.ok()) {
+                r["pingpong_rtt_us"] = rtt_json;
+                const double ratio = r["allreduce_us"]["median"].get<double>() /
+                                     std::max(rtt_json["median"].get<double>(), 0.1);
+                r["ratio"] = std::round(ratio * 100) / 100;
+              }
+              out["results"].push_back(r);
             }
-            nlohmann::json r = {{"transport", t},      {"ranks", ranks},
-                                {"count", count},      {"bytes", count * 4},
-                                {"busy_poll", busy},   {"algorithm", AlgoName(algo)},
-                                {"iters", us->size()}, {"allreduce_us", Percentiles(*us)}};
-            if (rtt.ok()) {
-              r["pingpong_rtt_us"] = rtt_json;
-              const double ratio = r["allreduce_us"]["median"].get<double>() /
-                                   std::max(rtt_json["median"].get<double>(), 0.1);
-              r["ratio"] = std::round(ratio * 100) / 100;
-            }
-            out["results"].push_back(r);
           }
         }
       }

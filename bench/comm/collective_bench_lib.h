@@ -28,9 +28,12 @@ struct Options {
   int max_iters = 2000;
   double seconds_per_case = 0.6;  // iterations = min(max_iters, this / warm-up time per call)
   int io_timeout_ms = 10000;
+  // tcp only: the link securities measured, each a row of its own ("seal", "auth", "none").
+  std::vector<std::string> link_security = {"seal"};
 };
 
-// {"bench": "comm_collectives", "cpus": N, "results": [{"transport", "ranks", "count", "bytes",
+// {"bench": "comm_collectives", "cpus": N, "results": [{"transport", "link_security" (tcp),
+//   "ranks", "count", "bytes",
 //   "busy_poll", "algorithm", "iters", "allreduce_us": {"median", "p90"},
 //   "pingpong_rtt_us": {"median", "p90"}, "ratio"}...], "pingpong": [...], "errors": [...]}
 nlohmann::json RunCollectiveBench(const Options& options);

@@ -85,11 +85,13 @@ Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_c
                                                  c.busy_poll, c.local_model));
       SHOAL_ASSIGN_OR_RETURN(e->group, comm::shm::Create(name, c.local + 1, so));
     } else {
+      SHOAL_ASSIGN_OR_RETURN(const comm::LinkSecurity link, LinkSecurityFlag(c.link_security));
       SHOAL_ASSIGN_OR_RETURN(
           e->workers, LocalWorkers::Start(c.local, c.transport, each, secret, "", c.local_mem,
-                                          c.busy_poll, c.local_model));
+                                          c.busy_poll, c.local_model, c.link_security));
       comm::tcp::Options to;
       to.secret = secret;
+      to.link_security = link;
       to.io_timeout_ms = c.io_timeout_ms;
       to.busy_poll = c.busy_poll;
       SHOAL_ASSIGN_OR_RETURN(e->group, comm::tcp::Launch(e->workers->addresses(), to));
@@ -102,6 +104,7 @@ Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_c
     }
     comm::tcp::Options to;
     SHOAL_ASSIGN_OR_RETURN(to.secret, ClusterSecret(c.secret_file));
+    SHOAL_ASSIGN_OR_RETURN(to.link_security, LinkSecurityFlag(c.link_security));
     to.io_timeout_ms = c.io_timeout_ms;
     to.busy_poll = c.busy_poll;
     SHOAL_ASSIGN_OR_RETURN(e->group, comm::tcp::Launch(nodes, to));

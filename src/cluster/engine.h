@@ -35,7 +35,8 @@ struct ClusterOptions {
   std::string experts = "auto";  // MoE: whole experts per node, or every expert's columns
   int64_t reserve_mib = 256;     // memory each node keeps beyond its weights and KV cache
   int io_timeout_ms = 30000;
-  bool busy_poll = false;  // spin while waiting on peers
+  bool busy_poll = false;              // spin while waiting on peers
+  std::string link_security = "seal";  // tcp frames: seal, auth or none (docs/security.md)
   bool pooled() const { return !nodes.empty() || !hostfile.empty() || local > 0 || mpi; }
 };
 

@@ -23,9 +23,9 @@ struct JobMessage {
   gguf::Digest model_id;             // the content identity (format/identity.h)
   std::vector<uint64_t> part_bytes;  // the size of each of the model's files
   int32_t n_ctx = 0;
-  int32_t kv_blocks = 0;      // KV cache blocks every rank allocates (the scheduler's); 0: n_ctx
+  int32_t kv_blocks = 0;       // KV cache blocks every rank allocates (the scheduler's); 0: n_ctx
   int32_t io_timeout_ms = -1;  // the job's limit on a silent peer during a command; -1: default
-  nlohmann::json plan;  // parallel::Plan::ToJson(); parsed by the caller
+  nlohmann::json plan;         // parallel::Plan::ToJson(); parsed by the caller
 };
 
 std::string JobText(const JobMessage& m);

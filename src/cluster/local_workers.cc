@@ -14,12 +14,15 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <random>
 #include <sstream>
 #include <thread>
+
+#include "comm/tcp/handshake.h"
+#include "comm/tcp/tcp.h"
 
 namespace shoal::cluster {
 namespace {
@@ -78,21 +81,27 @@ StatusOr<std::string> ClusterSecret(const std::string& file) {
     return InvalidArgument(
         "no cluster secret: set SHOAL_SECRET or pass --secret-file (the same on every node)");
   }
-  if (s.size() < 16) return InvalidArgument("the cluster secret must be at least 16 bytes");
+  SHOAL_RETURN_IF_ERROR(
+      comm::tcp::CheckSecret(s).With(file.empty() ? "$SHOAL_SECRET" : "the secret file " + file));
   return s;
 }
 
-std::string RandomSecret() {
-  std::random_device rd;
-  std::string s;
-  const char* hex = "0123456789abcdef";
-  for (int i = 0; i < 64; ++i) s += hex[rd() & 15];
+std::string RandomSecret() { return comm::tcp::NewClusterSecret(); }
+
+StatusOr<comm::LinkSecurity> LinkSecurityFlag(const std::string& name) {
+  SHOAL_ASSIGN_OR_RETURN(const comm::LinkSecurity s, comm::ParseLinkSecurity(name));
+  if (s == comm::LinkSecurity::kNone) {
+    std::fprintf(stderr,
+                 "shoal: warning: --link-security none: frames after the handshake travel "
+                 "unauthenticated and in clear (for benchmarks on a trusted link only)\n");
+  }
   return s;
 }
 
 StatusOr<std::unique_ptr<LocalWorkers>> LocalWorkers::Start(
     int n, const std::string& transport, int threads_each, const std::string& secret,
-    const std::string& shm_name, const std::string& mem, bool busy_poll, const std::string& model) {
+    const std::string& shm_name, const std::string& mem, bool busy_poll, const std::string& model,
+    const std::string& link_security) {
   if (transport != "tcp" && transport != "shm") {
     return InvalidArgument("--transport must be tcp or shm, not '" + transport + "'");
   }
@@ -106,6 +115,7 @@ StatusOr<std::unique_ptr<LocalWorkers>> LocalWorkers::Start(
     if (!mem.empty()) args.insert(args.end(), {"--mem", mem});
     if (!model.empty()) args.insert(args.end(), {"-m", model});
     if (busy_poll) args.push_back("--busy-poll");
+    if (transport == "tcp") args.insert(args.end(), {"--link-security", link_security});
     if (transport == "tcp") {
       args.insert(args.end(), {"--listen", "127.0.0.1:0", "--port-fd", std::to_string(fds[1])});
     } else {

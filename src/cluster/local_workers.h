@@ -9,13 +9,17 @@
 #include <vector>
 
 #include "base/status.h"
+#include "comm/channel.h"
 
 namespace shoal::cluster {
 
-// The secret from `file` (trailing newline dropped) or else $SHOAL_SECRET; at least 16 bytes.
+// The secret from `file` (trailing newline dropped) or else $SHOAL_SECRET; a weak one (shorter
+// than 32 bytes or fewer than 8 different characters) is refused with how to make one.
 StatusOr<std::string> ClusterSecret(const std::string& file);
-// 32 random bytes as hex, for a pool that lives inside one command.
+// 32 random bytes as hex (libsodium's generator), for a pool that lives inside one command.
 std::string RandomSecret();
+// --link-security seal|auth|none; "none" prints a warning on stderr.
+StatusOr<comm::LinkSecurity> LinkSecurityFlag(const std::string& name);
 
 class LocalWorkers {
  public:
@@ -27,7 +31,8 @@ class LocalWorkers {
                                                        int threads_each, const std::string& secret,
                                                        const std::string& shm_name,
                                                        const std::string& mem, bool busy_poll,
-                                                       const std::string& model = "");
+                                                       const std::string& model = "",
+                                                       const std::string& link_security = "seal");
   ~LocalWorkers();  // gives the children a second to end (they do, once rank 0 is gone), then kills
                     // them
 

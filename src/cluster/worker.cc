@@ -44,6 +44,7 @@ Status ServeWorker(const WorkerOptions& o) {
   if (o.listen.empty()) return InvalidArgument("worker: --listen ADDR (or --shm) is required");
   comm::tcp::Options to;
   SHOAL_ASSIGN_OR_RETURN(to.secret, ClusterSecret(o.secret_file));
+  SHOAL_ASSIGN_OR_RETURN(to.link_security, LinkSecurityFlag(o.link_security));
   to.io_timeout_ms = o.io_timeout_ms;
   to.busy_poll = o.busy_poll;
   SHOAL_ASSIGN_OR_RETURN(comm::tcp::Listener listener, comm::tcp::Listener::Bind(o.listen));

@@ -10,11 +10,11 @@
 namespace shoal::cluster {
 
 struct WorkerOptions {
-  std::string listen;  // HOST:PORT to listen on (port 0: any)
-  std::string model;   // this node's copy of the GGUF (empty: rank 0's path)
-  std::string mem;     // memory offered to the pool, e.g. 12G (empty: available)
-  std::string shm;     // join this shared-memory group as `rank` instead of listening
-  std::string cache;   // where received weights are kept (empty: DefaultShardCacheDir())
+  std::string listen;             // HOST:PORT to listen on (port 0: any)
+  std::string model;              // this node's copy of the GGUF (empty: rank 0's path)
+  std::string mem;                // memory offered to the pool, e.g. 12G (empty: available)
+  std::string shm;                // join this shared-memory group as `rank` instead of listening
+  std::string cache;              // where received weights are kept (empty: DefaultShardCacheDir())
   std::string cache_max = "64G";  // most disk the shard cache may take (LRU eviction)
   int rank = -1;
   int n_threads = 0;     // 0: one per core
@@ -24,6 +24,7 @@ struct WorkerOptions {
   std::string secret_file;
   int io_timeout_ms = 30000;
   bool busy_poll = false;
+  std::string link_security = "seal";  // tcp frames: seal, auth or none (docs/security.md)
 };
 
 // Serves jobs until an error (with `once`, or before the first job) or forever.

@@ -36,24 +36,41 @@ void IdleBackoff(uint64_t idle_rounds) {
   }
 }
 
-StreamPeerIo::StreamPeerIo(std::unique_ptr<Transport> transport, StreamOptions options)
-    : transport_(std::move(transport)), options_(options) {
+StreamPeerIo::StreamPeerIo(std::unique_ptr<Transport> transport, StreamOptions options,
+                           std::vector<std::unique_ptr<Channel>> channels)
+    : transport_(std::move(transport)), options_(options), channels_(std::move(channels)) {
   const int n = transport_->size();
   sends_.resize(n);
   recvs_.resize(n);
   pending_send_peers_.reserve(n);
   pending_recv_peers_.reserve(n);
+  if (!channels_.empty()) channels_.resize(n);
 }
 
-Status StreamPeerIo::StepSend(SendState& s, bool* progressed, bool* finished) {
-  ConstBuf bufs[2];
+namespace {
+
+// What is left of the frame [header][payload][tag] after `done` bytes, as at most 3 buffers.
+template <typename Buf, typename Ptr>
+size_t FrameTail(const Ptr (&ptr)[3], const size_t (&len)[3], size_t done, Buf* bufs) {
   size_t nb = 0;
-  if (s.done < kFrameHeaderBytes) bufs[nb++] = {s.header + s.done, kFrameHeaderBytes - s.done};
-  const size_t payload_done = s.done > kFrameHeaderBytes ? s.done - kFrameHeaderBytes : 0;
-  if (s.op->bytes > payload_done) {
-    bufs[nb++] = {static_cast<const uint8_t*>(s.op->data) + payload_done,
-                  s.op->bytes - payload_done};
+  for (int i = 0; i < 3; ++i) {
+    if (done >= len[i]) {
+      done -= len[i];
+      continue;
+    }
+    bufs[nb++] = {ptr[i] + done, len[i] - done};
+    done = 0;
   }
+  return nb;
+}
+
+}  // namespace
+
+Status StreamPeerIo::StepSend(SendState& s, bool* progressed, bool* finished) {
+  const uint8_t* ptr[3] = {s.header, s.payload, s.tag};
+  const size_t len[3] = {kFrameHeaderBytes, s.op->bytes, s.tag_bytes};
+  ConstBuf bufs[3];
+  const size_t nb = FrameTail(ptr, len, s.done, bufs);
   if (nb == 0) {
     *finished = true;
     return Status::Ok();
@@ -63,19 +80,17 @@ Status StreamPeerIo::StepSend(SendState& s, bool* progressed, bool* finished) {
   if (moved > 0) {
     *progressed = true;
     s.done += moved;
-    *finished = s.done == kFrameHeaderBytes + s.op->bytes;
+    *finished = s.done == kFrameHeaderBytes + s.op->bytes + s.tag_bytes;
   }
   return Status::Ok();
 }
 
 Status StreamPeerIo::StepRecv(Op op, RecvState& r, bool* progressed, bool* finished) {
-  MutBuf bufs[2];
-  size_t nb = 0;
-  if (r.done < kFrameHeaderBytes) bufs[nb++] = {r.header + r.done, kFrameHeaderBytes - r.done};
-  const size_t payload_done = r.done > kFrameHeaderBytes ? r.done - kFrameHeaderBytes : 0;
-  if (r.op->bytes > payload_done) {
-    bufs[nb++] = {static_cast<uint8_t*>(r.op->data) + payload_done, r.op->bytes - payload_done};
-  }
+  uint8_t* ptr[3] = {r.header, static_cast<uint8_t*>(r.op->data), r.tag};
+  const size_t len[3] = {kFrameHeaderBytes, r.op->bytes, r.tag_bytes};
+  const size_t total = kFrameHeaderBytes + r.op->bytes + r.tag_bytes;
+  MutBuf bufs[3];
+  const size_t nb = FrameTail(ptr, len, r.done, bufs);
   size_t moved = 0;
   if (nb > 0) {
     SHOAL_RETURN_IF_ERROR(transport_->TryRead(r.op->peer, std::span(bufs, nb), &moved));
@@ -99,7 +114,12 @@ Status StreamPeerIo::StepRecv(Op op, RecvState& r, bool* progressed, bool* finis
     }
     r.header_checked = true;
   }
-  *finished = r.header_checked && r.done == kFrameHeaderBytes + r.op->bytes;
+  *finished = r.header_checked && r.done == total;
+  if (*finished) {
+    if (Channel* ch = channel(r.op->peer)) {
+      SHOAL_RETURN_IF_ERROR(ch->Open(r.header, r.op->data, r.op->bytes, r.tag));
+    }
+  }
   return Status::Ok();
 }
 
@@ -110,14 +130,14 @@ Status StreamPeerIo::TimeoutError(Op op, int waited_ms) const {
     peer = pending_recv_peers_.front();
     const RecvState& r = recvs_[peer];
     what = "nothing received for " + std::to_string(waited_ms) + " ms (got " +
-           std::to_string(r.done) + " of " + std::to_string(kFrameHeaderBytes + r.op->bytes) +
-           " frame bytes)";
+           std::to_string(r.done) + " of " +
+           std::to_string(kFrameHeaderBytes + r.op->bytes + r.tag_bytes) + " frame bytes)";
   } else {
     peer = pending_send_peers_.front();
     const SendState& s = sends_[peer];
     what = "could not send for " + std::to_string(waited_ms) + " ms (sent " +
-           std::to_string(s.done) + " of " + std::to_string(kFrameHeaderBytes + s.op->bytes) +
-           " frame bytes)";
+           std::to_string(s.done) + " of " +
+           std::to_string(kFrameHeaderBytes + s.op->bytes + s.tag_bytes) + " frame bytes)";
   }
   return Unavailable(std::string(OpName(op)) + " with " + PeerName(peer) + ": " + what +
                      "; the peer is silent, stopped or overloaded");
@@ -145,6 +165,17 @@ Status StreamPeerIo::Exchange(Op op, std::span<const SendOp> sends, std::span<co
     h.op = static_cast<uint8_t>(op);
     h.bytes = s.bytes;
     EncodeFrameHeader(h, st.header);
+    st.payload = static_cast<const uint8_t*>(s.data);
+    st.tag_bytes = 0;
+    if (Channel* ch = channel(s.peer)) {
+      st.tag_bytes = ch->tag_bytes();
+      if (ch->security() == LinkSecurity::kSeal && s.bytes > 0) {
+        if (st.sealed.size() < s.bytes) st.sealed.resize(s.bytes);
+        st.payload = st.sealed.data();
+      }
+      Status sealed = ch->Seal(st.header, s.data, s.bytes, st.sealed.data(), st.tag);
+      if (!sealed.ok()) return sealed.With(std::string(OpName(op)) + " to " + PeerName(s.peer));
+    }
     pending_send_peers_.push_back(s.peer);
   }
   for (const RecvOp& r : recvs) {
@@ -155,6 +186,8 @@ Status StreamPeerIo::Exchange(Op op, std::span<const SendOp> sends, std::span<co
     st.op = &r;
     st.done = 0;
     st.header_checked = false;
+    const Channel* ch = channel(r.peer);
+    st.tag_bytes = ch != nullptr ? ch->tag_bytes() : 0;
     pending_recv_peers_.push_back(r.peer);
   }
 
@@ -201,7 +234,10 @@ Status StreamPeerIo::Exchange(Op op, std::span<const SendOp> sends, std::span<co
       continue;
     }
     const int64_t idle_ms = MsSince(last_progress);
-    if (idle_ms >= options_.io_timeout_ms) return TimeoutError(op, static_cast<int>(idle_ms));
+    const bool limited = options_.io_timeout_ms > 0;
+    if (limited && idle_ms >= options_.io_timeout_ms) {
+      return TimeoutError(op, static_cast<int>(idle_ms));
+    }
     if (MsSince(last_check) >= 10) {  // a dead peer is reported without waiting the timeout
       last_check = Clock::now();
       for (const auto* list : {&pending_recv_peers_, &pending_send_peers_}) {
@@ -212,8 +248,8 @@ Status StreamPeerIo::Exchange(Op op, std::span<const SendOp> sends, std::span<co
       }
     }
     if (!options_.busy_poll) {
-      const int max_wait_ms =
-          static_cast<int>(std::min<int64_t>(options_.io_timeout_ms - idle_ms, 100));
+      const int max_wait_ms = static_cast<int>(
+          limited ? std::min<int64_t>(options_.io_timeout_ms - idle_ms, 100) : 100);
       SHOAL_RETURN_IF_ERROR(transport_->Wait(pending_send_peers_, pending_recv_peers_,
                                              std::max(max_wait_ms, 1), idle_rounds));
     }

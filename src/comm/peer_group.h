@@ -62,6 +62,7 @@ class PeerGroup : public Group {
                  int root) override;
   Status Broadcast(void* data, size_t bytes, int root) override;
   Status Barrier() override;
+  void SetIoTimeoutMs(int timeout_ms) override { io_->SetIoTimeoutMs(timeout_ms); }
 
   PeerIo& io() { return *io_; }
 

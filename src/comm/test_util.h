@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -63,6 +64,39 @@ inline float RefSum(const std::vector<std::vector<float>>& in, size_t count, siz
   float acc = in[start][i];
   for (int k = 1; k < n; ++k) acc += in[(start + k) % n][i];
   return acc;
+}
+
+// Group::SetIoTimeoutMs on ranks 0 and 1 of `groups`, built with an I/O timeout of base_ms: with
+// the limit off (0) rank 1's Recv waits three times that for a late rank 0 and completes with
+// its bytes; with the limit back on, a Recv from a silent rank 0 fails within about base_ms.
+inline void ExpectIoTimeoutCanBeLifted(std::vector<std::unique_ptr<Group>>& groups, int base_ms) {
+  ASSERT_GE(groups.size(), 2u);
+  ASSERT_TRUE(groups[0] && groups[1]);
+  using Clock = std::chrono::steady_clock;
+  groups[1]->SetIoTimeoutMs(0);
+  const uint32_t sent = 0xC0FFEE;
+  uint32_t got = 0;
+  Status send_status, recv_status;
+  const auto t0 = Clock::now();
+  std::thread late([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(3 * base_ms));
+    send_status = groups[0]->Send(1, &sent, sizeof sent);
+  });
+  recv_status = groups[1]->Recv(0, &got, sizeof got);
+  late.join();
+  ASSERT_TRUE(send_status.ok()) << send_status.ToString();
+  ASSERT_TRUE(recv_status.ok()) << recv_status.ToString();
+  EXPECT_EQ(got, sent);
+  EXPECT_GE(Clock::now() - t0, std::chrono::milliseconds(3 * base_ms));
+
+  groups[1]->SetIoTimeoutMs(base_ms);
+  const auto t1 = Clock::now();
+  const Status silent = groups[1]->Recv(0, &got, sizeof got);
+  const auto took = Clock::now() - t1;
+  EXPECT_EQ(silent.code(), StatusCode::kUnavailable) << silent.ToString();
+  EXPECT_NE(silent.message().find("rank 0"), std::string::npos) << silent.ToString();
+  EXPECT_GE(took, std::chrono::milliseconds(base_ms - 10));
+  EXPECT_LT(took, std::chrono::milliseconds(base_ms + 2000));
 }
 
 }  // namespace shoal::comm::testing

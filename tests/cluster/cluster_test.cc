@@ -77,13 +77,13 @@ TEST(Pool, ExpertParallelGivesOneNodesTokens) {
       const std::string tag = "ship-" + arch + "-" + split;
       Proc w = Start({"worker", "--listen", "127.0.0.1:0", "--once", "-t", "1", "-m",
                       Tmp() + "/no-such-model.gguf", "--cache", cache},
-                     tag + "-worker", {"SHOAL_SECRET=ship-secret-0123456789"});
+                     tag + "-worker", {"SHOAL_SECRET=ship-secret-0123456789abcdefghijklmnop"});
       const std::string addr = ListenAddress(w);
       ASSERT_FALSE(addr.empty()) << w.err();
       std::vector<std::string> args = {"run", "-m", path};
       args.insert(args.end(), kGreedy.begin(), kGreedy.end());
       args.insert(args.end(), {"--nodes", addr, "--experts", split});
-      Proc r = RunShoal(args, tag, 60, {"SHOAL_SECRET=ship-secret-0123456789"});
+      Proc r = RunShoal(args, tag, 60, {"SHOAL_SECRET=ship-secret-0123456789abcdefghijklmnop"});
       ASSERT_EQ(r.code, 0) << r.err() << w.err();
       EXPECT_EQ(Json(r)["tokens"].get<std::vector<int>>(), one);
       ASSERT_TRUE(w.Wait(20));
@@ -226,21 +226,74 @@ TEST(BadPeers, KilledWorkerEndsTheRequestCleanly) {
 TEST(BadPeers, WrongSecretAndGarbageAreRefused) {
   // A worker with one secret, rank 0 with another.
   Proc w = Start({"worker", "--listen", "127.0.0.1:0", "--once", "-t", "1"}, "worker-secret",
-                 {"SHOAL_SECRET=the-right-secret-0123456789"});
+                 {"SHOAL_SECRET=the-right-secret-0123456789abcdefghijk"});
   const std::string addr = ListenAddress(w);
   ASSERT_FALSE(addr.empty()) << w.err();
   // A rank 0 with the wrong secret is refused; the worker keeps waiting (garbage and stray
   // connections: src/comm/tcp/tcp_test.cc).
   Proc wrong =
       RunShoal({"run", "-m", Model(), "-p", "x", "--nodes", addr, "--io-timeout-ms", "2000"},
-               "wrong-secret", 30, {"SHOAL_SECRET=the-wrong-secret-0123456789"});
+               "wrong-secret", 30, {"SHOAL_SECRET=the-wrong-secret-0123456789abcdefghijk"});
   EXPECT_NE(wrong.code, 0);
   EXPECT_LT(wrong.code, 128);
   EXPECT_NE(wrong.err().find("secret"), std::string::npos) << wrong.err();
   // The right secret still works afterwards.
   Proc ok = RunShoal({"run", "-m", Model(), "-p", "x", "-n", "4", "-t", "1", "--nodes", addr},
-                     "right", 60, {"SHOAL_SECRET=the-right-secret-0123456789"});
+                     "right", 60, {"SHOAL_SECRET=the-right-secret-0123456789abcdefghijk"});
   EXPECT_EQ(ok.code, 0) << ok.err();
+  EXPECT_TRUE(w.Wait(20));
+  EXPECT_EQ(w.code, 0) << w.err();
+}
+
+// `shoal secret` makes a strong secret in a 0600 file and will not overwrite one; weak secrets
+// are refused with how to make one; every --link-security gives one node's tokens over tcp, and a
+// worker and a rank 0 that disagree on it are refused with a clear error.
+TEST(LinkSecurity, SecretCommandWeakSecretsAndModes) {
+  const std::string file = Tmp() + "/cluster.secret";
+  fs::remove(file);
+  Proc made = RunShoal({"secret", "-o", file}, "secret-make");
+  ASSERT_EQ(made.code, 0) << made.err();
+  const std::string secret = ReadAll(file);
+  ASSERT_EQ(secret.size(), 65u) << secret;
+  EXPECT_EQ(secret.find_first_not_of("0123456789abcdef"), 64u);
+  EXPECT_EQ(fs::status(file).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  Proc again = RunShoal({"secret", "-o", file}, "secret-again");
+  EXPECT_NE(again.code, 0);
+  EXPECT_NE(again.err().find("--force"), std::string::npos) << again.err();
+  EXPECT_EQ(ReadAll(file), secret);
+  Proc forced = RunShoal({"secret", "-o", file, "--force"}, "secret-force");
+  EXPECT_EQ(forced.code, 0) << forced.err();
+  EXPECT_NE(ReadAll(file), secret);
+
+  for (const std::string& weak :
+       std::vector<std::string>{"SHOAL_SECRET=short-secret", "SHOAL_SECRET=" + std::string(40, 'a'),
+                                "SHOAL_SECRET=abababababababababababababababababab"}) {
+    Proc w = RunShoal({"worker", "--listen", "127.0.0.1:0", "--once"}, "weak-secret", 20, {weak});
+    EXPECT_NE(w.code, 0) << weak;
+    EXPECT_NE(w.err().find("shoal secret"), std::string::npos) << w.err();
+  }
+
+  const std::vector<int> one = Tokens({}, "link-one");
+  ASSERT_EQ(one.size(), 24u);
+  for (const std::string mode : {"seal", "auth", "none"}) {
+    EXPECT_EQ(Tokens({"--local", "1", "--link-security", mode}, "link-" + mode), one) << mode;
+  }
+
+  Proc w = Start({"worker", "--listen", "127.0.0.1:0", "--once", "-t", "1", "--secret-file", file,
+                  "--link-security", "auth"},
+                 "worker-auth");
+  const std::string addr = ListenAddress(w);
+  ASSERT_FALSE(addr.empty()) << w.err();
+  std::vector<std::string> args = {"run", "-m", Model(), "--secret-file", file, "--nodes", addr};
+  args.insert(args.end(), kGreedy.begin(), kGreedy.end());
+  Proc mismatch = RunShoal(args, "link-mismatch", 30);  // the default, seal
+  EXPECT_NE(mismatch.code, 0);
+  EXPECT_NE(mismatch.err().find("link security mismatch"), std::string::npos) << mismatch.err();
+  args.insert(args.end(), {"--link-security", "auth"});
+  Proc ok = RunShoal(args, "link-auth-nodes", 60);
+  ASSERT_EQ(ok.code, 0) << ok.err() << w.err();
+  EXPECT_EQ(Json(ok)["tokens"].get<std::vector<int>>(), one);
   EXPECT_TRUE(w.Wait(20));
   EXPECT_EQ(w.code, 0) << w.err();
 }
@@ -276,14 +329,15 @@ TEST(Pool, NodeWithoutTheFileGetsItsShardOnce) {
   for (int job = 0; job < 2; ++job) {
     Proc w = Start({"worker", "--listen", "127.0.0.1:0", "--once", "-t", "1", "-m",
                     Tmp() + "/no-such-model.gguf", "--cache", cache},
-                   "ship-worker" + std::to_string(job), {"SHOAL_SECRET=ship-secret-0123456789"});
+                   "ship-worker" + std::to_string(job),
+                   {"SHOAL_SECRET=ship-secret-0123456789abcdefghijklmnop"});
     const std::string addr = ListenAddress(w);
     ASSERT_FALSE(addr.empty()) << w.err();
     std::vector<std::string> args = {"run", "-m", Model()};
     args.insert(args.end(), kGreedy.begin(), kGreedy.end());
     args.insert(args.end(), {"--nodes", addr});
     Proc r = RunShoal(args, "ship-run" + std::to_string(job), 60,
-                      {"SHOAL_SECRET=ship-secret-0123456789"});
+                      {"SHOAL_SECRET=ship-secret-0123456789abcdefghijklmnop"});
     ASSERT_EQ(r.code, 0) << r.err() << w.err();
     EXPECT_EQ(Json(r)["tokens"].get<std::vector<int>>(), one);
     ASSERT_TRUE(w.Wait(20));

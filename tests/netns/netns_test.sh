@@ -40,7 +40,7 @@ MODEL=$TMP/netns-model.gguf
 OTHER=$TMP/netns-model-seed6.gguf
 "$SHOAL" gen-model -o "$OTHER" --n-embd 256 --n-layer 2 --n-head 8 --n-head-kv 2 --n-ff 768 \
   --type q8_0 --seed 6 >/dev/null
-export SHOAL_SECRET=netns-test-secret-0123456789
+export SHOAL_SECRET=netns-test-secret-0123456789abcdefghijk
 export SHOAL_CACHE=$TMP/cache
 for i in 2 3 4; do
   ip netns exec "${TAG}h$i" "$SHOAL" worker --listen "10.77.0.$i:7700" --once -t 1 \
@@ -75,7 +75,7 @@ fi
 ip netns exec "${TAG}h2" "$SHOAL" worker --listen 10.77.0.2:7701 --once -t 1 \
   >"$TMP/worker-secret.log" 2>&1 &
 PIDS+=($!)
-if SHOAL_SECRET=the-wrong-secret-0123456789 ip netns exec "${TAG}h1" "$SHOAL" run -m "$MODEL" \
+if SHOAL_SECRET=the-wrong-secret-0123456789abcdefghijk ip netns exec "${TAG}h1" "$SHOAL" run -m "$MODEL" \
     -p hi -n 2 --nodes 10.77.0.2:7701 --io-timeout-ms 3000 2>"$TMP/secret.err"; then
   echo "FAIL: a wrong secret was accepted"; exit 1
 fi

@@ -197,5 +197,10 @@ TEST(LoopbackErrors, MismatchedSizeCollectiveAndSilentAndGonePeers) {
   }
 }
 
+TEST(LoopbackTimeout, SetIoTimeoutMsLiftsAndRestoresTheLimit) {
+  auto groups = MakeLoopbackGroups(2, 300);
+  testing::ExpectIoTimeoutCanBeLifted(groups, 300);
+}
+
 }  // namespace
 }  // namespace shoal::comm

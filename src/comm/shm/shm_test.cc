@@ -170,5 +170,10 @@ TEST(ShmBadPeers, PeerLeavingMidCollectiveAndBadArguments) {
   EXPECT_FALSE(c.ok());
 }
 
+TEST(Shm, SetIoTimeoutMsLiftsAndRestoresTheLimit) {
+  auto groups = MakeShmGroups(2, Opts(300));
+  comm::testing::ExpectIoTimeoutCanBeLifted(groups, 300);
+}
+
 }  // namespace
 }  // namespace shoal::comm::shm

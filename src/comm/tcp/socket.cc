@@ -73,6 +73,22 @@ Status SetSocketOptions(int fd) {
   setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
 #endif
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // fails harmlessly on listeners
+  // Keepalive: a peer whose machine vanished (power, cable) is noticed even while a worker waits
+  // with no I/O limit: after kKeepIdleS quiet seconds, kKeepCount probes kKeepIntervalS apart.
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  int idle = kKeepIdleS, interval = kKeepIntervalS, count = kKeepCount;
+#if defined(TCP_KEEPIDLE)
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+#elif defined(TCP_KEEPALIVE)
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPALIVE, &idle, sizeof idle);  // macOS
+#endif
+#if defined(TCP_KEEPINTVL)
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+#endif
+#if defined(TCP_KEEPCNT)
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+#endif
+  (void)idle, (void)interval, (void)count;
   return Status::Ok();
 }
 
@@ -139,7 +155,7 @@ namespace {
 #ifdef MSG_NOSIGNAL
 constexpr int kSendFlags = MSG_NOSIGNAL;
 #else
-constexpr int kSendFlags = 0;  // SO_NOSIGPIPE is set on the socket instead (macOS)
+constexpr int kSendFlags = 0;                                      // SO_NOSIGPIPE is set on the socket instead (macOS)
 #endif
 }  // namespace
 

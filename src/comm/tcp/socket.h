@@ -50,7 +50,13 @@ struct HostPort {
 StatusOr<HostPort> ParseHostPort(const std::string& s);
 std::string FormatHostPort(const std::string& host, uint16_t port);
 
-// Non-blocking, close-on-exec, no SIGPIPE, TCP_NODELAY.
+// TCP keepalive on every connection: probes after this many idle seconds, this many probes this
+// many seconds apart, so a vanished peer is reported after about 30 s even with no I/O limit.
+inline constexpr int kKeepIdleS = 15;
+inline constexpr int kKeepIntervalS = 5;
+inline constexpr int kKeepCount = 3;
+
+// Non-blocking, close-on-exec, no SIGPIPE, TCP_NODELAY, keepalive.
 Status SetSocketOptions(int fd);
 
 // One connection attempt, to the first address that answers, before the deadline.

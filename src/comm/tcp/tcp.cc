@@ -2,6 +2,7 @@
 
 #include <netdb.h>
 #include <poll.h>
+#include <sodium.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -18,17 +19,38 @@ namespace {
 
 Status CheckOptions(const Options& o) {
   if (o.secret.empty()) return InvalidArgument("tcp: a cluster secret is required");
+  SHOAL_RETURN_IF_ERROR(CheckSecret(o.secret).With("tcp"));
   if (o.io_timeout_ms <= 0 || o.connect_timeout_ms < 0) {
     return InvalidArgument("tcp: timeouts must be positive");
   }
   return InitCrypto();
 }
 
-std::unique_ptr<Group> MakeGroup(int rank, std::vector<Fd> fds, std::vector<std::string> names,
+LinkParams Link(const Options& o) {
+  LinkParams p;
+  p.secret = o.secret;
+  p.security = o.link_security;
+  p.ciphers = o.allow_aes_gcm ? 0 : CipherBit(Cipher::kChaCha20Poly1305);
+  return p;
+}
+
+// An authenticated connection: its socket and its channel.
+struct Conn {
+  Fd fd;
+  std::unique_ptr<Channel> ch;
+};
+
+std::unique_ptr<Group> MakeGroup(int rank, std::vector<Conn> conns, std::vector<std::string> names,
                                  const Options& o) {
+  std::vector<Fd> fds(conns.size());
+  std::vector<std::unique_ptr<Channel>> channels(conns.size());
+  for (size_t i = 0; i < conns.size(); ++i) {
+    fds[i] = std::move(conns[i].fd);
+    channels[i] = std::move(conns[i].ch);
+  }
   auto t = std::make_unique<TcpTransport>(rank, std::move(fds), std::move(names));
-  auto io =
-      std::make_unique<StreamPeerIo>(std::move(t), StreamOptions{o.io_timeout_ms, o.busy_poll});
+  auto io = std::make_unique<StreamPeerIo>(
+      std::move(t), StreamOptions{o.io_timeout_ms, o.busy_poll}, std::move(channels));
   return std::make_unique<PeerGroup>(std::move(io), "tcp");
 }
 
@@ -63,68 +85,56 @@ StatusOr<Fd> AcceptOne(const Listener& l, Deadline deadline, bool forever) {
   }
 }
 
-struct MeshHello {
-  uint8_t session[kSessionBytes];
-  uint32_t rank;
-};
-
-StatusOr<MeshHello> DecodeMesh(const Message& m) {
-  if (m.type != MsgType::kMesh || m.payload.size() != kSessionBytes + 4) {
-    return Corrupt("expected a MESH message");
-  }
-  MeshHello h;
-  std::memcpy(h.session, m.payload.data(), kSessionBytes);
-  h.rank = GetU32(m.payload.data() + kSessionBytes);
-  return h;
-}
-
 // A worker's part of the mesh after ASSIGN: dial 1..rank-1, accept rank+1..world-1.
-Status Mesh(Listener& l, const Options& o, const Assignment& a, std::vector<Fd>& fds,
-            std::vector<std::pair<Fd, MeshHello>>& early) {
+Status Mesh(Listener& l, const Options& o, const Assignment& a, std::vector<Conn>& conns,
+            std::vector<std::pair<Conn, MeshHello>>& early) {
   const int me = static_cast<int>(a.rank), world = static_cast<int>(a.world);
   const Deadline deadline = After(o.connect_timeout_ms + o.io_timeout_ms);
-  auto take = [&](Fd fd, const MeshHello& h) -> Status {
+  auto take = [&](Conn c, const MeshHello& h) -> Status {
     const int r = static_cast<int>(h.rank);
     if (std::memcmp(h.session, a.session, kSessionBytes) != 0) {
-      (void)SendError(fd.get(), "unknown session", After(100));
+      (void)SendError(c.fd.get(), "unknown session", After(100), c.ch.get());
       return Status::Ok();  // a stray from another job: refused, keep waiting
     }
-    if (r <= me || r >= world || fds[r].valid()) {
-      (void)SendError(fd.get(), "unexpected rank " + std::to_string(r), After(100));
+    if (r <= me || r >= world || conns[r].fd.valid()) {
+      (void)SendError(c.fd.get(), "unexpected rank " + std::to_string(r), After(100), c.ch.get());
       return Status::Ok();
     }
-    SHOAL_RETURN_IF_ERROR(SendMessage(fd.get(), MsgType::kMeshOk, nullptr, 0, deadline));
-    fds[r] = std::move(fd);
+    SHOAL_RETURN_IF_ERROR(
+        SendMessage(c.fd.get(), MsgType::kMeshOk, nullptr, 0, deadline, c.ch.get()));
+    conns[r] = std::move(c);
     return Status::Ok();
   };
-  for (auto& [fd, h] : early) SHOAL_RETURN_IF_ERROR(take(std::move(fd), h));
+  for (auto& [c, h] : early) SHOAL_RETURN_IF_ERROR(take(std::move(c), h));
   early.clear();
   for (int j = 1; j < me; ++j) {
+    const std::string who = "rank " + std::to_string(j) + " (" + a.addresses[j] + ")";
     auto fd = DialWithRetry(a.addresses[j], deadline);
-    if (!fd.ok())
-      return fd.status().With("rank " + std::to_string(j) + " (" + a.addresses[j] + ")");
+    if (!fd.ok()) return fd.status().With(who);
     uint8_t mesh[kSessionBytes + 4];
     std::memcpy(mesh, a.session, kSessionBytes);
     PutU32(mesh + kSessionBytes, a.rank);
-    Status st = AuthenticateAsDialer(fd->get(), o.secret, deadline);
-    if (st.ok()) st = SendMessage(fd->get(), MsgType::kMesh, mesh, sizeof mesh, deadline);
-    if (st.ok()) st = ReadMessageOf(fd->get(), MsgType::kMeshOk, deadline).status();
-    if (!st.ok()) return st.With("rank " + std::to_string(j) + " (" + a.addresses[j] + ")");
-    fds[j] = std::move(*fd);
+    auto ch = AuthenticateAsDialer(fd->get(), Link(o), deadline);
+    if (!ch.ok()) return ch.status().With(who);
+    Status st = SendMessage(fd->get(), MsgType::kMesh, mesh, sizeof mesh, deadline, ch->get());
+    if (st.ok()) st = ReadMessageOf(fd->get(), MsgType::kMeshOk, deadline, ch->get()).status();
+    if (!st.ok()) return st.With(who);
+    conns[j] = Conn{std::move(*fd), std::move(*ch)};
   }
   for (int missing = world - 1 - me; missing > 0;) {
     auto fd = AcceptOne(l, deadline, false);
     if (!fd.ok())
       return Unavailable("tcp: " + std::to_string(missing) + " higher rank(s) did not connect");
     const Deadline hs = std::min(deadline, After(o.io_timeout_ms));
-    if (!AuthenticateAsAcceptor(fd->get(), o.secret, hs).ok()) continue;
-    auto m = ReadMessage(fd->get(), hs);
+    auto ch = AuthenticateAsAcceptor(fd->get(), Link(o), hs);
+    if (!ch.ok()) continue;
+    auto m = ReadMessage(fd->get(), hs, ch->get());
     if (!m.ok()) continue;
     auto h = DecodeMesh(*m);
     if (!h.ok()) continue;
-    const bool had = fds[h->rank < static_cast<uint32_t>(world) ? h->rank : 0].valid();
-    SHOAL_RETURN_IF_ERROR(take(std::move(*fd), *h));
-    if (h->rank < static_cast<uint32_t>(world) && !had && fds[h->rank].valid()) --missing;
+    const bool had = conns[h->rank < static_cast<uint32_t>(world) ? h->rank : 0].fd.valid();
+    SHOAL_RETURN_IF_ERROR(take(Conn{std::move(*fd), std::move(*ch)}, *h));
+    if (h->rank < static_cast<uint32_t>(world) && !had && conns[h->rank].fd.valid()) --missing;
   }
   return Status::Ok();
 }
@@ -186,7 +196,7 @@ StatusOr<std::unique_ptr<Group>> Launch(std::span<const std::string> workers, co
     a.addresses.push_back(w);
   }
   RandomBytes(a.session, kSessionBytes);
-  std::vector<Fd> fds(world);
+  std::vector<Conn> conns(world);
   std::vector<std::string> names(world);
   names[0] = "self";
   const Deadline dial_deadline = After(o.connect_timeout_ms);
@@ -196,39 +206,39 @@ StatusOr<std::unique_ptr<Group>> Launch(std::span<const std::string> workers, co
     auto fd = DialWithRetry(a.addresses[r], dial_deadline);
     if (!fd.ok()) return fd.status().With(who);
     const Deadline hs = After(o.io_timeout_ms);
-    Status st = AuthenticateAsDialer(fd->get(), o.secret, hs);
+    auto ch = AuthenticateAsDialer(fd->get(), Link(o), hs);
+    if (!ch.ok()) return ch.status().With(who);
     a.rank = r;
-    if (st.ok()) {
-      const std::vector<uint8_t> p = EncodeAssign(a);
-      st = SendMessage(fd->get(), MsgType::kAssign, p.data(), p.size(), hs);
-    }
+    const std::vector<uint8_t> p = EncodeAssign(a);
+    Status st = SendMessage(fd->get(), MsgType::kAssign, p.data(), p.size(), hs, ch->get());
     if (!st.ok()) return st.With(who);
-    fds[r] = std::move(*fd);
+    conns[r] = Conn{std::move(*fd), std::move(*ch)};
   }
   const Deadline ready = After(o.connect_timeout_ms + 2 * o.io_timeout_ms);
   for (int r = 1; r < world; ++r) {
-    Status st = ReadMessageOf(fds[r].get(), MsgType::kReady, ready).status();
+    Status st =
+        ReadMessageOf(conns[r].fd.get(), MsgType::kReady, ready, conns[r].ch.get()).status();
     if (!st.ok())
       return st.With("tcp: rank " + std::to_string(r) + " (" + a.addresses[r] + ") meshing");
   }
   for (int r = 1; r < world; ++r) {
-    SHOAL_RETURN_IF_ERROR(
-        SendMessage(fds[r].get(), MsgType::kStart, nullptr, 0, After(o.io_timeout_ms)));
+    SHOAL_RETURN_IF_ERROR(SendMessage(conns[r].fd.get(), MsgType::kStart, nullptr, 0,
+                                      After(o.io_timeout_ms), conns[r].ch.get()));
   }
-  return MakeGroup(0, std::move(fds), std::move(names), o);
+  return MakeGroup(0, std::move(conns), std::move(names), o);
 }
 
 StatusOr<std::unique_ptr<Group>> Join(Listener& l, const Options& o, int accept_timeout_ms) {
   SHOAL_RETURN_IF_ERROR(CheckOptions(o));
   const bool forever = accept_timeout_ms < 0;
   const Deadline deadline = After(forever ? 0 : accept_timeout_ms);
-  std::vector<std::pair<Fd, MeshHello>> early;  // authenticated MESH dials that beat ASSIGN
+  std::vector<std::pair<Conn, MeshHello>> early;  // authenticated MESH dials that beat ASSIGN
   int refused = 0;
   std::string last_refusal;
-  Fd root;
+  Conn root;
   std::string root_address;
   Assignment a;
-  while (!root.valid()) {
+  while (!root.fd.valid()) {
     auto fd = AcceptOne(l, deadline, forever);
     if (!fd.ok()) {
       std::string msg = "tcp: no rank 0 connected to " + l.address() + " within " +
@@ -240,13 +250,14 @@ StatusOr<std::unique_ptr<Group>> Join(Listener& l, const Options& o, int accept_
     }
     const std::string from = RemoteAddress(fd->get());
     const Deadline hs = After(o.io_timeout_ms);
-    Status st = AuthenticateAsAcceptor(fd->get(), o.secret, hs);
-    StatusOr<Message> m = st.ok() ? ReadMessage(fd->get(), hs) : StatusOr<Message>(st);
+    auto ch = AuthenticateAsAcceptor(fd->get(), Link(o), hs);
+    StatusOr<Message> m =
+        ch.ok() ? ReadMessage(fd->get(), hs, ch->get()) : StatusOr<Message>(ch.status());
     if (m.ok() && m->type == MsgType::kAssign) {
       auto dec = DecodeAssign(m->payload);
       if (dec.ok()) {
         a = std::move(*dec);
-        root = std::move(*fd);
+        root = Conn{std::move(*fd), std::move(*ch)};
         root_address = from;
         continue;
       }
@@ -254,7 +265,7 @@ StatusOr<std::unique_ptr<Group>> Join(Listener& l, const Options& o, int accept_
     } else if (m.ok() && m->type == MsgType::kMesh) {
       auto h = DecodeMesh(*m);
       if (h.ok()) {
-        early.emplace_back(std::move(*fd), *h);
+        early.emplace_back(Conn{std::move(*fd), std::move(*ch)}, *h);
         continue;
       }
       m = h.status();
@@ -265,20 +276,47 @@ StatusOr<std::unique_ptr<Group>> Join(Listener& l, const Options& o, int accept_
     last_refusal = from + ": " + m.status().message();
   }
   const int me = static_cast<int>(a.rank), world = static_cast<int>(a.world);
-  std::vector<Fd> fds(world);
-  fds[0] = std::move(root);
-  Status st = Mesh(l, o, a, fds, early);
+  std::vector<Conn> conns(world);
+  conns[0] = std::move(root);
+  Status st = Mesh(l, o, a, conns, early);
   if (!st.ok()) {
-    (void)SendError(fds[0].get(), "rank " + std::to_string(me) + ": " + st.message(), After(100));
+    (void)SendError(conns[0].fd.get(), "rank " + std::to_string(me) + ": " + st.message(),
+                    After(100), conns[0].ch.get());
     return st.With("tcp: rank " + std::to_string(me) + " meshing");
   }
   const Deadline start = After(o.connect_timeout_ms + 2 * o.io_timeout_ms);
-  SHOAL_RETURN_IF_ERROR(SendMessage(fds[0].get(), MsgType::kReady, nullptr, 0, start));
-  st = ReadMessageOf(fds[0].get(), MsgType::kStart, start).status();
+  SHOAL_RETURN_IF_ERROR(
+      SendMessage(conns[0].fd.get(), MsgType::kReady, nullptr, 0, start, conns[0].ch.get()));
+  st = ReadMessageOf(conns[0].fd.get(), MsgType::kStart, start, conns[0].ch.get()).status();
   if (!st.ok()) return st.With("tcp: rank 0 (" + root_address + ")");
   std::vector<std::string> names = a.addresses;
   names[0] = root_address;
-  return MakeGroup(me, std::move(fds), std::move(names), o);
+  return MakeGroup(me, std::move(conns), std::move(names), o);
+}
+
+std::string NewClusterSecret() {
+  uint8_t bytes[32];
+  if (!InitCrypto().ok()) return "";
+  RandomBytes(bytes, sizeof bytes);
+  static const char kHex[] = "0123456789abcdef";
+  std::string s;
+  for (uint8_t b : bytes) {
+    s += kHex[b >> 4];
+    s += kHex[b & 15];
+  }
+  sodium_memzero(bytes, sizeof bytes);
+  return s;
+}
+
+std::string LinkDescription(Group& group) {
+  auto* pg = dynamic_cast<PeerGroup*>(&group);
+  auto* io = pg != nullptr ? dynamic_cast<StreamPeerIo*>(&pg->io()) : nullptr;
+  if (io == nullptr || group.backend() != "tcp" || group.size() < 2) return "";
+  const Channel* ch = io->channel_for(group.rank() == 0 ? 1 : 0);
+  if (ch == nullptr) return "";
+  if (ch->security() == LinkSecurity::kNone) return "none";
+  return std::string(LinkSecurityName(ch->security())) + " " +
+         std::string(CipherName(ch->cipher()));
 }
 
 }  // namespace shoal::comm::tcp

@@ -18,13 +18,18 @@
 #include <string>
 
 #include "base/status.h"
+#include "comm/channel.h"
 #include "comm/group.h"
 #include "comm/tcp/socket.h"
 
 namespace shoal::comm::tcp {
 
 struct Options {
-  std::string secret;              // the cluster secret; required, the same on every rank
+  std::string secret;  // the cluster secret, the same on every rank (CheckSecret)
+  // Frames after the handshake: kSeal encrypted and authenticated, kAuth authenticated only,
+  // kNone neither (benchmarks). Every rank must use the same (refused otherwise).
+  LinkSecurity link_security = LinkSecurity::kSeal;
+  bool allow_aes_gcm = true;       // false: offer ChaCha20-Poly1305 only (tests)
   int connect_timeout_ms = 10000;  // how long rank 0 (and workers meshing) retry dialing
   int io_timeout_ms = 30000;       // a peer silent this long during a call is an error
   bool busy_poll = false;          // spin on non-blocking sockets (lowest latency, burns a core)
@@ -58,5 +63,12 @@ StatusOr<std::unique_ptr<Group>> Launch(std::span<const std::string> workers, co
 // Connections that fail authentication or are not a rank 0 are refused and the wait goes on; a
 // timeout error says how many were refused and why. Call again for the next job.
 StatusOr<std::unique_ptr<Group>> Join(Listener& listener, const Options& o, int accept_timeout_ms);
+
+// A new cluster secret: 32 bytes from libsodium's generator as 64 hex digits (`shoal secret`).
+std::string NewClusterSecret();
+
+// "seal aes-256-gcm", "auth chacha20-poly1305", "none": what a tcp group's links use ("" if
+// `group` is not tcp).
+std::string LinkDescription(Group& group);
 
 }  // namespace shoal::comm::tcp

@@ -21,9 +21,12 @@ using comm::testing::InputF32;
 using comm::testing::RefSum;
 using comm::testing::RunRanks;
 
+// 64 hex digits, as `shoal secret` writes.
+constexpr char kSecret[] = "5f0c9a3e1b7d42e8a6c3f1d09b8e7a6512c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0";
+
 Options Opts(int io_timeout_ms = 5000, bool busy = false) {
   Options o;
-  o.secret = "test secret";
+  o.secret = kSecret;
   o.connect_timeout_ms = 5000;
   o.io_timeout_ms = io_timeout_ms;
   o.busy_poll = busy;
@@ -159,8 +162,8 @@ TEST(Tcp, WrongSecretIsRefusedOnBothSidesAndNoDataMoves) {
   auto l = Listener::Bind("127.0.0.1:0");
   ASSERT_TRUE(l.ok());
   Options worker = Opts(), boss = Opts();
-  worker.secret = "the right one";
-  boss.secret = "a wrong one";
+  worker.secret = "the right secret: 0123456789abcdefghijklmnop";
+  boss.secret = "a wrong secret: 0123456789abcdefghijklmnopqr";
   Status join_status;
   std::thread t([&] { join_status = Join(*l, worker, 1500).status(); });
   const std::string addr = l->address();
@@ -292,6 +295,23 @@ TEST(TcpBadPeers, SilentPeerIsReportedWithinTheTimeout) {
   EXPECT_NE(s.message().find("rank 1 (127.0.0.1:"), std::string::npos) << s.ToString();
   EXPECT_GE(took, std::chrono::milliseconds(900));
   EXPECT_LT(took, std::chrono::milliseconds(2500));
+}
+
+TEST(Tcp, SetIoTimeoutMsLiftsAndRestoresTheLimit) {
+  auto groups = MakeTcpGroups(2, Opts(300));
+  comm::testing::ExpectIoTimeoutCanBeLifted(groups, 300);
+}
+
+TEST(Tcp, DataSocketsHaveKeepalive) {
+  auto groups = MakeTcpGroups(2, Opts());
+  ASSERT_TRUE(groups[0] && groups[1]);
+  for (int r : {0, 1}) {
+    int on = 0;
+    socklen_t len = sizeof on;
+    ASSERT_EQ(0,
+              getsockopt(PeerFdForTesting(*groups[r], 1 - r), SOL_SOCKET, SO_KEEPALIVE, &on, &len));
+    EXPECT_NE(on, 0) << "rank " << r;
+  }
 }
 
 }  // namespace

@@ -19,6 +19,9 @@ constexpr int kNoSignal = 0;  // SO_NOSIGPIPE on the socket (macOS)
 
 Status SocketError(const char* what) {
   if (errno == EPIPE || errno == ECONNRESET) return Unavailable("the peer closed the connection");
+  if (errno == ETIMEDOUT) {
+    return Unavailable("the peer's machine stopped answering (no reply to TCP keepalive probes)");
+  }
   return Unavailable(std::string(what) + ": " + std::strerror(errno));
 }
 }  // namespace
