@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/blocks.h"
+#include "kernels/iquants.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
 
@@ -161,6 +162,14 @@ inline int NibAt(const uint8_t* qs, int i) { return i < 16 ? qs[i] & 0xF : qs[i 
 void UnpackBlock(DType t, const uint8_t* p, Unpacked* u) {
   u->dmin = 0;
   for (int g = 0; g < 16; ++g) u->sc[g] = 1, u->mn[g] = 0;
+  if (IsIQuant(t)) {  // no mins; integer form from iquants.h
+    IntBlock b;
+    UnpackIQBlock(t, p, &b);
+    std::memcpy(u->v, b.v, sizeof(b.v));
+    std::memcpy(u->sc, b.sc, sizeof(b.sc));
+    u->groups = b.groups, u->group_len = b.group_len, u->d = b.d;
+    return;
+  }
   switch (t) {
     case DType::kQ4_1:
     case DType::kQ5_0:
@@ -347,10 +356,6 @@ void MatMulT(DType w, const void* W, size_t w_row_bytes, int64_t k, const void* 
     case DType::kQ2_K:
       return Grid<1, 1, KQuantAvx2<BlockQ2_K, DotQ2K>::K>(a, n_tok, r0, r1);
 #else
-    case DType::kQ4_0:
-      return MatMulQ32Portable<DType::kQ4_0>(a, n_tok, r0, r1);
-    case DType::kQ8_0:
-      return MatMulQ32Portable<DType::kQ8_0>(a, n_tok, r0, r1);
     case DType::kQ4_1:
     case DType::kQ5_0:
     case DType::kQ5_1:
@@ -359,7 +364,23 @@ void MatMulT(DType w, const void* W, size_t w_row_bytes, int64_t k, const void* 
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:
+#endif
+    case DType::kIQ4_NL:
+    case DType::kIQ4_XS:
+    case DType::kMXFP4:
+    case DType::kIQ2_XXS:
+    case DType::kIQ2_XS:
+    case DType::kIQ2_S:
+    case DType::kIQ3_XXS:
+    case DType::kIQ3_S:
+    case DType::kIQ1_S:
+    case DType::kIQ1_M:
       return MatMulUnpacked(w, a, n_tok, r0, r1);
+#if !SHOAL_MM_AVX2
+    case DType::kQ4_0:
+      return MatMulQ32Portable<DType::kQ4_0>(a, n_tok, r0, r1);
+    case DType::kQ8_0:
+      return MatMulQ32Portable<DType::kQ8_0>(a, n_tok, r0, r1);
 #endif
     default:
       return scalar::MatMul(w, W, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
