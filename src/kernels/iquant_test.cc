@@ -26,8 +26,7 @@ using testing::RandomFloats;
 std::string FixturePath() {
   const char* src = std::getenv("SHOAL_SOURCE_DIR");
   if (src != nullptr) return std::string(src) + "/src/kernels/testdata/iquants_ggml.bin";
-  std::string here = __FILE__;
-  return here.substr(0, here.rfind('/')) + "/testdata/iquants_ggml.bin";
+  return std::string(SHOAL_KERNELS_TESTDATA) + "/iquants_ggml.bin";
 }
 
 struct Case {
