@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/blocks.h"
+#include "kernels/iquant_grids.h"
 #include "kernels/iquants.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
@@ -312,6 +313,7 @@ void MatMulUnpacked(DType t, const Args& a, int64_t n_tok, int64_t r0, int64_t r
 
 #if SHOAL_MM_AVX2
 #include "kernels/matmul_avx2-inl.h"      // NOLINT(build/include)
+#include "kernels/matmul_iq4_avx2-inl.h"  // NOLINT(build/include)
 #include "kernels/matmul_q4k_avx2-inl.h"  // NOLINT(build/include)
 #include "kernels/matmul_q6k_avx2-inl.h"  // NOLINT(build/include)
 
@@ -355,6 +357,12 @@ void MatMulT(DType w, const void* W, size_t w_row_bytes, int64_t k, const void* 
       return Grid<1, 1, KQuantAvx2<BlockQ3_K, DotQ3K>::K>(a, n_tok, r0, r1);
     case DType::kQ2_K:
       return Grid<1, 1, KQuantAvx2<BlockQ2_K, DotQ2K>::K>(a, n_tok, r0, r1);
+    case DType::kIQ4_NL:
+      return Grid<2, 4, IQ4Q32Avx2<DType::kIQ4_NL>::K>(a, n_tok, r0, r1);
+    case DType::kMXFP4:
+      return Grid<2, 4, IQ4Q32Avx2<DType::kMXFP4>::K>(a, n_tok, r0, r1);
+    case DType::kIQ4_XS:
+      return Grid<1, 2, IQ4XSAvx2::K>(a, n_tok, r0, r1);
 #else
     case DType::kQ4_1:
     case DType::kQ5_0:
@@ -364,10 +372,10 @@ void MatMulT(DType w, const void* W, size_t w_row_bytes, int64_t k, const void* 
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:
-#endif
     case DType::kIQ4_NL:
     case DType::kIQ4_XS:
     case DType::kMXFP4:
+#endif
     case DType::kIQ2_XXS:
     case DType::kIQ2_XS:
     case DType::kIQ2_S:
