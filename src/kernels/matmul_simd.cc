@@ -314,6 +314,7 @@ void MatMulUnpacked(DType t, const Args& a, int64_t n_tok, int64_t r0, int64_t r
 #if SHOAL_MM_AVX2
 #include "kernels/matmul_avx2-inl.h"      // NOLINT(build/include)
 #include "kernels/matmul_iq4_avx2-inl.h"  // NOLINT(build/include)
+#include "kernels/matmul_iq_avx2-inl.h"   // NOLINT(build/include)
 #include "kernels/matmul_q4k_avx2-inl.h"  // NOLINT(build/include)
 #include "kernels/matmul_q6k_avx2-inl.h"  // NOLINT(build/include)
 
@@ -363,6 +364,20 @@ void MatMulT(DType w, const void* W, size_t w_row_bytes, int64_t k, const void* 
       return Grid<2, 4, IQ4Q32Avx2<DType::kMXFP4>::K>(a, n_tok, r0, r1);
     case DType::kIQ4_XS:
       return Grid<1, 2, IQ4XSAvx2::K>(a, n_tok, r0, r1);
+    case DType::kIQ2_XXS:
+      return Grid<1, 2, IQGridAvx2<DType::kIQ2_XXS>::K>(a, n_tok, r0, r1);
+    case DType::kIQ2_XS:
+      return Grid<1, 2, IQGridAvx2<DType::kIQ2_XS>::K>(a, n_tok, r0, r1);
+    case DType::kIQ2_S:
+      return Grid<1, 2, IQGridAvx2<DType::kIQ2_S>::K>(a, n_tok, r0, r1);
+    case DType::kIQ3_XXS:
+      return Grid<1, 2, IQGridAvx2<DType::kIQ3_XXS>::K>(a, n_tok, r0, r1);
+    case DType::kIQ3_S:
+      return Grid<1, 2, IQGridAvx2<DType::kIQ3_S>::K>(a, n_tok, r0, r1);
+    case DType::kIQ1_S:
+      return Grid<1, 2, IQGridAvx2<DType::kIQ1_S>::K>(a, n_tok, r0, r1);
+    case DType::kIQ1_M:
+      return Grid<1, 2, IQGridAvx2<DType::kIQ1_M>::K>(a, n_tok, r0, r1);
 #else
     case DType::kQ4_1:
     case DType::kQ5_0:
@@ -375,7 +390,6 @@ void MatMulT(DType w, const void* W, size_t w_row_bytes, int64_t k, const void* 
     case DType::kIQ4_NL:
     case DType::kIQ4_XS:
     case DType::kMXFP4:
-#endif
     case DType::kIQ2_XXS:
     case DType::kIQ2_XS:
     case DType::kIQ2_S:
@@ -384,7 +398,6 @@ void MatMulT(DType w, const void* W, size_t w_row_bytes, int64_t k, const void* 
     case DType::kIQ1_S:
     case DType::kIQ1_M:
       return MatMulUnpacked(w, a, n_tok, r0, r1);
-#if !SHOAL_MM_AVX2
     case DType::kQ4_0:
       return MatMulQ32Portable<DType::kQ4_0>(a, n_tok, r0, r1);
     case DType::kQ8_0:
