@@ -363,7 +363,7 @@ void MatMulT(DType w, const void* W, size_t w_row_bytes, int64_t k, const void* 
     case DType::kMXFP4:
       return Grid<2, 4, IQ4Q32Avx2<DType::kMXFP4>::K>(a, n_tok, r0, r1);
     case DType::kIQ4_XS:
-      return Grid<1, 2, IQ4XSAvx2::K>(a, n_tok, r0, r1);
+      return Grid<1, 4, IQ4XSAvx2::K>(a, n_tok, r0, r1);
     case DType::kIQ2_XXS:
       return Grid<1, 2, IQGridAvx2<DType::kIQ2_XXS>::K>(a, n_tok, r0, r1);
     case DType::kIQ2_XS:
