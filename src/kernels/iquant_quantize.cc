@@ -1,7 +1,6 @@
-// Quantizers for iq4_nl and iq4_xs: per block of 32 values, a search over a few scales that put
-// the value of largest magnitude on either end of the non-linear codebook, each followed by the
-// nearest codes and a least-squares refit of the scale; the scale with the lowest squared error
-// wins. iq4_xs then shares one f16 scale per 256 values and stores each 32-value scale as a
+// Quantizers for iq4_nl and iq4_xs: per block of 32 values, three scales that put the value of
+// largest magnitude on either end of the non-linear codebook (or near it), nearest codes for
+// each, then a least-squares refit of the best one's scale; the lowest squared error wins. iq4_xs then shares one f16 scale per 256 values and stores each 32-value scale as a
 // 6-bit multiple of it, and re-picks the codes for the scale actually stored.
 #include <algorithm>
 #include <cmath>
@@ -14,18 +13,26 @@
 namespace shoal::kernels {
 namespace {
 
-// Index of the codebook value nearest to v (the codebook is ascending).
-inline int Nearest(float v) {
-  int lo = 0, hi = 15;
-  while (hi - lo > 1) {  // kIQ4NLValues[lo] <= v < kIQ4NLValues[hi] once narrowed
-    const int mid = (lo + hi) / 2;
-    if (v < kIQ4NLValues[mid]) {
-      hi = mid;
-    } else {
-      lo = mid;
+// For each integer u in [-128, 127]: the largest codebook index whose value is <= u (0 below
+// the first value), so the nearest value to any v in [u, u + 1) is that index or the next.
+struct FloorTable {
+  uint8_t idx[256];
+  constexpr FloorTable() : idx() {
+    for (int u = -128; u < 128; ++u) {
+      int k = 0;
+      while (k < 15 && kIQ4NLValues[k + 1] <= u) ++k;
+      idx[u + 128] = static_cast<uint8_t>(k);
     }
   }
-  return (v - kIQ4NLValues[lo] <= kIQ4NLValues[hi] - v) ? lo : hi;
+};
+constexpr FloorTable kFloor;
+
+// Index of the codebook value nearest to v (ties to the lower value).
+inline int Nearest(float v) {
+  const float c = std::clamp(v, -128.0f, 127.0f);
+  const int k = kFloor.idx[static_cast<int>(c + 128.0f)];  // truncation = floor for c >= -128
+  if (k == 15) return 15;
+  return (c - kIQ4NLValues[k] <= kIQ4NLValues[k + 1] - c) ? k : k + 1;
 }
 
 // Codes for x[0..32) at scale d (d == 0: the code of value 1, i.e. 0 after scaling); returns
@@ -48,23 +55,20 @@ float FitScale(const float* x) {
     if (std::fabs(x[i]) > amax) amax = std::fabs(x[i]), vmax = x[i];
   }
   if (amax == 0) return 0;
-  uint8_t codes[32];
+  uint8_t codes[32], best_codes[32];
   float best_d = 0, best_err = INFINITY;
-  for (const float end : {-127.0f, -120.0f, -113.0f, 113.0f, 106.0f}) {
+  for (const float end : {-127.0f, -118.0f, 113.0f}) {
     const float d = vmax / end;
-    Assign(x, d, codes);
-    float xy = 0, yy = 0;  // least-squares scale for these codes
-    for (int i = 0; i < 32; ++i) {
-      xy += x[i] * kIQ4NLValues[codes[i]];
-      yy += static_cast<float>(kIQ4NLValues[codes[i]] * kIQ4NLValues[codes[i]]);
-    }
-    const float d_ls = xy / yy;
-    for (const float c : {d, d_ls}) {
-      const float err = Assign(x, c, codes);
-      if (err < best_err) best_err = err, best_d = c;
-    }
+    const float err = Assign(x, d, codes);
+    if (err < best_err) best_err = err, best_d = d, std::memcpy(best_codes, codes, 32);
   }
-  return best_d;
+  float xy = 0, yy = 0;  // least-squares scale for the best codes
+  for (int i = 0; i < 32; ++i) {
+    xy += x[i] * kIQ4NLValues[best_codes[i]];
+    yy += static_cast<float>(kIQ4NLValues[best_codes[i]] * kIQ4NLValues[best_codes[i]]);
+  }
+  const float d_ls = xy / yy;
+  return Assign(x, d_ls, codes) < best_err ? d_ls : best_d;
 }
 
 void PackNibbles(const uint8_t* codes, uint8_t* qs) {
