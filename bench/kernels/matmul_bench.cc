@@ -3,7 +3,10 @@
 // JSON object per line: GB/s of weight bytes read and GFLOP/s (2 * rows * k * n_tok per call).
 //
 //   shoal_matmul_bench [--rows R] [--k K] [--threads T] [--copies C] [--types q4_0,q8_0,...]
-//                      [--n_tok N] [--layouts plain,x8]
+//                      [--n_tok N] [--layouts plain,x8] [--int8 maddubs,avx_vnni,avx512_vnni]
+//
+// --int8: the int8 dot instructions of the q4_0 / q8_0 x8 tiles to run side by side (int8_dot.h;
+// default: the one chosen for this CPU); a path the CPU lacks is skipped.
 //
 // --layouts: "plain" runs MatMul on GGUF rows, "x8" runs MatMulRepacked on the row-interleaved
 // layout (q4_0 / q8_0 only), side by side in one run.
@@ -21,6 +24,7 @@
 #include <vector>
 
 #include "base/thread_pool.h"
+#include "kernels/int8_dot.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
 #include "kernels/repack.h"
@@ -46,6 +50,7 @@ struct Options {
                                     "q4_1", "q5_0", "q5_1", "f16",  "bf16", "f32"};
   std::vector<int64_t> n_toks = {1, 64};
   std::vector<std::string> layouts = {"plain", "x8"};
+  std::vector<std::string> int8;  // empty: the CPU's best
 };
 
 std::vector<std::string> SplitComma(const std::string& v) {
@@ -70,7 +75,15 @@ void Bench(const Options& o, DType t, int64_t n_tok, bool x8, shoal::ThreadPool&
     m.resize(mat_bytes);
     for (int64_t r = 0; r < o.rows; ++r) {
       for (float& v : f) v = nd(rng);
-      shoal::kernels::QuantizeRow(t, f.data(), m.data() + r * row_bytes, o.k);
+      uint8_t* row = m.data() + r * row_bytes;
+      if (!shoal::kernels::QuantizeRow(t, f.data(), row, o.k)) {
+        // Types shoal only reads (iq2/iq3/iq1, MXFP4): random blocks (the kernels' time does not
+        // depend on the values).
+        for (size_t i = 0; i < row_bytes; ++i) row[i] = static_cast<uint8_t>(rng() >> 24);
+        if (t == DType::kMXFP4) {  // exponents near 1 (random ones overflow to inf / NaN)
+          for (size_t i = 0; i < row_bytes; i += 17) row[i] = 127;
+        }
+      }
     }
     if (x8) {
       std::vector<uint8_t> p(shoal::kernels::RepackedBytes(t, o.rows, o.k));
@@ -119,9 +132,11 @@ void Bench(const Options& o, DType t, int64_t n_tok, bool x8, shoal::ThreadPool&
   std::printf(
       "{\"type\":\"%s\",\"layout\":\"%s\",\"rows\":%lld,\"k\":%lld,\"n_tok\":%lld,\"threads\":%d,"
       "\"copies\":%d,"
-      "\"clock\":\"%s\",\"us_per_call\":%.1f,\"weight_GBps\":%.2f,\"GFLOPs\":%.2f}\n",
+      "\"int8_dot\":\"%s\",\"clock\":\"%s\",\"us_per_call\":%.1f,\"weight_GBps\":%.2f,"
+      "\"GFLOPs\":%.2f}\n",
       std::string(shoal::DTypeName(t)).c_str(), x8 ? "x8" : "plain", static_cast<long long>(o.rows),
       static_cast<long long>(o.k), static_cast<long long>(n_tok), pool.size(), o.copies,
+      shoal::kernels::Int8DotName(shoal::kernels::Int8DotPath()),
       pool.size() == 1 ? "thread_cpu" : "wall", s * 1e6, static_cast<double>(mat_bytes) / s / 1e9,
       2.0 * static_cast<double>(o.rows * o.k * n_tok) / s / 1e9);
   std::fflush(stdout);
@@ -147,12 +162,23 @@ int main(int argc, char** argv) {
       o.types = SplitComma(v);
     } else if (a == "--layouts") {
       o.layouts = SplitComma(v);
+    } else if (a == "--int8") {
+      o.int8 = SplitComma(v);
     } else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
     }
   }
   shoal::ThreadPool pool(o.threads);
+  using shoal::kernels::Int8Dot;
+  std::vector<Int8Dot> paths;
+  for (const std::string& p : o.int8) {
+    const Int8Dot want = p == "avx_vnni"      ? Int8Dot::kAvxVnni
+                         : p == "avx512_vnni" ? Int8Dot::kAvx512Vnni
+                                              : Int8Dot::kMaddubs;
+    if (shoal::kernels::SetInt8Dot(want) == want) paths.push_back(want);
+  }
+  if (paths.empty()) paths.push_back(shoal::kernels::BestInt8Dot());
   for (const std::string& name : o.types) {
     const auto t = shoal::DTypeFromName(name);
     if (!t) {
@@ -163,7 +189,10 @@ int main(int argc, char** argv) {
       for (const std::string& l : o.layouts) {
         const bool x8 = l == "x8";
         if (x8 && !shoal::kernels::CanRepack(*t, o.rows, o.k)) continue;
-        Bench(o, *t, n_tok, x8, pool);
+        for (Int8Dot p : paths) {
+          shoal::kernels::SetInt8Dot(p);
+          Bench(o, *t, n_tok, x8, pool);
+        }
       }
     }
   }

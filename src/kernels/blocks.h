@@ -67,6 +67,63 @@ struct BlockQ8_K {
   int16_t bsums[16];  // sum of each 16 quants
 };
 
+// i-quants and MXFP4 (GGUF types 16..23, 29, 39); see iquants.h for how values are decoded.
+struct BlockIQ4_NL {
+  uint16_t d;
+  uint8_t qs[16];  // x = d * kIQ4NLValues[nibble], values j and j+16 in byte j
+};
+struct BlockIQ4_XS {
+  uint16_t d;
+  uint16_t scales_h;    // high 2 bits of the 8 six-bit scales
+  uint8_t scales_l[4];  // low 4 bits (two per byte)
+  uint8_t qs[128];      // per 32 values: 16 bytes as in iq4_nl
+};
+struct BlockMXFP4 {
+  uint8_t e;  // E8M0 exponent: x = 2^(e - 128) * kMXFP4Values[nibble]
+  uint8_t qs[16];
+};
+struct BlockIQ2_XXS {
+  uint16_t d;
+  uint16_t qs[32];  // per 32 values: 4 grid bytes, then 4 x 7 sign bits + a 4-bit scale
+};
+struct BlockIQ2_XS {
+  uint16_t d;
+  uint16_t qs[32];    // 9-bit grid index + 7 sign bits per 8 values
+  uint8_t scales[8];  // two 4-bit scales per 32 values
+};
+struct BlockIQ2_S {
+  uint16_t d;
+  uint8_t qs[64];  // 32 grid index low bytes, then 32 sign bytes
+  uint8_t qh[8];   // 2 high index bits per 8 values
+  uint8_t scales[8];
+};
+struct BlockIQ3_XXS {
+  uint16_t d;
+  uint8_t qs[96];  // 64 grid bytes (4 values each), then per 32 values 4 x 7 sign bits + scale
+};
+struct BlockIQ3_S {
+  uint16_t d;
+  uint8_t qs[64];
+  uint8_t qh[8];  // 9th index bit
+  uint8_t signs[32];
+  uint8_t scales[4];  // 4-bit scales, two per byte
+};
+struct BlockIQ1_S {
+  uint16_t d;
+  uint8_t qs[32];  // grid index low bytes
+  uint16_t qh[8];  // per 32 values: 4 x 3 high index bits, 3-bit scale, delta sign
+};
+struct BlockIQ1_M {
+  uint8_t qs[32];
+  uint8_t qh[16];     // per 8 values: 3 high index bits + delta sign (a nibble)
+  uint8_t scales[8];  // 3-bit scales per 16 values; the f16 super-scale in the top nibbles
+};
+
+static_assert(sizeof(BlockIQ4_NL) == 18 && sizeof(BlockIQ4_XS) == 136 && sizeof(BlockMXFP4) == 17 &&
+              sizeof(BlockIQ2_XXS) == 66 && sizeof(BlockIQ2_XS) == 74 && sizeof(BlockIQ2_S) == 82 &&
+              sizeof(BlockIQ3_XXS) == 98 && sizeof(BlockIQ3_S) == 110 && sizeof(BlockIQ1_S) == 50 &&
+              sizeof(BlockIQ1_M) == 56);
+
 static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ5_0) == 22 &&
               sizeof(BlockQ5_1) == 24 && sizeof(BlockQ8_0) == 34);
 static_assert(sizeof(BlockQ2_K) == 84 && sizeof(BlockQ3_K) == 110 && sizeof(BlockQ4_K) == 144 &&

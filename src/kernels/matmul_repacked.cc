@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "kernels/blocks.h"
+#include "kernels/int8_dot.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
 #include "kernels/repack.h"
@@ -78,6 +79,19 @@ thread_local RpSide g_rp_side;
 // ahead of the sums (integer adds reassociate), which spilled most of them to the stack.
 HWY_INLINE void Pin(__m256i& v) { asm("" : "+x"(v)); }
 
+// acc + the u8 x s8 dot of each 4-byte group (vpdpbusd), in the VEX (AVX-VNNI, kDot 1) or EVEX
+// (AVX512-VNNI + VL, kDot 2) encoding. Inline assembly, so the instruction is emitted without
+// compiling the target for it; it only runs where Int8DotPath() chose it.
+template <int kDot>
+HWY_INLINE __m256i Dpbusd(__m256i acc, __m256i u8, __m256i s8) {
+  if constexpr (kDot == 1) {
+    asm("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(u8), "x"(s8));
+  } else {
+    asm("vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(u8), "x"(s8));
+  }
+  return acc;
+}
+
 HWY_INLINE __m256i Bcast4(const int8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
@@ -92,7 +106,7 @@ constexpr size_t kPrefetchRowBytes = 512;
 
 // NG groups (8 NG rows from `row`, group data at g) x NT tokens from t. The arithmetic of each
 // output is the same in every tile shape.
-template <bool kQ4, int NG, int NT>
+template <bool kQ4, int NG, int NT, int kDot>
 HWY_INLINE void RpTile(const RpArgs& a, const RpSide& side, const uint8_t* g, int64_t row,
                        int64_t t) {
   const BlockQ8_0* xs[NT];
@@ -127,18 +141,24 @@ HWY_INLINE void RpTile(const RpArgs& a, const RpSide& side, const uint8_t* g, in
           const __m256i lo = _mm256_and_si256(v, m4);
           const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
           for (int j = 0; j < NT; ++j) {
-            const __m256i p =
-                _mm256_add_epi16(_mm256_maddubs_epi16(lo, Bcast4(xs[j][ib].qs + 4 * c)),
-                                 _mm256_maddubs_epi16(hi, Bcast4(xs[j][ib].qs + 16 + 4 * c)));
-            s[i][j] = c == 0 ? p : _mm256_add_epi16(s[i][j], p);
-            if constexpr (NT > 1) Pin(s[i][j]);
+            if constexpr (kDot != 0) {  // int32 sums straight away
+              const __m256i s0 = c == 0 ? _mm256_setzero_si256() : s[i][j];
+              s[i][j] = Dpbusd<kDot>(Dpbusd<kDot>(s0, lo, Bcast4(xs[j][ib].qs + 4 * c)), hi,
+                                     Bcast4(xs[j][ib].qs + 16 + 4 * c));
+            } else {
+              const __m256i p =
+                  _mm256_add_epi16(_mm256_maddubs_epi16(lo, Bcast4(xs[j][ib].qs + 4 * c)),
+                                   _mm256_maddubs_epi16(hi, Bcast4(xs[j][ib].qs + 16 + 4 * c)));
+              s[i][j] = c == 0 ? p : _mm256_add_epi16(s[i][j], p);
+              if constexpr (NT > 1) Pin(s[i][j]);
+            }
           }
         }
       }
       for (int i = 0; i < NG; ++i) {
         for (int j = 0; j < NT; ++j) {
-          s[i][j] =
-              _mm256_sub_epi32(_mm256_madd_epi16(s[i][j], ones16), _mm256_set1_epi32(sx8[j][ib]));
+          const __m256i s32 = kDot != 0 ? s[i][j] : _mm256_madd_epi16(s[i][j], ones16);
+          s[i][j] = _mm256_sub_epi32(s32, _mm256_set1_epi32(sx8[j][ib]));
         }
       }
     } else {
@@ -148,10 +168,13 @@ HWY_INLINE void RpTile(const RpArgs& a, const RpSide& side, const uint8_t* g, in
           const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
           const __m256i av = _mm256_abs_epi8(v);
           for (int j = 0; j < NT; ++j) {
-            const __m256i p = _mm256_madd_epi16(
-                _mm256_maddubs_epi16(av, _mm256_sign_epi8(Bcast4(xs[j][ib].qs + 4 * c), v)),
-                ones16);
-            s[i][j] = c == 0 ? p : _mm256_add_epi32(s[i][j], p);
+            const __m256i xv = _mm256_sign_epi8(Bcast4(xs[j][ib].qs + 4 * c), v);
+            if constexpr (kDot != 0) {
+              s[i][j] = Dpbusd<kDot>(c == 0 ? _mm256_setzero_si256() : s[i][j], av, xv);
+            } else {
+              const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(av, xv), ones16);
+              s[i][j] = c == 0 ? p : _mm256_add_epi32(s[i][j], p);
+            }
           }
         }
       }
@@ -174,19 +197,19 @@ HWY_INLINE void RpTile(const RpArgs& a, const RpSide& side, const uint8_t* g, in
 
 // Rows [r, r + 8 NG) x all tokens (group data at g): tiles of NT tokens, then the remaining
 // 0..NT-1 tokens.
-template <bool kQ4, int NG, int NT>
+template <bool kQ4, int NG, int NT, int kDot>
 HWY_INLINE void RpRows(const RpArgs& a, const RpSide& side, const uint8_t* g, int64_t n_tok,
                        int64_t r) {
   int64_t t = 0;
-  for (; t + NT <= n_tok; t += NT) RpTile<kQ4, NG, NT>(a, side, g, r, t);
+  for (; t + NT <= n_tok; t += NT) RpTile<kQ4, NG, NT, kDot>(a, side, g, r, t);
   if constexpr (NT > 1) {
-    if (n_tok - t == 1) RpTile<kQ4, NG, 1>(a, side, g, r, t);
+    if (n_tok - t == 1) RpTile<kQ4, NG, 1, kDot>(a, side, g, r, t);
   }
   if constexpr (NT > 2) {
-    if (n_tok - t == 2) RpTile<kQ4, NG, 2>(a, side, g, r, t);
+    if (n_tok - t == 2) RpTile<kQ4, NG, 2, kDot>(a, side, g, r, t);
   }
   if constexpr (NT > 3) {
-    if (n_tok - t == 3) RpTile<kQ4, NG, 3>(a, side, g, r, t);
+    if (n_tok - t == 3) RpTile<kQ4, NG, 3, kDot>(a, side, g, r, t);
   }
 }
 
@@ -287,7 +310,7 @@ thread_local std::vector<uint8_t> g_pack_buf;
 // Groups of rows from `r0` through the x8 tiles. Packed (a.Wp set): group data in place. Plain
 // (W != nullptr): each tile's NG groups are first interleaved into a thread-local buffer.
 // Returns the first row not done (rows past the last whole group are left to the caller).
-template <bool kQ4, int NG, int NT>
+template <bool kQ4, int NG, int NT, int kDot>
 int64_t RpGridT(const RpArgs& a, const RpSide& side, int64_t n_tok, int64_t r0, int64_t r1,
                 const uint8_t* W = nullptr, size_t w_row_bytes = 0) {
   if (W != nullptr && g_pack_buf.size() < NG * a.group_bytes) g_pack_buf.resize(NG * a.group_bytes);
@@ -301,15 +324,29 @@ int64_t RpGridT(const RpArgs& a, const RpSide& side, int64_t n_tok, int64_t r0, 
   };
   int64_t r = r0;
   for (; r + NG * kRepackRows <= r1; r += NG * kRepackRows) {
-    RpRows<kQ4, NG, NT>(a, side, data(r, NG), n_tok, r);
+    RpRows<kQ4, NG, NT, kDot>(a, side, data(r, NG), n_tok, r);
   }
-  for (; r + kRepackRows <= r1; r += kRepackRows) RpRows<kQ4, 1, NT>(a, side, data(r, 1), n_tok, r);
+  for (; r + kRepackRows <= r1; r += kRepackRows) {
+    RpRows<kQ4, 1, NT, kDot>(a, side, data(r, 1), n_tok, r);
+  }
   return r;
 }
 
 // Tile shapes (groups x tokens) measured on Zen 3 (2048 x 2048, 64 tokens, medians of 5):
 // q4_0 prefill 2 x 3 (+18% over 1 x 4), q8_0 prefill 2 x 4 (+36%), q4_0 decode 2 x 1 (+15%),
 // q8_0 decode 1 x 1 (2 x 1 lost ~10%).
+template <bool kQ4, int kDot>
+int64_t RpGridShapes(const RpArgs& a, const RpSide& side, int64_t n_tok, int64_t r0, int64_t r1,
+                     const uint8_t* W, size_t w_row_bytes) {
+  if (n_tok == 1) {
+    if constexpr (kQ4) return RpGridT<kQ4, 2, 1, kDot>(a, side, n_tok, r0, r1, W, w_row_bytes);
+    return RpGridT<kQ4, 1, 1, kDot>(a, side, n_tok, r0, r1, W, w_row_bytes);
+  }
+  if constexpr (kQ4) return RpGridT<kQ4, 2, 3, kDot>(a, side, n_tok, r0, r1, W, w_row_bytes);
+  return RpGridT<kQ4, 2, 4, kDot>(a, side, n_tok, r0, r1, W, w_row_bytes);
+}
+
+// The int8 dot instruction (int8_dot.h) is chosen here, once per call.
 template <bool kQ4>
 int64_t RpGrid(const RpArgs& a, int64_t n_tok, int64_t r0, int64_t r1, const uint8_t* W = nullptr,
                size_t w_row_bytes = 0) {
@@ -322,12 +359,14 @@ int64_t RpGrid(const RpArgs& a, int64_t n_tok, int64_t r0, int64_t r1, const uin
     }
     return r;
   }
-  if (n_tok == 1) {
-    if constexpr (kQ4) return RpGridT<kQ4, 2, 1>(a, side, n_tok, r0, r1, W, w_row_bytes);
-    return RpGridT<kQ4, 1, 1>(a, side, n_tok, r0, r1, W, w_row_bytes);
+  switch (Int8DotPath()) {
+    case Int8Dot::kAvxVnni:
+      return RpGridShapes<kQ4, 1>(a, side, n_tok, r0, r1, W, w_row_bytes);
+    case Int8Dot::kAvx512Vnni:
+      return RpGridShapes<kQ4, 2>(a, side, n_tok, r0, r1, W, w_row_bytes);
+    default:
+      return RpGridShapes<kQ4, 0>(a, side, n_tok, r0, r1, W, w_row_bytes);
   }
-  if constexpr (kQ4) return RpGridT<kQ4, 2, 3>(a, side, n_tok, r0, r1, W, w_row_bytes);
-  return RpGridT<kQ4, 2, 4>(a, side, n_tok, r0, r1, W, w_row_bytes);
 }
 // MatMul on plain GGUF rows of q4_0 / q8_0 with the x8 kernels (called by matmul_simd.cc):
 // rows [r0, r0 + 8 n) for the largest n that fits; returns r0 + 8 n. The results are

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "kernels/blocks.h"
+#include "kernels/iquants.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
 
@@ -16,12 +17,22 @@ DType ActivationType(DType w) {
     case DType::kQ5_0:
     case DType::kQ5_1:
     case DType::kQ8_0:
+    case DType::kIQ4_NL:
+    case DType::kMXFP4:
       return DType::kQ8_0;
     case DType::kQ2_K:
     case DType::kQ3_K:
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:
+    case DType::kIQ4_XS:
+    case DType::kIQ2_XXS:
+    case DType::kIQ2_XS:
+    case DType::kIQ2_S:
+    case DType::kIQ3_XXS:
+    case DType::kIQ3_S:
+    case DType::kIQ1_S:
+    case DType::kIQ1_M:
       return DType::kQ8_K;
     default:
       return DType::kF32;
@@ -67,8 +78,35 @@ bool HasMatMul(DType t) {
     case DType::kQ6_K:
       return true;
     default:
-      return false;
+      return IsIQuant(t);
   }
+}
+
+// i-quants: each block in its integer form (iquants.h), dotted group by group.
+float RowDotIQ(DType t, const uint8_t* w, int64_t k, const void* xq) {
+  const DTypeInfo& info = Info(t);
+  IntBlock u;
+  float sum = 0;
+  for (int64_t ib = 0; ib < k / info.block_values; ++ib) {
+    UnpackIQBlock(t, w + ib * info.block_bytes, &u);
+    const int8_t* q;
+    float dx;
+    if (info.block_values == 32) {
+      const BlockQ8_0& a = static_cast<const BlockQ8_0*>(xq)[ib];
+      q = a.qs, dx = F16ToF32(a.d);
+    } else {
+      const BlockQ8_K& a = static_cast<const BlockQ8_K*>(xq)[ib];
+      q = a.qs, dx = a.d;
+    }
+    int isum = 0;
+    for (int g = 0; g < u.groups; ++g) {
+      int s = 0;
+      for (int l = 0; l < u.group_len; ++l) s += u.v[g * u.group_len + l] * q[g * u.group_len + l];
+      isum += u.sc[g] * s;
+    }
+    sum += u.d * dx * static_cast<float>(isum);
+  }
+  return sum;
 }
 
 float RowDot(DType t, const void* w, int64_t k, const void* xq) {
@@ -91,6 +129,7 @@ float RowDot(DType t, const void* w, int64_t k, const void* xq) {
     }
     return sum;
   }
+  if (IsIQuant(t)) return RowDotIQ(t, static_cast<const uint8_t*>(w), k, xq);
   if (ActivationType(t) == DType::kQ8_0) {
     const BlockQ8_0* a = static_cast<const BlockQ8_0*>(xq);
     for (int64_t ib = 0; ib < k / 32; ++ib) {

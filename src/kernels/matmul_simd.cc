@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "kernels/blocks.h"
+#include "kernels/iquant_grids.h"
+#include "kernels/iquants.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
 
@@ -161,6 +163,14 @@ inline int NibAt(const uint8_t* qs, int i) { return i < 16 ? qs[i] & 0xF : qs[i 
 void UnpackBlock(DType t, const uint8_t* p, Unpacked* u) {
   u->dmin = 0;
   for (int g = 0; g < 16; ++g) u->sc[g] = 1, u->mn[g] = 0;
+  if (IsIQuant(t)) {  // no mins; integer form from iquants.h
+    IntBlock b;
+    UnpackIQBlock(t, p, &b);
+    std::memcpy(u->v, b.v, sizeof(b.v));
+    std::memcpy(u->sc, b.sc, sizeof(b.sc));
+    u->groups = b.groups, u->group_len = b.group_len, u->d = b.d;
+    return;
+  }
   switch (t) {
     case DType::kQ4_1:
     case DType::kQ5_0:
@@ -303,6 +313,8 @@ void MatMulUnpacked(DType t, const Args& a, int64_t n_tok, int64_t r0, int64_t r
 
 #if SHOAL_MM_AVX2
 #include "kernels/matmul_avx2-inl.h"      // NOLINT(build/include)
+#include "kernels/matmul_iq4_avx2-inl.h"  // NOLINT(build/include)
+#include "kernels/matmul_iq_avx2-inl.h"   // NOLINT(build/include)
 #include "kernels/matmul_q4k_avx2-inl.h"  // NOLINT(build/include)
 #include "kernels/matmul_q6k_avx2-inl.h"  // NOLINT(build/include)
 
@@ -346,11 +358,27 @@ void MatMulT(DType w, const void* W, size_t w_row_bytes, int64_t k, const void* 
       return Grid<1, 1, KQuantAvx2<BlockQ3_K, DotQ3K>::K>(a, n_tok, r0, r1);
     case DType::kQ2_K:
       return Grid<1, 1, KQuantAvx2<BlockQ2_K, DotQ2K>::K>(a, n_tok, r0, r1);
+    case DType::kIQ4_NL:
+      return Grid<2, 4, IQ4Q32Avx2<DType::kIQ4_NL>::K>(a, n_tok, r0, r1);
+    case DType::kMXFP4:
+      return Grid<2, 4, IQ4Q32Avx2<DType::kMXFP4>::K>(a, n_tok, r0, r1);
+    case DType::kIQ4_XS:
+      return Grid<1, 4, IQ4XSAvx2::K>(a, n_tok, r0, r1);
+    case DType::kIQ2_XXS:
+      return Grid<1, 2, IQGridAvx2<DType::kIQ2_XXS>::K>(a, n_tok, r0, r1);
+    case DType::kIQ2_XS:
+      return Grid<1, 2, IQGridAvx2<DType::kIQ2_XS>::K>(a, n_tok, r0, r1);
+    case DType::kIQ2_S:
+      return Grid<1, 2, IQGridAvx2<DType::kIQ2_S>::K>(a, n_tok, r0, r1);
+    case DType::kIQ3_XXS:
+      return Grid<1, 2, IQGridAvx2<DType::kIQ3_XXS>::K>(a, n_tok, r0, r1);
+    case DType::kIQ3_S:
+      return Grid<1, 2, IQGridAvx2<DType::kIQ3_S>::K>(a, n_tok, r0, r1);
+    case DType::kIQ1_S:
+      return Grid<1, 2, IQGridAvx2<DType::kIQ1_S>::K>(a, n_tok, r0, r1);
+    case DType::kIQ1_M:
+      return Grid<1, 2, IQGridAvx2<DType::kIQ1_M>::K>(a, n_tok, r0, r1);
 #else
-    case DType::kQ4_0:
-      return MatMulQ32Portable<DType::kQ4_0>(a, n_tok, r0, r1);
-    case DType::kQ8_0:
-      return MatMulQ32Portable<DType::kQ8_0>(a, n_tok, r0, r1);
     case DType::kQ4_1:
     case DType::kQ5_0:
     case DType::kQ5_1:
@@ -359,7 +387,21 @@ void MatMulT(DType w, const void* W, size_t w_row_bytes, int64_t k, const void* 
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:
+    case DType::kIQ4_NL:
+    case DType::kIQ4_XS:
+    case DType::kMXFP4:
+    case DType::kIQ2_XXS:
+    case DType::kIQ2_XS:
+    case DType::kIQ2_S:
+    case DType::kIQ3_XXS:
+    case DType::kIQ3_S:
+    case DType::kIQ1_S:
+    case DType::kIQ1_M:
       return MatMulUnpacked(w, a, n_tok, r0, r1);
+    case DType::kQ4_0:
+      return MatMulQ32Portable<DType::kQ4_0>(a, n_tok, r0, r1);
+    case DType::kQ8_0:
+      return MatMulQ32Portable<DType::kQ8_0>(a, n_tok, r0, r1);
 #endif
     default:
       return scalar::MatMul(w, W, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);

@@ -61,12 +61,16 @@ TEST(MatMul, ActivationTypes) {
   EXPECT_EQ(ActivationType(DType::kQ5_1), DType::kQ8_0);
   EXPECT_EQ(ActivationType(DType::kQ4_K), DType::kQ8_K);
   EXPECT_EQ(ActivationType(DType::kF16), DType::kF32);
+  EXPECT_EQ(ActivationType(DType::kIQ4_NL), DType::kQ8_0);
+  EXPECT_EQ(ActivationType(DType::kMXFP4), DType::kQ8_0);
+  EXPECT_EQ(ActivationType(DType::kIQ4_XS), DType::kQ8_K);
+  EXPECT_EQ(ActivationType(DType::kIQ1_M), DType::kQ8_K);
   EXPECT_EQ(ActivationRowBytes(DType::kQ6_K, 512), 2u * 292u);
   EXPECT_EQ(ActivationRowBytes(DType::kQ8_0, 64), 2u * 34u);
 }
 
 TEST(MatMul, SimdAndScalarMatchDoubleReference) {
-  for (DType t : WeightTypes()) {
+  for (DType t : testing::ComputeTypes()) {
     const int64_t bv = Info(t).block_values == 1 ? 32 : Info(t).block_values;
     for (int64_t blocks : {int64_t{1}, int64_t{5}}) {
       for (int64_t n_tok : {1, 2, 4, 5, 9}) {
@@ -95,8 +99,8 @@ TEST(MatMul, SimdAndScalarMatchDoubleReference) {
 
 // A row range that is not a multiple of any tile writes exactly those rows, with stride ldy.
 TEST(MatMul, RowRangeAndStride) {
-  for (DType t :
-       {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K, DType::kQ5_1, DType::kF16}) {
+  for (DType t : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K, DType::kQ5_1, DType::kF16,
+                  DType::kIQ4_NL, DType::kIQ4_XS, DType::kIQ2_S}) {
     const int64_t rows = 23, k = 512, n_tok = 6, ldy = 40, r0 = 3, r1 = 20;
     const Problem p = Make(t, rows, k, n_tok, 77);
     std::vector<float> want(n_tok * ldy, 0.0f);
@@ -145,7 +149,7 @@ TEST(MatMul, ConvertActivationsMatchesScalar) {
 TEST(MatMul, TypeWithoutKernelGivesNaN) {
   std::vector<uint8_t> w(1024, 0x55), xq(1024, 0);
   float y[2] = {0, 0};
-  MatMul(DType::kIQ2_XXS, w.data(), 66, 256, xq.data(), 1, y, 2, 0, 2);
+  MatMul(DType::kTQ1_0, w.data(), 54, 256, xq.data(), 1, y, 2, 0, 2);
   EXPECT_TRUE(std::isnan(y[0]) && std::isnan(y[1]));
 }
 

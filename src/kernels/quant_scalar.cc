@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "kernels/blocks.h"
+#include "kernels/iquants.h"
 #include "kernels/quant.h"
 
 namespace shoal::kernels {
@@ -147,7 +148,11 @@ void DequantizeRow(DType t, const void* src, float* y, int64_t n) {
         break;
       }
       default:
-        std::fill(y, y + bv, 0.0f);
+        if (IsIQuant(t)) {
+          DequantizeIQBlock(t, static_cast<const uint8_t*>(src) + ib * Info(t).block_bytes, y);
+        } else {
+          std::fill(y, y + bv, 0.0f);
+        }
         break;
     }
   }

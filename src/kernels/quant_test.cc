@@ -189,7 +189,7 @@ TEST(Quant, Q4_0KnownValues) {
 }
 
 TEST(Quant, SimdDequantBitIdentical) {
-  for (DType t : WeightTypes()) {
+  for (DType t : testing::ComputeTypes()) {
     const int64_t n = 3 * Info(t).block_values + (Info(t).block_values == 1 ? 37 : 0);
     const std::vector<uint8_t> w = RandomBlocks(t, n, 5);
     std::vector<float> want(n);
@@ -224,10 +224,10 @@ TEST(Quant, RoundTripErrorBounds) {
     double max_rel_rms;
   };
   const Bound bounds[] = {
-      {DType::kF32, 0.0},    {DType::kF16, 4e-4},   {DType::kBF16, 3e-3}, {DType::kQ8_0, 0.01},
-      {DType::kQ8_K, 0.01},  {DType::kQ4_0, 0.13},  {DType::kQ4_1, 0.11}, {DType::kQ5_0, 0.065},
-      {DType::kQ5_1, 0.055}, {DType::kQ2_K, 0.45},  {DType::kQ3_K, 0.25}, {DType::kQ4_K, 0.12},
-      {DType::kQ5_K, 0.06},  {DType::kQ6_K, 0.035},
+      {DType::kF32, 0.0},    {DType::kF16, 4e-4},   {DType::kBF16, 3e-3},   {DType::kQ8_0, 0.01},
+      {DType::kQ8_K, 0.01},  {DType::kQ4_0, 0.13},  {DType::kQ4_1, 0.11},   {DType::kQ5_0, 0.065},
+      {DType::kQ5_1, 0.055}, {DType::kQ2_K, 0.45},  {DType::kQ3_K, 0.25},   {DType::kQ4_K, 0.12},
+      {DType::kQ5_K, 0.06},  {DType::kQ6_K, 0.035}, {DType::kIQ4_NL, 0.12}, {DType::kIQ4_XS, 0.12},
   };
   for (const Bound& b : bounds) {
     const double err = RoundTripError(b.t, 4096, 3);

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "kernels/blocks.h"
+#include "kernels/iquants.h"
 #include "kernels/quant.h"
 
 namespace shoal::kernels::scalar {
@@ -287,6 +288,16 @@ bool QuantizeRow(DType t, const float* x, void* dst, int64_t n) {
       return true;
     case DType::kQ8_K:
       EachBlock<BlockQ8_K>(x, dst, n, 256, QuantQ8_K);
+      return true;
+    case DType::kIQ4_NL:
+      for (int64_t i = 0; i < n / 32; ++i) {
+        QuantizeIQ4NL(x + 32 * i, static_cast<uint8_t*>(dst) + i * sizeof(BlockIQ4_NL));
+      }
+      return true;
+    case DType::kIQ4_XS:
+      for (int64_t i = 0; i < n / 256; ++i) {
+        QuantizeIQ4XS(x + 256 * i, static_cast<uint8_t*>(dst) + i * sizeof(BlockIQ4_XS));
+      }
       return true;
     default:
       return false;

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/int8_dot.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
 #include "kernels/test_util.h"
@@ -187,6 +188,43 @@ TEST(Repack, PlainMatMulBitIdenticalToRepacked) {
       });
     }
   }
+}
+
+// The vpdpbusd paths (AVX-VNNI, AVX512-VNNI; int8_dot.h) give bit-identical results to the
+// maddubs path on every target, prefill and decode tiles, packed and plain rows.
+TEST(Repack, Int8DotPathsBitIdentical) {
+  std::vector<Int8Dot> paths = {Int8Dot::kMaddubs};
+  for (Int8Dot p : {Int8Dot::kAvxVnni, Int8Dot::kAvx512Vnni}) {
+    if (SetInt8Dot(p) == p) paths.push_back(p);
+  }
+  std::string names;
+  for (Int8Dot p : paths) names += std::string(Int8DotName(p)) + " ";
+  std::printf("int8 dot paths under test: %s(best: %s)\n", names.c_str(),
+              Int8DotName(BestInt8Dot()));
+  for (DType t : {DType::kQ4_0, DType::kQ8_0}) {
+    for (int64_t n_tok : {1, 3, 4, 9}) {
+      const int64_t rows = 24, k = 32 * 9;
+      const Packed p = Make(t, rows, k, n_tok, static_cast<uint32_t>(70 + n_tok));
+      ForEachTarget([&](const std::string& target) {
+        std::vector<float> want_packed, want_plain;
+        for (Int8Dot path : paths) {
+          SetInt8Dot(path);
+          std::vector<float> packed(n_tok * rows, -2.0f), plain(n_tok * rows, -1.0f);
+          MatMulRepacked(t, p.wp.data(), k, p.xq.data(), n_tok, packed.data(), rows, 0, rows);
+          MatMul(t, p.w.data(), RowBytes(t, k), k, p.xq.data(), n_tok, plain.data(), rows, 0, rows);
+          if (path == Int8Dot::kMaddubs) {
+            want_packed = packed, want_plain = plain;
+            continue;
+          }
+          ASSERT_EQ(packed, want_packed)
+              << DTypeName(t) << " " << target << " " << Int8DotName(path) << " n_tok=" << n_tok;
+          ASSERT_EQ(plain, want_plain)
+              << DTypeName(t) << " " << target << " " << Int8DotName(path) << " n_tok=" << n_tok;
+        }
+      });
+    }
+  }
+  SetInt8Dot(BestInt8Dot());
 }
 
 }  // namespace

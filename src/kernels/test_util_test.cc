@@ -53,6 +53,27 @@ std::vector<uint8_t> RandomBlocks(DType t, int64_t n, uint32_t seed) {
       case DType::kQ6_K:
         PutF16(b + offsetof(BlockQ6_K, d), RandomScaleF16(rng));
         break;
+      case DType::kIQ4_NL:
+      case DType::kIQ4_XS:
+      case DType::kIQ2_XXS:
+      case DType::kIQ2_XS:
+      case DType::kIQ2_S:
+      case DType::kIQ3_XXS:
+      case DType::kIQ3_S:
+      case DType::kIQ1_S:
+        PutF16(b, RandomScaleF16(rng));
+        break;
+      case DType::kMXFP4:
+        b[0] = static_cast<uint8_t>(118 + rng() % 8);  // 2^-10 .. 2^-3
+        break;
+      case DType::kIQ1_M: {  // the f16 scale is the top nibbles of four 16-bit words
+        const uint16_t h = RandomScaleF16(rng);
+        for (int k = 0; k < 4; ++k) {
+          uint8_t* hi = b + offsetof(BlockIQ1_M, scales) + 2 * k + 1;
+          *hi = static_cast<uint8_t>((*hi & 0x0F) | (((h >> (4 * k)) & 0xF) << 4));
+        }
+        break;
+      }
       default:
         break;
     }
@@ -69,7 +90,7 @@ TEST(TestUtil, ListsTargets) {
 }
 
 TEST(TestUtil, RandomBlocksHaveFiniteValues) {
-  for (DType t : WeightTypes()) {
+  for (DType t : ComputeTypes()) {
     const int64_t n = 512;
     const std::vector<uint8_t> b = RandomBlocks(t, n, 7);
     std::vector<float> f(n);

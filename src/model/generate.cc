@@ -176,6 +176,10 @@ std::optional<uint32_t> FileType(DType t) {
       return 18;
     case DType::kBF16:
       return 32;
+    case DType::kIQ4_NL:
+      return 25;
+    case DType::kIQ4_XS:
+      return 30;
     default:
       return std::nullopt;
   }

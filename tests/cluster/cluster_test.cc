@@ -34,6 +34,24 @@ TEST(Pool, LocalWorkersGiveOneNodesTokens) {
   EXPECT_EQ(Tokens({"--local", "4", "--stages", "3", "--transport", "shm"}, "pp3"), one);
 }
 
+// Models in the i-quants shoal writes (iq4_nl; iq4_xs mixed with a q6_K output, as the dynamic
+// files mix i-quants and k-quants) give one node's greedy tokens on a pool.
+TEST(Pool, IQuantModelsGiveOneNodesTokens) {
+  for (const auto& [type, out] :
+       {std::pair<std::string, std::string>{"iq4_nl", "iq4_nl"}, {"iq4_xs", "q6_k"}}) {
+    const std::string path = Tmp() + "/pool-" + type + ".gguf";
+    Proc g = RunShoal(
+        {"gen-model", "-o", path, "--n-embd", "256", "--n-layer", "3", "--n-head", "8",
+         "--n-head-kv", "2", "--n-ff", "768", "--type", type, "--output-type", out, "--seed", "5"},
+        "gen-" + type);
+    ASSERT_EQ(g.code, 0) << g.err();
+    const std::vector<int> one = Tokens({}, type + "-one", path);
+    ASSERT_EQ(one.size(), 24u) << type;
+    EXPECT_EQ(Tokens({"--local", "1"}, type + "-tcp2", path), one) << type;
+    EXPECT_EQ(Tokens({"--local", "2", "--transport", "shm"}, type + "-shm3", path), one) << type;
+  }
+}
+
 // Under an MPI launcher every rank runs the same command (--mpi); skipped without mpirun.
 // Mixture-of-experts models split by expert parallelism (whole experts per node) and by expert
 // columns (attention by head, MLA included): the same greedy tokens at 1, 2, 3 and 4 nodes over

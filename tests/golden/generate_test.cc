@@ -163,9 +163,9 @@ TEST(Generate, FileTypeAndQ4KMMix) {
   EXPECT_EQ(tied.file->FindTensor("token_embd.weight")->type, DType::kQ6_K);
   EXPECT_EQ(tied.file->FindTensor("output.weight"), nullptr);
 
-  const std::pair<DType, uint64_t> ftypes[] = {{DType::kF32, 0},   {DType::kF16, 1},
-                                               {DType::kQ4_0, 2},  {DType::kQ8_0, 7},
-                                               {DType::kQ6_K, 18}, {DType::kBF16, 32}};
+  const std::pair<DType, uint64_t> ftypes[] = {
+      {DType::kF32, 0},   {DType::kF16, 1},   {DType::kQ4_0, 2},    {DType::kQ8_0, 7},
+      {DType::kQ6_K, 18}, {DType::kBF16, 32}, {DType::kIQ4_NL, 25}, {DType::kIQ4_XS, 30}};
   for (auto [t, ft] : ftypes) {
     GenSpec p;
     p.type = t;

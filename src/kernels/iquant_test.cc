@@ -1,0 +1,143 @@
+// The i-quants and MXFP4: dequantization against ggml's own (a committed fixture made by
+// scripts/compare/iquant_fixtures.sh: random blocks, every bit pattern of the quants, and the
+// values ggml's dequantize_row_* gave for them), the integer block form against dequantization,
+// and the iq4 quantizers against q4_0 on the same data.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernels/iquant_grids.h"
+#include "kernels/iquants.h"
+#include "kernels/quant.h"
+#include "kernels/test_util.h"
+
+namespace shoal::kernels {
+namespace {
+
+using testing::ComputeTypes;
+using testing::RandomBlocks;
+using testing::RandomFloats;
+
+std::string FixturePath() {
+  const char* src = std::getenv("SHOAL_SOURCE_DIR");
+  if (src != nullptr) return std::string(src) + "/src/kernels/testdata/iquants_ggml.bin";
+  return std::string(SHOAL_KERNELS_TESTDATA) + "/iquants_ggml.bin";
+}
+
+struct Case {
+  DType t;
+  std::vector<uint8_t> blocks;
+  std::vector<float> values;
+};
+
+std::vector<Case> ReadFixture() {
+  std::vector<Case> cases;
+  FILE* f = std::fopen(FixturePath().c_str(), "rb");
+  if (f == nullptr) return cases;
+  char magic[4];
+  if (std::fread(magic, 1, 4, f) == 4 && std::memcmp(magic, "SHQF", 4) == 0) {
+    uint32_t hdr[2];
+    while (std::fread(hdr, 4, 2, f) == 2) {
+      const std::optional<DTypeInfo> info = LookupDType(hdr[0]);
+      if (!info || hdr[1] % info->block_values != 0 || hdr[1] > (1u << 16)) break;
+      Case c{info->type, std::vector<uint8_t>(RowBytes(info->type, hdr[1])),
+             std::vector<float>(hdr[1])};
+      if (std::fread(c.blocks.data(), 1, c.blocks.size(), f) != c.blocks.size() ||
+          std::fread(c.values.data(), 4, c.values.size(), f) != c.values.size()) {
+        break;
+      }
+      cases.push_back(std::move(c));
+    }
+  }
+  std::fclose(f);
+  return cases;
+}
+
+TEST(IQuant, DequantMatchesGgmlFixture) {
+  const std::vector<Case> cases = ReadFixture();
+  ASSERT_EQ(cases.size(), 10u) << "fixture " << FixturePath();
+  for (const Case& c : cases) {
+    const int64_t n = static_cast<int64_t>(c.values.size());
+    std::vector<float> got(n);
+    scalar::DequantizeRow(c.t, c.blocks.data(), got.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      // Bit-identical (the same float operations), infinities of MXFP4's largest exponents too.
+      ASSERT_EQ(std::memcmp(&got[i], &c.values[i], 4), 0)
+          << DTypeName(c.t) << " value " << i << ": " << got[i] << " vs ggml " << c.values[i];
+    }
+    testing::ForEachTarget([&](const std::string& target) {
+      std::vector<float> simd(n);
+      DequantizeRow(c.t, c.blocks.data(), simd.data(), n);
+      ASSERT_EQ(std::memcmp(simd.data(), c.values.data(), 4 * n), 0) << DTypeName(c.t) << target;
+    });
+  }
+}
+
+// The integer form d * sc[g] * v[i] equals the dequantized value (up to float rounding).
+TEST(IQuant, IntegerFormMatchesDequant) {
+  for (DType t : ComputeTypes()) {
+    if (!IsIQuant(t)) continue;
+    const DTypeInfo& info = Info(t);
+    const std::vector<uint8_t> w = RandomBlocks(t, 4 * info.block_values, 3);
+    for (int ib = 0; ib < 4; ++ib) {
+      const uint8_t* p = w.data() + ib * info.block_bytes;
+      float y[256];
+      DequantizeIQBlock(t, p, y);
+      IntBlock u;
+      UnpackIQBlock(t, p, &u);
+      ASSERT_EQ(u.groups * u.group_len, info.block_values) << DTypeName(t);
+      for (int i = 0; i < info.block_values; ++i) {
+        const double want = double(u.d) * u.sc[i / u.group_len] * u.v[i];
+        ASSERT_NEAR(y[i], want, 1e-6 * std::fabs(want) + 1e-30) << DTypeName(t) << " " << i;
+      }
+    }
+  }
+}
+
+// The 8th sign bit keeps the number of minus signs even (the format's ksigns table).
+TEST(IQuant, SignsFrom7HaveEvenParity) {
+  EXPECT_EQ(SignsFrom7(0), 0);
+  EXPECT_EQ(SignsFrom7(1), 129);
+  EXPECT_EQ(SignsFrom7(3), 3);
+  EXPECT_EQ(SignsFrom7(127), 255);
+  for (uint32_t i = 0; i < 128; ++i) {
+    EXPECT_EQ(__builtin_popcount(SignsFrom7(i)) % 2, 0);
+    EXPECT_EQ(SignsFrom7(i) & 127, i);
+  }
+}
+
+double RelRms(DType t, const std::vector<float>& x) {
+  const int64_t n = static_cast<int64_t>(x.size());
+  std::vector<uint8_t> q(RowBytes(t, n));
+  EXPECT_TRUE(QuantizeRow(t, x.data(), q.data(), n));
+  std::vector<float> y(n);
+  DequantizeRow(t, q.data(), y.data(), n);
+  double e2 = 0, x2 = 0;
+  for (int64_t i = 0; i < n; ++i) e2 += (y[i] - x[i]) * (y[i] - x[i]), x2 += x[i] * x[i];
+  return std::sqrt(e2 / x2);
+}
+
+// At the same 4.5 / 4.25 bits per weight, the non-linear codebook beats q4_0's uniform grid on
+// Gaussian weights, and stays close with heavy-tailed (Laplacian-like) rows with outliers.
+TEST(IQuant, Iq4QuantizersBeatQ4_0) {
+  std::vector<float> x = RandomFloats(8192, 17);
+  const double q4 = RelRms(DType::kQ4_0, x), nl = RelRms(DType::kIQ4_NL, x),
+               xs = RelRms(DType::kIQ4_XS, x);
+  std::printf("gaussian rel rms: q4_0 %.4f iq4_nl %.4f iq4_xs %.4f\n", q4, nl, xs);
+  EXPECT_LT(nl, 0.9 * q4);
+  EXPECT_LT(xs, q4);
+  for (size_t i = 0; i < x.size(); i += 97) x[i] *= 8;  // outliers
+  const double q4o = RelRms(DType::kQ4_0, x), nlo = RelRms(DType::kIQ4_NL, x),
+               xso = RelRms(DType::kIQ4_XS, x);
+  std::printf("with outliers: q4_0 %.4f iq4_nl %.4f iq4_xs %.4f\n", q4o, nlo, xso);
+  EXPECT_LT(nlo, q4o);
+  EXPECT_LT(xso, 1.2 * q4o);
+}
+
+}  // namespace
+}  // namespace shoal::kernels

@@ -1,0 +1,169 @@
+// AVX2 tiles for the grid i-quants (iq2_xxs, iq2_xs, iq2_s, iq3_xxs, iq3_s, iq1_s, iq1_m)
+// against q8_K, one part of matmul_simd.cc: included inside its per-target namespace on x86
+// targets with AVX2 (no include guard, no includes of its own).
+// NOLINT(build/header_guard)
+//
+// Each 32 values of a super-block decode to one register of int8 in value order: the grid
+// entries (8 or 4 magnitudes each) are gathered by index into 64- or 32-bit lanes, the sign
+// bits expand to byte masks (negate = xor, subtract), and iq1's {-1, 0, 1} become 8 * g +- 1.
+// The integer sub-block scales (per 32 values, or per 16: one per 128-bit half) multiply the
+// pairwise products in the widening madd, so a super-block sums in int32 and meets the float
+// scales once: the same integer form as UnpackIQBlock (iquants.h), whose scalar dot this
+// matches up to float summation order.
+
+// Bit i of m as byte i: 0xFF where set.
+HWY_INLINE __m256i BitsToBytes(uint32_t m) {
+  const __m256i v =
+      _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(m)),
+                          _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
+                                           2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+  const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ULL));
+  return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+}
+HWY_INLINE __m256i ApplySigns(__m256i g, uint32_t signs) {
+  const __m256i m = BitsToBytes(signs);
+  return _mm256_sub_epi8(_mm256_xor_si256(g, m), m);
+}
+// The 4 x 8 sign bits of 32 values from four 7-bit fields at bit 0, 7, 14, 21 of w.
+HWY_INLINE uint32_t Signs4x7(uint32_t w) {
+  return SignsFrom7(w) | (uint32_t{SignsFrom7(w >> 7)} << 8) |
+         (uint32_t{SignsFrom7(w >> 14)} << 16) | (uint32_t{SignsFrom7(w >> 21)} << 24);
+}
+HWY_INLINE __m256i Grid64(const uint64_t* grid, int i0, int i1, int i2, int i3) {
+  return _mm256_set_epi64x(static_cast<int64_t>(grid[i3]), static_cast<int64_t>(grid[i2]),
+                           static_cast<int64_t>(grid[i1]), static_cast<int64_t>(grid[i0]));
+}
+HWY_INLINE __m256i Scales16(int lo, int hi) {  // int16 lanes: lo for values 0..15, hi for 16..31
+  return _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(hi)),
+                          _mm_set1_epi16(static_cast<int16_t>(lo)));
+}
+HWY_INLINE uint16_t Load16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+
+// Values 32s..32s+31 of block b as int8 (*w) and their integer scales as int16 lanes (*sc).
+template <DType T>
+HWY_INLINE void DecodeIQ32(const uint8_t* b, int s, __m256i* w, __m256i* sc) {
+  if constexpr (T == DType::kIQ2_XXS) {
+    const uint8_t* q = b + 2 + 8 * s;
+    const uint32_t hi = Load32(q + 4);
+    *w = ApplySigns(Grid64(kIQ2XXSGrid, q[0], q[1], q[2], q[3]), Signs4x7(hi));
+    *sc = _mm256_set1_epi16(static_cast<int16_t>(2 * (hi >> 28) + 1));
+  } else if constexpr (T == DType::kIQ2_XS) {
+    uint16_t q[4];
+    std::memcpy(q, b + 2 + 8 * s, 8);
+    uint32_t signs = 0;
+    for (int l = 0; l < 4; ++l) signs |= uint32_t{SignsFrom7(q[l] >> 9)} << (8 * l);
+    *w = ApplySigns(Grid64(kIQ2XSGrid, q[0] & 511, q[1] & 511, q[2] & 511, q[3] & 511), signs);
+    const uint8_t scale = b[2 + 64 + s];
+    *sc = Scales16(2 * (scale & 0xF) + 1, 2 * (scale >> 4) + 1);
+  } else if constexpr (T == DType::kIQ2_S) {
+    const uint8_t* q = b + 2 + 4 * s;
+    const int h = b[2 + 64 + s];
+    *w = ApplySigns(Grid64(kIQ2SGrid, q[0] | ((h << 8) & 0x300), q[1] | ((h << 6) & 0x300),
+                           q[2] | ((h << 4) & 0x300), q[3] | ((h << 2) & 0x300)),
+                    Load32(b + 2 + 32 + 4 * s));
+    const uint8_t scale = b[2 + 72 + s];
+    *sc = Scales16(2 * (scale & 0xF) + 1, 2 * (scale >> 4) + 1);
+  } else if constexpr (T == DType::kIQ3_XXS) {
+    const uint8_t* q = b + 2 + 8 * s;
+    const uint32_t hi = Load32(b + 2 + 64 + 4 * s);
+    const uint32_t* g = kIQ3XXSGrid;
+    const __m256i grid = _mm256_set_epi32(static_cast<int>(g[q[7]]), static_cast<int>(g[q[6]]),
+                                          static_cast<int>(g[q[5]]), static_cast<int>(g[q[4]]),
+                                          static_cast<int>(g[q[3]]), static_cast<int>(g[q[2]]),
+                                          static_cast<int>(g[q[1]]), static_cast<int>(g[q[0]]));
+    *w = ApplySigns(grid, Signs4x7(hi));
+    *sc = _mm256_set1_epi16(static_cast<int16_t>(2 * (hi >> 28) + 1));
+  } else if constexpr (T == DType::kIQ3_S) {
+    const uint8_t* q = b + 2 + 8 * s;
+    const int h = b[2 + 64 + s];
+    int idx[8];
+    for (int k = 0; k < 8; ++k) idx[k] = q[k] | (((h >> k) & 1) << 8);
+    const uint32_t* g = kIQ3SGrid;
+    const __m256i grid = _mm256_set_epi32(static_cast<int>(g[idx[7]]), static_cast<int>(g[idx[6]]),
+                                          static_cast<int>(g[idx[5]]), static_cast<int>(g[idx[4]]),
+                                          static_cast<int>(g[idx[3]]), static_cast<int>(g[idx[2]]),
+                                          static_cast<int>(g[idx[1]]), static_cast<int>(g[idx[0]]));
+    *w = ApplySigns(grid, Load32(b + 2 + 72 + 4 * s));
+    *sc = _mm256_set1_epi16(
+        static_cast<int16_t>(1 + 2 * ((b[2 + 104 + s / 2] >> (4 * (s % 2))) & 0xF)));
+  } else if constexpr (T == DType::kIQ1_S) {
+    const uint8_t* q = b + 2 + 4 * s;
+    const uint16_t h = Load16(b + 2 + 32 + 2 * s);
+    const __m256i g = Grid64(kIQ1SGrid, q[0] | ((h << 8) & 0x700), q[1] | ((h << 5) & 0x700),
+                             q[2] | ((h << 2) & 0x700), q[3] | ((h >> 1) & 0x700));
+    *w = _mm256_add_epi8(_mm256_sign_epi8(_mm256_set1_epi8(8), g),
+                         _mm256_set1_epi8((h & 0x8000) ? -1 : 1));
+    *sc = _mm256_set1_epi16(static_cast<int16_t>(2 * ((h >> 12) & 7) + 1));
+  } else {  // kIQ1_M
+    const uint8_t* q = b + 4 * s;
+    const uint8_t h0 = b[32 + 2 * s], h1 = b[32 + 2 * s + 1];
+    const __m256i g = Grid64(kIQ1SGrid, q[0] | ((h0 << 8) & 0x700), q[1] | ((h0 << 4) & 0x700),
+                             q[2] | ((h1 << 8) & 0x700), q[3] | ((h1 << 4) & 0x700));
+    auto delta = [](int bit) { return static_cast<int64_t>(bit ? -1LL : 0x0101010101010101LL); };
+    const __m256i dv =
+        _mm256_set_epi64x(delta(h1 & 0x80), delta(h1 & 0x08), delta(h0 & 0x80), delta(h0 & 0x08));
+    *w = _mm256_add_epi8(_mm256_sign_epi8(_mm256_set1_epi8(8), g), dv);
+    const int sw = Load16(b + 48 + 2 * (s / 2)) >> (6 * (s % 2));
+    *sc = Scales16(2 * (sw & 7) + 1, 2 * ((sw >> 3) & 7) + 1);
+  }
+}
+
+// The float factor of a block's integer form (iquants.h: d of UnpackIQBlock).
+template <DType T>
+HWY_INLINE float IQBlockScale(const uint8_t* b) {
+  if constexpr (T == DType::kIQ1_M) {
+    uint16_t sc[4];
+    std::memcpy(sc, b + 48, 8);
+    const uint16_t bits = static_cast<uint16_t>((sc[0] >> 12) | ((sc[1] >> 8) & 0x00F0) |
+                                                ((sc[2] >> 4) & 0x0F00) | (sc[3] & 0xF000));
+    return _cvtsh_ss(bits) * 0.125f;
+  } else if constexpr (T == DType::kIQ3_XXS) {
+    return H2F(b) * 0.25f;
+  } else if constexpr (T == DType::kIQ3_S) {
+    return H2F(b);
+  } else {
+    return H2F(b) * 0.125f;
+  }
+}
+
+template <DType T>
+struct IQGridAvx2 {
+  template <int RT, int NT>
+  struct K {
+    static void Run(const Args& a, int64_t r, int64_t t) {
+      const size_t bb = static_cast<size_t>(Info(T).block_bytes);
+      const int64_t nb = a.k / 256;
+      __m256 acc[RT][NT];
+      for (int i = 0; i < RT; ++i) {
+        for (int j = 0; j < NT; ++j) acc[i][j] = _mm256_setzero_ps();
+      }
+      for (int64_t ib = 0; ib < nb; ++ib) {
+        for (int i = 0; i < RT; ++i) {
+          const uint8_t* b = a.W + (r + i) * a.w_row_bytes + ib * bb;
+          __m256i w[8], sc[8];
+          for (int s = 0; s < 8; ++s) DecodeIQ32<T>(b, s, &w[s], &sc[s]);
+          const float d = IQBlockScale<T>(b);
+          for (int j = 0; j < NT; ++j) {
+            const BlockQ8_K& x =
+                reinterpret_cast<const BlockQ8_K*>(a.xq + (t + j) * a.x_row_bytes)[ib];
+            __m256i sumi = _mm256_setzero_si256();
+            for (int s = 0; s < 8; ++s) {
+              const __m256i xv =
+                  _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 32 * s));
+              sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(MulPairs(w[s], xv), sc[s]));
+            }
+            acc[i][j] =
+                _mm256_fmadd_ps(_mm256_set1_ps(d * x.d), _mm256_cvtepi32_ps(sumi), acc[i][j]);
+          }
+        }
+      }
+      for (int i = 0; i < RT; ++i) {
+        for (int j = 0; j < NT; ++j) a.y[(t + j) * a.ldy + r + i] = HSum(acc[i][j]);
+      }
+    }
+  };
+};
