@@ -302,6 +302,33 @@ std::string ReadTemplate(const std::string& name) {
   return ss.str();
 }
 
+TEST(ChatOutput, RealTemplatesAreDetected) {
+  const std::vector<std::pair<const char*, ChatFormat>> want = {
+      {"meta-llama-Llama-3.1-8B-Instruct", ChatFormat::kLlama3},
+      {"meta-llama-Llama-3.2-3B-Instruct", ChatFormat::kLlama3},
+      {"meta-llama-Llama-3.3-70B-Instruct", ChatFormat::kLlama3},
+      {"Qwen-Qwen3-0.6B", ChatFormat::kQwen3},
+      {"Qwen-Qwen2.5-7B-Instruct", ChatFormat::kQwen3},
+      {"Qwen-QwQ-32B", ChatFormat::kQwen3},
+      {"NousResearch-Hermes-3-Llama-3.1-8B-tool_use", ChatFormat::kQwen3},
+      {"HuggingFaceTB-SmolLM3-3B", ChatFormat::kDeepSeekR1},  // <think>, no tool markers
+      {"deepseek-ai-DeepSeek-R1-Distill-Llama-8B", ChatFormat::kDeepSeekV3},
+      {"deepseek-ai-DeepSeek-R1-Distill-Qwen-32B", ChatFormat::kDeepSeekV3},
+      {"deepseek-ai-DeepSeek-V3.1", ChatFormat::kDeepSeekV31},
+      {"Kimi-K2-Instruct", ChatFormat::kKimiK2},
+      {"Kimi-K2-Thinking", ChatFormat::kKimiK2},
+      {"moonshotai-Kimi-K2", ChatFormat::kKimiK2},
+      {"mistralai-Mistral-Nemo-Instruct-2407", ChatFormat::kContent},
+      {"google-gemma-2-2b-it", ChatFormat::kContent},
+      {"microsoft-Phi-3.5-mini-instruct", ChatFormat::kContent},
+  };
+  for (const auto& [name, format] : want) {
+    const std::string src = ReadTemplate(name);
+    ASSERT_FALSE(src.empty()) << name;
+    EXPECT_EQ(ChatFormatName(DetectChatFormat(src)), ChatFormatName(format)) << name;
+  }
+}
+
 struct RoundTrip {
   const char* tmpl;
   const char* bos;
