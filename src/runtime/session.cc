@@ -244,24 +244,24 @@ Status Session::CheckStep(const StepBatch& batch) const {
   std::vector<int32_t> last(batch.tables.size(), -1);
   for (size_t i = 0; i < batch.entries.size(); ++i) {
     const StepEntry& e = batch.entries[i];
-    const std::string at = "Step entry " + std::to_string(i) + ": ";
+    const auto at = [i] { return "Step entry " + std::to_string(i) + ": "; };
     if (e.seq < 0 || size_t(e.seq) >= batch.tables.size()) {
-      return InvalidArgument(at + "sequence " + std::to_string(e.seq) + " out of range");
+      return InvalidArgument(at() + "sequence " + std::to_string(e.seq) + " out of range");
     }
     if (e.pos < 0 || e.pos >= n_ctx_) {
-      return InvalidArgument(at + "position " + std::to_string(e.pos) + " out of [0, " +
+      return InvalidArgument(at() + "position " + std::to_string(e.pos) + " out of [0, " +
                              std::to_string(n_ctx_) + ")");
     }
     if (e.token < 0 || e.token >= c.n_vocab) {
-      return InvalidArgument(at + "token id " + std::to_string(e.token) + " out of range");
+      return InvalidArgument(at() + "token id " + std::to_string(e.token) + " out of range");
     }
-    if (e.logits != 0 && e.logits != 1) return InvalidArgument(at + "bad logits flag");
+    if (e.logits != 0 && e.logits != 1) return InvalidArgument(at() + "bad logits flag");
     if (e.pos <= last[size_t(e.seq)]) {
-      return InvalidArgument(at + "positions of a sequence must increase");
+      return InvalidArgument(at() + "positions of a sequence must increase");
     }
     last[size_t(e.seq)] = e.pos;
     if (size_t(e.pos / kBlockTokens) >= batch.tables[size_t(e.seq)].size()) {
-      return InvalidArgument(at + "the block table is too short for position " +
+      return InvalidArgument(at() + "the block table is too short for position " +
                              std::to_string(e.pos));
     }
   }
