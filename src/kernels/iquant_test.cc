@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/int8_dot.h"
 #include "kernels/iquant_grids.h"
 #include "kernels/iquants.h"
 #include "kernels/matmul.h"
@@ -150,6 +151,36 @@ TEST(IQuant, DotMatchesGgmlFixture) {
       }
     });
   }
+}
+
+// iq4_nl / MXFP4 tiles give bit-identical results with every int8 dot instruction this CPU has
+// (int8_dot.h), on every target; the maddubs path runs even where VNNI is the default.
+TEST(IQuant, Int8DotPathsBitIdentical) {
+  std::vector<Int8Dot> paths = {Int8Dot::kMaddubs};
+  for (Int8Dot p : {Int8Dot::kAvxVnni, Int8Dot::kAvx512Vnni}) {
+    if (SetInt8Dot(p) == p) paths.push_back(p);
+  }
+  for (DType t : {DType::kIQ4_NL, DType::kMXFP4}) {
+    const int64_t rows = 7, k = 32 * 9, n_tok = 6;
+    const std::vector<uint8_t> w = RandomBlocks(t, rows * k, 31);
+    const std::vector<float> x = RandomFloats(n_tok * k, 32);
+    std::vector<uint8_t> xq(n_tok * ActivationRowBytes(t, k));
+    ConvertActivations(t, x.data(), k, k, n_tok, xq.data());
+    testing::ForEachTarget([&](const std::string& target) {
+      std::vector<float> want;
+      for (Int8Dot path : paths) {
+        SetInt8Dot(path);
+        std::vector<float> y(n_tok * rows, -1.0f);
+        MatMul(t, w.data(), RowBytes(t, k), k, xq.data(), n_tok, y.data(), rows, 0, rows);
+        if (path == Int8Dot::kMaddubs) {
+          want = y;
+        } else {
+          ASSERT_EQ(y, want) << DTypeName(t) << " " << target << " " << Int8DotName(path);
+        }
+      }
+    });
+  }
+  SetInt8Dot(BestInt8Dot());
 }
 
 // The integer form d * sc[g] * v[i] equals the dequantized value (up to float rounding).

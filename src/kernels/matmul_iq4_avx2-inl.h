@@ -29,8 +29,8 @@ HWY_INLINE float E8M0HalfBits(uint8_t e) {
   return f;
 }
 
-// iq4_nl / MXFP4 x q8_0.
-template <DType T>
+// iq4_nl / MXFP4 x q8_0. kDot (int8_dot.h): 0 maddubs + madd, 1 / 2 vpdpbusd.
+template <DType T, int kDot>
 struct IQ4Q32Avx2 {
   template <int RT, int NT>
   struct K {
@@ -49,11 +49,18 @@ struct IQ4Q32Avx2 {
           const uint8_t* b = a.W + (r + i) * a.w_row_bytes + ib * kBytes;
           const float dw = kNL ? H2F(b) : E8M0HalfBits(b[0]);
           const __m256i w = Lookup32(table, b + (kNL ? 2 : 1));
+          const __m256i wa = _mm256_sign_epi8(w, w);  // |w|, once for the NT tokens
           for (int j = 0; j < NT; ++j) {
             const BlockQ8_0& x =
                 reinterpret_cast<const BlockQ8_0*>(a.xq + (t + j) * a.x_row_bytes)[ib];
-            const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs));
-            const __m256i s = _mm256_madd_epi16(MulPairs(w, xv), ones);
+            const __m256i xs =
+                _mm256_sign_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs)), w);
+            __m256i s;
+            if constexpr (kDot != 0) {
+              s = Dpbusd<kDot>(_mm256_setzero_si256(), wa, xs);
+            } else {
+              s = _mm256_madd_epi16(_mm256_maddubs_epi16(wa, xs), ones);
+            }
             acc[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * _cvtsh_ss(x.d)), _mm256_cvtepi32_ps(s),
                                         acc[i][j]);
           }
