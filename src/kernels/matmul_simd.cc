@@ -1,7 +1,8 @@
 // SIMD matmul, activation conversion and dequantization, compiled once per Highway target and
 // dispatched once per call. On x86 targets with AVX2 the integer block dots use hand-written
-// AVX2 (maddubs) kernels for q4_0, q8_0, q4_K and q6_K; the portable Highway path covers float
-// weights and q4_0 / q8_0 (int16 widening multiply-add); other types use the scalar twin.
+// AVX2 (maddubs, or vpdpbusd where int8_dot.h chose it) kernels for every quant type, the
+// i-quants and MXFP4 included (*-inl.h); the portable Highway path covers float weights, q4_0 /
+// q8_0, and every other quant through its integer form (int16 widening multiply-add).
 //
 // Tiling: rows are processed RT at a time and tokens NT at a time, so each weight block loaded
 // from memory is reused for NT tokens (prefill is compute bound) while decode (NT = 1) keeps RT
