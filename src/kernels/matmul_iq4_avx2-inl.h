@@ -29,8 +29,8 @@ HWY_INLINE float E8M0HalfBits(uint8_t e) {
   return f;
 }
 
-// iq4_nl / MXFP4 x q8_0.
-template <DType T>
+// iq4_nl / MXFP4 x q8_0. kDot (int8_dot.h): 0 maddubs + madd, 1 / 2 vpdpbusd.
+template <DType T, int kDot>
 struct IQ4Q32Avx2 {
   template <int RT, int NT>
   struct K {
@@ -49,11 +49,18 @@ struct IQ4Q32Avx2 {
           const uint8_t* b = a.W + (r + i) * a.w_row_bytes + ib * kBytes;
           const float dw = kNL ? H2F(b) : E8M0HalfBits(b[0]);
           const __m256i w = Lookup32(table, b + (kNL ? 2 : 1));
+          const __m256i wa = _mm256_sign_epi8(w, w);  // |w|, once for the NT tokens
           for (int j = 0; j < NT; ++j) {
             const BlockQ8_0& x =
                 reinterpret_cast<const BlockQ8_0*>(a.xq + (t + j) * a.x_row_bytes)[ib];
-            const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs));
-            const __m256i s = _mm256_madd_epi16(MulPairs(w, xv), ones);
+            const __m256i xs =
+                _mm256_sign_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs)), w);
+            __m256i s;
+            if constexpr (kDot != 0) {
+              s = Dpbusd<kDot>(_mm256_setzero_si256(), wa, xs);
+            } else {
+              s = _mm256_madd_epi16(_mm256_maddubs_epi16(wa, xs), ones);
+            }
             acc[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * _cvtsh_ss(x.d)), _mm256_cvtepi32_ps(s),
                                         acc[i][j]);
           }
@@ -65,6 +72,26 @@ struct IQ4Q32Avx2 {
     }
   };
 };
+
+// The 8 six-bit scales of an iq4_xs block minus 32, each spread over the 16 int16 lanes of
+// sc[s]: low nibbles from scales_l, 2 high bits each from scales_h (scales_h << (14 - 2 s) puts
+// sub-block s's bits at bits 14..15), then one byte shuffle per sub-block.
+HWY_INLINE void IQ4XSScales(const BlockIQ4_XS& b, __m256i sc[8]) {
+  const __m128i l4 = _mm_cvtsi32_si128(static_cast<int>(Load32(b.scales_l)));
+  const __m128i nib = _mm_cvtepu8_epi16(
+      _mm_unpacklo_epi8(_mm_and_si128(l4, _mm_set1_epi8(0xF)),
+                        _mm_and_si128(_mm_srli_epi16(l4, 4), _mm_set1_epi8(0xF))));
+  const __m128i hv =
+      _mm_mullo_epi16(_mm_set1_epi16(static_cast<int16_t>(b.scales_h)),
+                      _mm_setr_epi16(1 << 14, 1 << 12, 1 << 10, 1 << 8, 1 << 6, 1 << 4, 1 << 2, 1));
+  const __m256i ls = _mm256_broadcastsi128_si256(
+      _mm_sub_epi16(_mm_or_si128(nib, _mm_and_si128(_mm_srli_epi16(hv, 10), _mm_set1_epi16(0x30))),
+                    _mm_set1_epi16(32)));
+  for (int s = 0; s < 8; ++s) {  // bytes 2s, 2s + 1 into every int16 lane
+    sc[s] = _mm256_shuffle_epi8(
+        ls, _mm256_set1_epi16(static_cast<int16_t>(((2 * s + 1) << 8) | (2 * s))));
+  }
+}
 
 // iq4_xs x q8_K.
 struct IQ4XSAvx2 {
@@ -82,13 +109,8 @@ struct IQ4XSAvx2 {
           const BlockIQ4_XS& b =
               reinterpret_cast<const BlockIQ4_XS*>(a.W + (r + i) * a.w_row_bytes)[ib];
           __m256i w[8], sc[8];
-          for (int s = 0; s < 8; ++s) {
-            const int ls = (((b.scales_l[s / 2] >> (4 * (s % 2))) & 0xF) |
-                            (((b.scales_h >> (2 * s)) & 3) << 4)) -
-                           32;
-            sc[s] = _mm256_set1_epi16(static_cast<int16_t>(ls));
-            w[s] = Lookup32(table, b.qs + 16 * s);
-          }
+          for (int s = 0; s < 8; ++s) w[s] = Lookup32(table, b.qs + 16 * s);
+          IQ4XSScales(b, sc);
           const float d = _cvtsh_ss(b.d);
           for (int j = 0; j < NT; ++j) {
             const BlockQ8_K& x =

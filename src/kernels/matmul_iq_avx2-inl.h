@@ -3,9 +3,11 @@
 // targets with AVX2 (no include guard, no includes of its own).
 // NOLINT(build/header_guard)
 //
-// Each 32 values of a super-block decode to one register of int8 in value order: the grid
-// entries (8 or 4 magnitudes each) are gathered by index into 64- or 32-bit lanes, the sign
-// bits expand to byte masks (negate = xor, subtract), and iq1's {-1, 0, 1} become 8 * g +- 1.
+// Each 32 values of a super-block decode to one register of magnitudes in value order and one of
+// sign masks: the grid entries (8 or 4 magnitudes each) are gathered by index into 64- or 32-bit
+// lanes, the sign bits expand to byte masks (7 stored bits + parity through a 128-entry table),
+// and iq1's {-1, 0, 1} become 8 * g +- 1. The signs are applied to the activations (xor,
+// subtract), so maddubs takes the magnitudes as they are.
 // The integer sub-block scales (per 32 values, or per 16: one per 128-bit half) multiply the
 // pairwise products in the widening madd, so a super-block sums in int32 and meets the float
 // scales once: the same integer form as UnpackIQBlock (iquants.h), whose scalar dot this
@@ -20,14 +22,23 @@ HWY_INLINE __m256i BitsToBytes(uint32_t m) {
   const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ULL));
   return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
 }
-HWY_INLINE __m256i ApplySigns(__m256i g, uint32_t signs) {
-  const __m256i m = BitsToBytes(signs);
-  return _mm256_sub_epi8(_mm256_xor_si256(g, m), m);
-}
+// SignsFrom7 (iquant_grids.h) of every 7-bit pattern.
+struct Signs7Table {
+  uint8_t v[128];
+  constexpr Signs7Table() : v() {
+    for (int i = 0; i < 128; ++i) {
+      int bits = 0;
+      for (int b = 0; b < 7; ++b) bits += (i >> b) & 1;
+      v[i] = static_cast<uint8_t>(i | ((bits & 1) << 7));
+    }
+  }
+};
+inline constexpr Signs7Table kSigns7;
 // The 4 x 8 sign bits of 32 values from four 7-bit fields at bit 0, 7, 14, 21 of w.
 HWY_INLINE uint32_t Signs4x7(uint32_t w) {
-  return SignsFrom7(w) | (uint32_t{SignsFrom7(w >> 7)} << 8) |
-         (uint32_t{SignsFrom7(w >> 14)} << 16) | (uint32_t{SignsFrom7(w >> 21)} << 24);
+  return kSigns7.v[w & 127] | (uint32_t{kSigns7.v[(w >> 7) & 127]} << 8) |
+         (uint32_t{kSigns7.v[(w >> 14) & 127]} << 16) |
+         (uint32_t{kSigns7.v[(w >> 21) & 127]} << 24);
 }
 HWY_INLINE __m256i Grid64(const uint64_t* grid, int i0, int i1, int i2, int i3) {
   return _mm256_set_epi64x(static_cast<int64_t>(grid[i3]), static_cast<int64_t>(grid[i2]),
@@ -43,28 +54,32 @@ HWY_INLINE uint16_t Load16(const uint8_t* p) {
   return v;
 }
 
-// Values 32s..32s+31 of block b as int8 (*w) and their integer scales as int16 lanes (*sc).
+// Values 32s..32s+31 of block b as magnitudes (*w, u8) and byte masks of their signs (*m, 0xFF
+// where negative), and their integer scales as int16 lanes (*sc). The signs go onto the
+// activations: maddubs(|w|, (x ^ m) - m) = sum w x.
 template <DType T>
-HWY_INLINE void DecodeIQ32(const uint8_t* b, int s, __m256i* w, __m256i* sc) {
+HWY_INLINE void DecodeIQ32(const uint8_t* b, int s, __m256i* w, __m256i* m, __m256i* sc) {
   if constexpr (T == DType::kIQ2_XXS) {
     const uint8_t* q = b + 2 + 8 * s;
     const uint32_t hi = Load32(q + 4);
-    *w = ApplySigns(Grid64(kIQ2XXSGrid, q[0], q[1], q[2], q[3]), Signs4x7(hi));
+    *w = Grid64(kIQ2XXSGrid, q[0], q[1], q[2], q[3]);
+    *m = BitsToBytes(Signs4x7(hi));
     *sc = _mm256_set1_epi16(static_cast<int16_t>(2 * (hi >> 28) + 1));
   } else if constexpr (T == DType::kIQ2_XS) {
     uint16_t q[4];
     std::memcpy(q, b + 2 + 8 * s, 8);
     uint32_t signs = 0;
-    for (int l = 0; l < 4; ++l) signs |= uint32_t{SignsFrom7(q[l] >> 9)} << (8 * l);
-    *w = ApplySigns(Grid64(kIQ2XSGrid, q[0] & 511, q[1] & 511, q[2] & 511, q[3] & 511), signs);
+    for (int l = 0; l < 4; ++l) signs |= uint32_t{kSigns7.v[q[l] >> 9]} << (8 * l);
+    *w = Grid64(kIQ2XSGrid, q[0] & 511, q[1] & 511, q[2] & 511, q[3] & 511);
+    *m = BitsToBytes(signs);
     const uint8_t scale = b[2 + 64 + s];
     *sc = Scales16(2 * (scale & 0xF) + 1, 2 * (scale >> 4) + 1);
   } else if constexpr (T == DType::kIQ2_S) {
     const uint8_t* q = b + 2 + 4 * s;
     const int h = b[2 + 64 + s];
-    *w = ApplySigns(Grid64(kIQ2SGrid, q[0] | ((h << 8) & 0x300), q[1] | ((h << 6) & 0x300),
-                           q[2] | ((h << 4) & 0x300), q[3] | ((h << 2) & 0x300)),
-                    Load32(b + 2 + 32 + 4 * s));
+    *w = Grid64(kIQ2SGrid, q[0] | ((h << 8) & 0x300), q[1] | ((h << 6) & 0x300),
+                q[2] | ((h << 4) & 0x300), q[3] | ((h << 2) & 0x300));
+    *m = BitsToBytes(Load32(b + 2 + 32 + 4 * s));
     const uint8_t scale = b[2 + 72 + s];
     *sc = Scales16(2 * (scale & 0xF) + 1, 2 * (scale >> 4) + 1);
   } else if constexpr (T == DType::kIQ3_XXS) {
@@ -75,7 +90,8 @@ HWY_INLINE void DecodeIQ32(const uint8_t* b, int s, __m256i* w, __m256i* sc) {
                                           static_cast<int>(g[q[5]]), static_cast<int>(g[q[4]]),
                                           static_cast<int>(g[q[3]]), static_cast<int>(g[q[2]]),
                                           static_cast<int>(g[q[1]]), static_cast<int>(g[q[0]]));
-    *w = ApplySigns(grid, Signs4x7(hi));
+    *w = grid;
+    *m = BitsToBytes(Signs4x7(hi));
     *sc = _mm256_set1_epi16(static_cast<int16_t>(2 * (hi >> 28) + 1));
   } else if constexpr (T == DType::kIQ3_S) {
     const uint8_t* q = b + 2 + 8 * s;
@@ -87,7 +103,8 @@ HWY_INLINE void DecodeIQ32(const uint8_t* b, int s, __m256i* w, __m256i* sc) {
                                           static_cast<int>(g[idx[5]]), static_cast<int>(g[idx[4]]),
                                           static_cast<int>(g[idx[3]]), static_cast<int>(g[idx[2]]),
                                           static_cast<int>(g[idx[1]]), static_cast<int>(g[idx[0]]));
-    *w = ApplySigns(grid, Load32(b + 2 + 72 + 4 * s));
+    *w = grid;
+    *m = BitsToBytes(Load32(b + 2 + 72 + 4 * s));
     *sc = _mm256_set1_epi16(
         static_cast<int16_t>(1 + 2 * ((b[2 + 104 + s / 2] >> (4 * (s % 2))) & 0xF)));
   } else if constexpr (T == DType::kIQ1_S) {
@@ -95,8 +112,10 @@ HWY_INLINE void DecodeIQ32(const uint8_t* b, int s, __m256i* w, __m256i* sc) {
     const uint16_t h = Load16(b + 2 + 32 + 2 * s);
     const __m256i g = Grid64(kIQ1SGrid, q[0] | ((h << 8) & 0x700), q[1] | ((h << 5) & 0x700),
                              q[2] | ((h << 2) & 0x700), q[3] | ((h >> 1) & 0x700));
-    *w = _mm256_add_epi8(_mm256_sign_epi8(_mm256_set1_epi8(8), g),
-                         _mm256_set1_epi8((h & 0x8000) ? -1 : 1));
+    const __m256i v = _mm256_add_epi8(_mm256_sign_epi8(_mm256_set1_epi8(8), g),
+                                      _mm256_set1_epi8((h & 0x8000) ? -1 : 1));
+    *w = _mm256_abs_epi8(v);
+    *m = _mm256_cmpgt_epi8(_mm256_setzero_si256(), v);
     *sc = _mm256_set1_epi16(static_cast<int16_t>(2 * ((h >> 12) & 7) + 1));
   } else {  // kIQ1_M
     const uint8_t* q = b + 4 * s;
@@ -106,7 +125,9 @@ HWY_INLINE void DecodeIQ32(const uint8_t* b, int s, __m256i* w, __m256i* sc) {
     auto delta = [](int bit) { return static_cast<int64_t>(bit ? -1LL : 0x0101010101010101LL); };
     const __m256i dv =
         _mm256_set_epi64x(delta(h1 & 0x80), delta(h1 & 0x08), delta(h0 & 0x80), delta(h0 & 0x08));
-    *w = _mm256_add_epi8(_mm256_sign_epi8(_mm256_set1_epi8(8), g), dv);
+    const __m256i v = _mm256_add_epi8(_mm256_sign_epi8(_mm256_set1_epi8(8), g), dv);
+    *w = _mm256_abs_epi8(v);
+    *m = _mm256_cmpgt_epi8(_mm256_setzero_si256(), v);
     const int sw = Load16(b + 48 + 2 * (s / 2)) >> (6 * (s % 2));
     *sc = Scales16(2 * (sw & 7) + 1, 2 * ((sw >> 3) & 7) + 1);
   }
@@ -144,8 +165,8 @@ struct IQGridAvx2 {
       for (int64_t ib = 0; ib < nb; ++ib) {
         for (int i = 0; i < RT; ++i) {
           const uint8_t* b = a.W + (r + i) * a.w_row_bytes + ib * bb;
-          __m256i w[8], sc[8];
-          for (int s = 0; s < 8; ++s) DecodeIQ32<T>(b, s, &w[s], &sc[s]);
+          __m256i w[8], m[8], sc[8];
+          for (int s = 0; s < 8; ++s) DecodeIQ32<T>(b, s, &w[s], &m[s], &sc[s]);
           const float d = IQBlockScale<T>(b);
           for (int j = 0; j < NT; ++j) {
             const BlockQ8_K& x =
@@ -154,7 +175,9 @@ struct IQGridAvx2 {
             for (int s = 0; s < 8; ++s) {
               const __m256i xv =
                   _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 32 * s));
-              sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(MulPairs(w[s], xv), sc[s]));
+              const __m256i xs = _mm256_sub_epi8(_mm256_xor_si256(xv, m[s]), m[s]);
+              sumi =
+                  _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(w[s], xs), sc[s]));
             }
             acc[i][j] =
                 _mm256_fmadd_ps(_mm256_set1_ps(d * x.d), _mm256_cvtepi32_ps(sumi), acc[i][j]);

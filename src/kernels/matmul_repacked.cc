@@ -79,18 +79,7 @@ thread_local RpSide g_rp_side;
 // ahead of the sums (integer adds reassociate), which spilled most of them to the stack.
 HWY_INLINE void Pin(__m256i& v) { asm("" : "+x"(v)); }
 
-// acc + the u8 x s8 dot of each 4-byte group (vpdpbusd), in the VEX (AVX-VNNI, kDot 1) or EVEX
-// (AVX512-VNNI + VL, kDot 2) encoding. Inline assembly, so the instruction is emitted without
-// compiling the target for it; it only runs where Int8DotPath() chose it.
-template <int kDot>
-HWY_INLINE __m256i Dpbusd(__m256i acc, __m256i u8, __m256i s8) {
-  if constexpr (kDot == 1) {
-    asm("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(u8), "x"(s8));
-  } else {
-    asm("vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(u8), "x"(s8));
-  }
-  return acc;
-}
+#include "kernels/dpbusd_avx2-inl.h"  // NOLINT(build/include)
 
 HWY_INLINE __m256i Bcast4(const int8_t* p) {
   int32_t v;

@@ -1,7 +1,8 @@
 // SIMD matmul, activation conversion and dequantization, compiled once per Highway target and
 // dispatched once per call. On x86 targets with AVX2 the integer block dots use hand-written
-// AVX2 (maddubs) kernels for q4_0, q8_0, q4_K and q6_K; the portable Highway path covers float
-// weights and q4_0 / q8_0 (int16 widening multiply-add); other types use the scalar twin.
+// AVX2 (maddubs, or vpdpbusd where int8_dot.h chose it) kernels for every quant type, the
+// i-quants and MXFP4 included (*-inl.h); the portable Highway path covers float weights, q4_0 /
+// q8_0, and every other quant through its integer form (int16 widening multiply-add).
 //
 // Tiling: rows are processed RT at a time and tokens NT at a time, so each weight block loaded
 // from memory is reused for NT tokens (prefill is compute bound) while decode (NT = 1) keeps RT
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "kernels/blocks.h"
+#include "kernels/int8_dot.h"
 #include "kernels/iquant_grids.h"
 #include "kernels/iquants.h"
 #include "kernels/matmul.h"
@@ -312,11 +314,25 @@ void MatMulUnpacked(DType t, const Args& a, int64_t n_tok, int64_t r0, int64_t r
 }
 
 #if SHOAL_MM_AVX2
+#include "kernels/dpbusd_avx2-inl.h"      // NOLINT(build/include)
 #include "kernels/matmul_avx2-inl.h"      // NOLINT(build/include)
 #include "kernels/matmul_iq4_avx2-inl.h"  // NOLINT(build/include)
 #include "kernels/matmul_iq_avx2-inl.h"   // NOLINT(build/include)
 #include "kernels/matmul_q4k_avx2-inl.h"  // NOLINT(build/include)
 #include "kernels/matmul_q6k_avx2-inl.h"  // NOLINT(build/include)
+
+// iq4_nl / MXFP4 tiles with the int8 dot instruction chosen for this CPU (int8_dot.h).
+template <DType T>
+void IQ4Q32Grid(const Args& a, int64_t n_tok, int64_t r0, int64_t r1) {
+  switch (Int8DotPath()) {
+    case Int8Dot::kAvxVnni:
+      return Grid<2, 4, IQ4Q32Avx2<T, 1>::template K>(a, n_tok, r0, r1);
+    case Int8Dot::kAvx512Vnni:
+      return Grid<2, 4, IQ4Q32Avx2<T, 2>::template K>(a, n_tok, r0, r1);
+    default:
+      return Grid<2, 4, IQ4Q32Avx2<T, 0>::template K>(a, n_tok, r0, r1);
+  }
+}
 
 // In matmul_repacked.cc (same targets): q4_0 / q8_0 rows through the x8 kernels, interleaved on
 // the fly; returns the first row it left (the rows past the last whole group of 8).
@@ -359,9 +375,9 @@ void MatMulT(DType w, const void* W, size_t w_row_bytes, int64_t k, const void* 
     case DType::kQ2_K:
       return Grid<1, 1, KQuantAvx2<BlockQ2_K, DotQ2K>::K>(a, n_tok, r0, r1);
     case DType::kIQ4_NL:
-      return Grid<2, 4, IQ4Q32Avx2<DType::kIQ4_NL>::K>(a, n_tok, r0, r1);
+      return IQ4Q32Grid<DType::kIQ4_NL>(a, n_tok, r0, r1);
     case DType::kMXFP4:
-      return Grid<2, 4, IQ4Q32Avx2<DType::kMXFP4>::K>(a, n_tok, r0, r1);
+      return IQ4Q32Grid<DType::kMXFP4>(a, n_tok, r0, r1);
     case DType::kIQ4_XS:
       return Grid<1, 4, IQ4XSAvx2::K>(a, n_tok, r0, r1);
     case DType::kIQ2_XXS:
