@@ -21,19 +21,12 @@ Action RegisterWorker(CLI::App& app) {
   sub->add_option("--cache-max", o->cache_max,
                   "most disk the shard cache may take (least recently used entries go first)")
       ->capture_default_str();
-  sub->add_option("--cache-max", o->cache_max,
-                  "most disk the shard cache may take (least recently used entries go first)")
-      ->capture_default_str();
   sub->add_option("--mem", o->mem, "memory offered to the pool, e.g. 12G (default: available)");
   sub->add_option("--bandwidth", o->bandwidth, "memory bandwidth in GB/s, for the plan");
   sub->add_option("--secret-file", o->secret_file,
                   "file holding the cluster secret (default: $SHOAL_SECRET)");
   sub->add_option("--io-timeout-ms", o->io_timeout_ms, "a silent peer is reported after this")
       ->capture_default_str();
-  sub->add_option("--link-security", o->link_security,
-                  "tcp frames after the handshake: seal, auth or none; must match rank 0's")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"seal", "auth", "none"}));
   sub->add_flag("--busy-poll", o->busy_poll,
                 "spin instead of sleeping while waiting on the network (lowest latency)");
   sub->add_option("--link-security", o->link_security,

@@ -63,22 +63,6 @@ TEST(Job, MalformedJobsAreRefused) {
   }
 }
 
-// The scheduler's KV cache size and the job's I/O timeout are bounded before anything is loaded.
-TEST(Job, BadKvBlocksAndTimeoutsAreRefused) {
-  for (const std::string& text :
-       {std::string(R"({"ok": true, "model_path": "m", "model_id": "x", "n_ctx": 8,
-                        "kv_blocks": -5, "plan": {}})"),
-        std::string(R"({"ok": true, "model_path": "m", "model_id": "x", "n_ctx": 8,
-                        "kv_blocks": 100000000, "plan": {}})"),
-        std::string(R"({"ok": true, "model_path": "m", "model_id": "x", "n_ctx": 8,
-                        "kv_blocks": 4, "io_timeout_ms": -7, "plan": {}})")}) {
-    SCOPED_TRACE(text);
-    const Status s = ServeAgainst(text.size(), text);
-    EXPECT_EQ(s.code(), StatusCode::kCorrupt) << s.ToString();
-    EXPECT_NE(s.message().find("KV cache size or I/O timeout"), std::string::npos) << s.ToString();
-  }
-}
-
 TEST(Job, AbortedJobEndsCleanly) {
   const std::string text = R"({"ok": false, "error": "the plan does not fit"})";
   EXPECT_TRUE(ServeAgainst(text.size(), text).ok());

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <tuple>
 
 #include "cluster/job_parse.h"
 #include "cluster/transfer.h"
@@ -228,6 +229,33 @@ TEST(JobParse, FieldsOutOfRangeOrInconsistentAreRefused) {
     SCOPED_TRACE(bad.substr(0, 200));
     auto r = ParseJob(bad, 2);
     EXPECT_EQ(r.status().code(), StatusCode::kCorrupt) << r.status().ToString();
+  }
+}
+
+// The scheduler's KV cache size and the job's I/O timeout are bounded before anything is loaded.
+TEST(JobParse, BadKvBlocksAndTimeoutsAreRefused) {
+  JobMessage m;
+  m.ok = true;
+  m.model_path = "/m/model.gguf";
+  m.model_id = Xxh("m");
+  m.part_bytes = {1000};
+  m.n_ctx = 64;
+  m.kv_blocks = 40;
+  m.io_timeout_ms = 30000;
+  m.plan = nlohmann::json::parse(PlanJson(2, 1, 64));
+  auto back = ParseJob(JobText(m), 2);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->kv_blocks, 40);
+  EXPECT_EQ(back->io_timeout_ms, 30000);
+  for (const auto& [kv, timeout, what] :
+       {std::tuple{-5, 30000, "KV blocks"}, std::tuple{100000000, 30000, "KV blocks"},
+        std::tuple{4, -7, "I/O timeout"}, std::tuple{4, 100000000, "I/O timeout"}}) {
+    JobMessage bad = m;
+    bad.kv_blocks = kv;
+    bad.io_timeout_ms = timeout;
+    auto r = ParseJob(JobText(bad), 2);
+    EXPECT_EQ(r.status().code(), StatusCode::kCorrupt) << r.status().ToString();
+    EXPECT_NE(r.status().message().find(what), std::string::npos) << r.status().ToString();
   }
 }
 

@@ -18,7 +18,7 @@ namespace {
 
 using namespace shoal::pool_test;  // NOLINT: the helpers of every pool test
 
-const char* kSecret = "SHOAL_SECRET=trust-secret-0123456789";
+const char* kSecret = "SHOAL_SECRET=trust-secret-0123456789abcdefghijklmnop";
 
 // Model() at another seed: the same shapes, types and tensor table, other weights.
 const std::string& OtherSeed() {
