@@ -284,3 +284,25 @@ describe('API key', () => {
     await assert.rejects(startServer(model, ['--host', '0.0.0.0']), /api-key-file/);
   });
 });
+
+describe('chat templates', () => {
+  test('a model without one serves completions; chat is a 400 naming the fallback flag', async () => {
+    const srv = await startServer(model);
+    try {
+      const r = await fetch(`${srv.url}/v1/chat/completions`, { method: 'POST',
+        body: JSON.stringify({ messages: [{ role: 'user', content: 'x' }] }) });
+      assert.equal(r.status, 400);
+      const e = (await r.json()).error;
+      assert.equal(e.code, 'no_chat_template');
+      assert.match(e.message, /--chat-template-fallback/);
+      const c = await fetch(`${srv.url}/v1/completions`, { method: 'POST',
+        body: JSON.stringify({ prompt: 'x', max_tokens: 2 }) });
+      assert.equal(c.status, 200);
+    } finally {
+      await srv.stop();
+    }
+  });
+  test('an unknown fallback name stops the server at startup', async () => {
+    await assert.rejects(startServer(model, ['--chat-template-fallback', 'nonesuch']), /nonesuch/);
+  });
+});
