@@ -21,7 +21,7 @@ struct StreamTiming {
   int tokens = 0;
 };
 
-// One streaming completion: times of the request, the first text, the end; tokens from usage.
+// One streaming completion: times of the request, the first token, the end; tokens from usage.
 StreamTiming OneStream(int port, const std::string& prompt, int n_decode) {
   StreamTiming t;
   httplib::Client cli("127.0.0.1", port);
@@ -45,7 +45,7 @@ StreamTiming OneStream(int port, const std::string& prompt, int n_decode) {
       const nlohmann::json j = nlohmann::json::parse(ev.substr(6), nullptr, false);
       if (j.is_discarded()) continue;
       if (t.first_ms == 0 && j.contains("choices") && !j["choices"].empty() &&
-          !j["choices"][0].value("text", "").empty()) {
+          j["choices"][0]["finish_reason"].is_null()) {
         t.first_ms = NowMs();
       }
       if (j.contains("usage") && j["usage"].is_object()) {

@@ -103,6 +103,7 @@ Status Serve(Opts o) {
   std::thread waiter([&] {
     int sig = 0;
     sigwait(&sigs, &sig);
+    sched->Stop();  // ends every request (their streams close), then the HTTP threads can end
     http->Stop();
   });
   Status st = http->Run();
