@@ -2,14 +2,15 @@
 //                       [--decode N] [--reps R]
 // Continuous batching through runtime::Scheduler on one node: for each stream count S, S
 // requests (distinct prompts of --prompt tokens, greedy, --decode tokens each) are submitted at
-// once; reported per S (medians over --reps runs):
+// once; reported per S (medians over --reps rounds, each round running every S in turn):
 //   decode_tok_s  aggregate decode rate while every stream is decoding: the tokens emitted
 //                 between the moment the last stream got its first token and the moment the
 //                 first stream finished, over that window (all tokens / all time when S = 1)
 //   ttft_p50_ms / ttft_p99_ms  submit to first token, over the S requests of every run
+//   vs_1_stream_same_round  median over rounds of S streams' rate / the same round's 1 stream
 // and, as the baseline, `shoal run`'s loop (Session::Eval one token at a time) on the same
-// session. Default model: the generated 1B q4_0 llama that `shoal bench` keeps in its cache.
-// Prints one JSON object.
+// session, at the start of each round. Default model: the generated 1B q4_0 llama that `shoal
+// bench` keeps in its cache. Prints one JSON object.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -174,36 +175,46 @@ int Main(int argc, char** argv) {
   out["prompt_tokens"] = n_prompt;
   out["decode_tokens"] = n_decode;
   out["reps"] = reps;
-  std::vector<double> base;
-  for (int r = 0; r < reps; ++r) base.push_back(RunLoop(**session, n_prompt, n_decode, n_vocab));
-  out["run_loop_decode_tok_s"] = Median(base);
   runtime::SchedulerOptions so;
   so.max_sequences = max_streams;
   so.prefix_cache = false;  // distinct prompts anyway; measure the evaluation, not the cache
   auto sched = runtime::Scheduler::Create(ex, {}, so);
   if (!sched.ok()) return 1;
-  nlohmann::json rows = nlohmann::json::array();
-  double one = 0;
+  // Rounds: the run loop, then every stream count, once per round, so that a ratio is taken
+  // between runs made moments apart (the machine's load moves between rounds).
+  const size_t n_s = streams.size();
+  std::vector<double> base;
+  std::vector<std::vector<double>> tps(n_s), ttft(n_s), ratio(n_s);
+  std::vector<double> one_vs_loop;
   int round = 0;
-  for (int s : streams) {
-    std::vector<double> tps, ttft;
-    for (int r = 0; r < reps; ++r) {
-      RunResult rr = RunStreams(**sched, s, n_prompt, n_decode, n_vocab, ++round);
-      tps.push_back(rr.decode_tok_s);
-      ttft.insert(ttft.end(), rr.ttft_ms.begin(), rr.ttft_ms.end());
+  for (int r = 0; r < reps; ++r) {
+    base.push_back(RunLoop(**session, n_prompt, n_decode, n_vocab));
+    double one = 0;
+    for (size_t k = 0; k < n_s; ++k) {
+      RunResult rr = RunStreams(**sched, streams[k], n_prompt, n_decode, n_vocab, ++round);
+      tps[k].push_back(rr.decode_tok_s);
+      ttft[k].insert(ttft[k].end(), rr.ttft_ms.begin(), rr.ttft_ms.end());
+      if (streams[k] == 1) one = rr.decode_tok_s;
+      ratio[k].push_back(one > 0 ? rr.decode_tok_s / one : 0);
     }
-    const double agg = Median(tps);
-    if (s == 1) one = agg;
-    rows.push_back({{"streams", s},
-                    {"decode_tok_s", agg},
-                    {"decode_tok_s_runs", tps},
-                    {"ttft_p50_ms", Percentile(ttft, 0.5)},
-                    {"ttft_p99_ms", Percentile(ttft, 0.99)},
-                    {"vs_1_stream", one > 0 ? agg / one : 0}});
+    if (one > 0 && base.back() > 0) one_vs_loop.push_back(one / base.back());
   }
   (*sched)->Stop();
+  nlohmann::json rows = nlohmann::json::array();
+  for (size_t k = 0; k < n_s; ++k) {
+    nlohmann::json row = {{"streams", streams[k]},
+                          {"decode_tok_s", Median(tps[k])},
+                          {"decode_tok_s_runs", tps[k]},
+                          {"ttft_p50_ms", Percentile(ttft[k], 0.5)},
+                          {"ttft_p99_ms", Percentile(ttft[k], 0.99)}};
+    // Ratios to the same round's single stream (when 1 is among --streams and comes first).
+    if (streams[0] == 1) row["vs_1_stream_same_round"] = Median(ratio[k]);
+    rows.push_back(row);
+  }
+  out["run_loop_decode_tok_s"] = Median(base);
+  out["run_loop_decode_tok_s_runs"] = base;
   out["streams"] = rows;
-  if (one > 0 && Median(base) > 0) out["1_stream_vs_run_loop"] = one / Median(base);
+  if (!one_vs_loop.empty()) out["1_stream_vs_run_loop_same_round"] = Median(one_vs_loop);
   std::printf("%s\n", out.dump(1).c_str());
   return 0;
 }

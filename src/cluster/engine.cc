@@ -112,6 +112,7 @@ Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_c
   SHOAL_ASSIGN_OR_RETURN(jo.expert_split, parallel::ParseExpertSplit(c.experts));
   jo.reserve_bytes = uint64_t(c.reserve_mib) << 20;
   jo.node_names = names;
+  jo.io_timeout_ms = c.io_timeout_ms;  // workers: none while idle, this during a command
   SHOAL_ASSIGN_OR_RETURN(e->job, StartJob(*e->group, *e->pool, self, jo));
   e->model = std::move(e->job->model);
   e->session = std::move(e->job->session);

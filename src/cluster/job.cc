@@ -84,7 +84,8 @@ struct Loaded {
 
 // Loads this rank's shard and makes its session (memory checked against this machine).
 StatusOr<Loaded> LoadShard(comm::Group& g, ThreadPool& pool, const std::string& path,
-                           const std::string& model_id, const parallel::Plan& plan, int32_t n_ctx) {
+                           const std::string& model_id, const parallel::Plan& plan, int32_t n_ctx,
+                           int32_t kv_blocks) {
   Loaded l;
   model::LoadOptions lo;
   lo.n_ctx = n_ctx;
@@ -97,7 +98,8 @@ StatusOr<Loaded> LoadShard(comm::Group& g, ThreadPool& pool, const std::string& 
   }
   SHOAL_ASSIGN_OR_RETURN(runtime::Parallelism par,
                          runtime::PlanParallelism(plan, g, &l.stage_group));
-  SHOAL_ASSIGN_OR_RETURN(l.session, runtime::Session::Create(*l.model, pool, n_ctx, par));
+  SHOAL_ASSIGN_OR_RETURN(l.session,
+                         runtime::Session::Create(*l.model, pool, n_ctx, par, kv_blocks));
   return l;
 }
 
@@ -191,6 +193,8 @@ StatusOr<std::unique_ptr<Job>> StartJob(comm::Group& g, ThreadPool& pool, const 
                                     {"model_id", model_id},
                                     {"model_bytes", model_bytes},
                                     {"n_ctx", o.n_ctx},
+                                    {"kv_blocks", o.kv_blocks},
+                                    {"io_timeout_ms", o.io_timeout_ms},
                                     {"plan", plan->ToJson()}}));
   // Weights for the nodes without a copy of the model.
   std::vector<model::Shard> shards;
@@ -200,7 +204,7 @@ StatusOr<std::unique_ptr<Job>> StartJob(comm::Group& g, ThreadPool& pool, const 
   // 3, 4: every rank loads its shard.
   auto job = std::make_unique<Job>();
   job->plan = *plan;
-  auto loaded = LoadShard(g, pool, o.model_path, model_id, *plan, o.n_ctx);
+  auto loaded = LoadShard(g, pool, o.model_path, model_id, *plan, o.n_ctx, o.kv_blocks);
   bool go = false;
   SHOAL_RETURN_IF_ERROR(AgreeLoaded(g, loaded.status(), names, &go));
   job->plan.config = loaded->model->config();
@@ -227,13 +231,20 @@ Status ServeJob(comm::Group& g, ThreadPool& pool, const NodeOffer& self,
   StatusOr<Loaded> loaded = Internal("not loaded");
   std::string path, model_id;
   uint64_t model_bytes = 0;
-  int32_t n_ctx = 0;
+  int32_t n_ctx = 0, kv_blocks = 0;
+  int io_timeout_ms = -1;
   parallel::Plan plan;
   try {
     path = model_path.empty() ? job.at("model_path").get<std::string>() : model_path;
     model_id = job.at("model_id").get<std::string>();
     model_bytes = job.value("model_bytes", uint64_t{0});
     n_ctx = job.at("n_ctx").get<int32_t>();
+    kv_blocks = job.value("kv_blocks", int32_t{0});
+    io_timeout_ms = job.value("io_timeout_ms", -1);
+    if (kv_blocks < 0 || kv_blocks > (1 << 26) || io_timeout_ms < -1 ||
+        io_timeout_ms > 24 * 3600 * 1000) {
+      return Corrupt("bad KV cache size or I/O timeout in the job");
+    }
     auto p = parallel::Plan::FromJson(job.at("plan"));
     if (!p.ok()) return p.status();
     plan = std::move(p).value();
@@ -266,7 +277,7 @@ Status ServeJob(comm::Group& g, ThreadPool& pool, const NodeOffer& self,
                  local->c_str());
   }
   if (st.ok()) {
-    loaded = LoadShard(g, pool, *local, model_id, plan, n_ctx);
+    loaded = LoadShard(g, pool, *local, model_id, plan, n_ctx, kv_blocks);
     st = loaded.status();
   }
   bool go = false;
@@ -275,7 +286,7 @@ Status ServeJob(comm::Group& g, ThreadPool& pool, const NodeOffer& self,
     if (!st.ok()) std::fprintf(stderr, "shoal worker: %s\n", st.ToString().c_str());
     return Status::Ok();
   }
-  return runtime::Executor::Serve(*loaded->session, g);
+  return runtime::Executor::Serve(*loaded->session, g, io_timeout_ms);
 }
 
 }  // namespace shoal::cluster

@@ -44,6 +44,12 @@ struct JobOptions {
   parallel::ExpertSplit expert_split = parallel::ExpertSplit::kAuto;  // MoE models
   uint64_t reserve_bytes = uint64_t{256} << 20;  // per node, beyond weights and KV cache
   std::vector<std::string> node_names;           // for the plan and errors; rank order
+  // KV cache blocks every rank allocates for the scheduler (runtime::KvBlocksFor; the same on
+  // every rank, since rank 0's steps name block ids); 0: one sequence of n_ctx.
+  int32_t kv_blocks = 0;
+  // The job's I/O timeout for the workers' commands (they wait for the next one with none);
+  // < 0: the workers keep their group's timeout throughout.
+  int io_timeout_ms = -1;
 };
 
 // Rank 0's handle on a running job.

@@ -51,6 +51,8 @@ TEST(Job, MalformedJobsAreRefused) {
   for (const std::string& text :
        {std::string("not json"), std::string("[1,2]"), std::string(R"({"ok": true})"),
         std::string(R"({"ok": true, "model_path": 5, "model_id": "x", "n_ctx": 8, "plan": {}})"),
+        std::string(R"({"ok": true, "model_path": "m", "model_id": "x", "n_ctx": 8,
+                        "kv_blocks": "many", "plan": {}})"),
         std::string(R"({"ok": true, "model_path": "m", "model_id": "x", "n_ctx": -1,
                         "plan": {"arch": "llama", "n_ctx": 8, "stages": 1, "fits": true,
                                  "nodes": [], "ranks": []}})")}) {
@@ -59,6 +61,22 @@ TEST(Job, MalformedJobsAreRefused) {
     EXPECT_FALSE(s.ok());
     EXPECT_TRUE(s.code() == StatusCode::kCorrupt || s.code() == StatusCode::kInvalidArgument)
         << s.ToString();
+  }
+}
+
+// The scheduler's KV cache size and the job's I/O timeout are bounded before anything is loaded.
+TEST(Job, BadKvBlocksAndTimeoutsAreRefused) {
+  for (const std::string& text :
+       {std::string(R"({"ok": true, "model_path": "m", "model_id": "x", "n_ctx": 8,
+                        "kv_blocks": -5, "plan": {}})"),
+        std::string(R"({"ok": true, "model_path": "m", "model_id": "x", "n_ctx": 8,
+                        "kv_blocks": 100000000, "plan": {}})"),
+        std::string(R"({"ok": true, "model_path": "m", "model_id": "x", "n_ctx": 8,
+                        "kv_blocks": 4, "io_timeout_ms": -7, "plan": {}})")}) {
+    SCOPED_TRACE(text);
+    const Status s = ServeAgainst(text.size(), text);
+    EXPECT_EQ(s.code(), StatusCode::kCorrupt) << s.ToString();
+    EXPECT_NE(s.message().find("KV cache size or I/O timeout"), std::string::npos) << s.ToString();
   }
 }
 

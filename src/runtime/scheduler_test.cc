@@ -334,6 +334,7 @@ TEST_F(SchedulerTest, QueueFullAndCancel) {
   EXPECT_EQ(c.result.reason, FinishReason::kLength);
   EXPECT_EQ(c.tokens(), RunLoop(*m_.model, 128, Prompt(5, 3), Params(0, 1, 5), eog_).tokens);
   EXPECT_EQ(sched_->stats().cancelled_total, 2);
+  EXPECT_EQ(sched_->stats().kv_blocks_used, 0);  // the cancelled request's blocks are free
   EXPECT_EQ(a.done_calls + b.done_calls + c.done_calls, 3);
   sched_->Cancel(*ida);  // finished: ignored
 }

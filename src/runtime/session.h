@@ -65,6 +65,8 @@ struct StepBatch {
 
 class Session {
  public:
+  static constexpr int32_t kMaxBatchTokens = 256;  // rows per forward pass; more are split
+
   // n_ctx <= 0: the model's training context length (the longest sequence).
   // kv_blocks: KV cache blocks of kBlockTokens for Step (0: n_ctx slots, one sequence's worth).
   // The KV cache is allocated here: callers that cannot trust n_ctx use Create.
