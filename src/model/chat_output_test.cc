@@ -218,6 +218,32 @@ TEST(ChatOutput, DeepSeekV3FencedToolCall) {
   ExpectJsonEq(m.tool_calls[0].arguments, R"({"city": "Paris"})");
 }
 
+TEST(ChatOutput, BrokenDeepSeekCallsAreKeptAndNoted) {
+  // A V3 call whose arguments do not parse is given back as content with its markers.
+  const std::string bad =
+      "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>f\n```json\n{oops\n```"
+      "<｜tool▁call▁end｜><｜tool▁calls▁end｜>";
+  ChatOutputParser p(ChatFormat::kDeepSeekV3, Tools());
+  ChatMessage m;
+  MergeDeltas(p.Push(bad), &m);
+  MergeDeltas(p.Finish(), &m);
+  EXPECT_TRUE(m.tool_calls.empty());
+  EXPECT_NE(m.content.find("{oops"), std::string::npos);
+  EXPECT_NE(m.content.find("<｜tool▁call▁begin｜>"), std::string::npos);
+  EXPECT_EQ(p.warnings().size(), 1u);
+  // V3.1 arguments are streamed, so invalid JSON stays in the call and is noted.
+  ChatOutputParser q(ChatFormat::kDeepSeekV31, Tools());
+  ChatMessage n;
+  MergeDeltas(
+      q.Push("<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>f<｜tool▁sep｜>{bad<｜tool▁call▁end｜>"),
+      &n);
+  MergeDeltas(q.Finish(), &n);
+  ASSERT_EQ(n.tool_calls.size(), 1u);
+  EXPECT_EQ(n.tool_calls[0].arguments, "{bad");
+  ASSERT_EQ(q.warnings().size(), 1u);
+  EXPECT_NE(q.warnings()[0].find("not valid JSON"), std::string::npos);
+}
+
 TEST(ChatOutput, KimiK2ToolCallsKeepTheirIds) {
   const std::string text =
       "<think>plan</"
@@ -274,6 +300,33 @@ std::string ReadTemplate(const std::string& name) {
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
+}
+
+TEST(ChatOutput, RealTemplatesAreDetected) {
+  const std::vector<std::pair<const char*, ChatFormat>> want = {
+      {"meta-llama-Llama-3.1-8B-Instruct", ChatFormat::kLlama3},
+      {"meta-llama-Llama-3.2-3B-Instruct", ChatFormat::kLlama3},
+      {"meta-llama-Llama-3.3-70B-Instruct", ChatFormat::kLlama3},
+      {"Qwen-Qwen3-0.6B", ChatFormat::kQwen3},
+      {"Qwen-Qwen2.5-7B-Instruct", ChatFormat::kQwen3},
+      {"Qwen-QwQ-32B", ChatFormat::kQwen3},
+      {"NousResearch-Hermes-3-Llama-3.1-8B-tool_use", ChatFormat::kQwen3},
+      {"HuggingFaceTB-SmolLM3-3B", ChatFormat::kDeepSeekR1},  // <think>, no tool markers
+      {"deepseek-ai-DeepSeek-R1-Distill-Llama-8B", ChatFormat::kDeepSeekV3},
+      {"deepseek-ai-DeepSeek-R1-Distill-Qwen-32B", ChatFormat::kDeepSeekV3},
+      {"deepseek-ai-DeepSeek-V3.1", ChatFormat::kDeepSeekV31},
+      {"Kimi-K2-Instruct", ChatFormat::kKimiK2},
+      {"Kimi-K2-Thinking", ChatFormat::kKimiK2},
+      {"moonshotai-Kimi-K2", ChatFormat::kKimiK2},
+      {"mistralai-Mistral-Nemo-Instruct-2407", ChatFormat::kContent},
+      {"google-gemma-2-2b-it", ChatFormat::kContent},
+      {"microsoft-Phi-3.5-mini-instruct", ChatFormat::kContent},
+  };
+  for (const auto& [name, format] : want) {
+    const std::string src = ReadTemplate(name);
+    ASSERT_FALSE(src.empty()) << name;
+    EXPECT_EQ(ChatFormatName(DetectChatFormat(src)), ChatFormatName(format)) << name;
+  }
 }
 
 struct RoundTrip {

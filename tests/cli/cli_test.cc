@@ -366,6 +366,12 @@ TEST_F(Cli, TemplateRendersAndTokenizesWithoutDoubleBos) {
                            "--no-generation-prompt"});
   ASSERT_EQ(ng.code, 0) << ng.err;
   EXPECT_EQ(ng.out + "<|start_header_id|>assistant<|end_header_id|>\n\n", r.out);
+  // With -m, a template file replaces the model's template; bos_token still comes from the model.
+  WriteAll(dir_ + "/bos.jinja", "{{ bos_token }}[{{ messages | length }}]");
+  const Result ov =
+      Shoal({"template", "-m", model_, "--template-file", dir_ + "/bos.jinja", "--messages", msgs});
+  ASSERT_EQ(ov.code, 0) << ov.err;
+  EXPECT_EQ(ov.out, "<|begin_of_text|>[2]");
   // A template that raises is a clean error with its line:column.
   WriteAll(dir_ + "/raise.jinja", "ok\n{{ raise_exception('nope') }}");
   ExpectCleanError(

@@ -73,6 +73,7 @@ struct Node {
   std::vector<std::pair<ExprPtr, Body>> branches;
   std::vector<std::string> targets;
   bool target_tuple = false;
+  bool uses_varargs = false;  // a macro whose body reads `varargs`: extra arguments allowed
   std::string attr;
   std::string name;
   std::vector<std::pair<std::string, ExprPtr>> params;

@@ -346,7 +346,14 @@ StatusOr<Value> CallFilter(Interp& in, const std::string& name, const Value& v, 
   if (name == "map") return MapFilter(in, v, a);
   if (name == "attr") {
     if (a.positional.empty()) return InvalidArgument("attr needs a name");
-    return in.GetAttr(v, a.positional[0].Str());
+    // Python's getattr: methods only, never a dict's items.
+    if (v.is_undefined()) return UndefinedError(v);
+    Value m = GetMethod(v, a.positional[0].Str());
+    if (m.is_undefined()) {
+      return Value::Undefined("'" + v.TypeName() + " object' has no attribute '" +
+                              a.positional[0].Str() + "'");
+    }
+    return m;
   }
   if (name == "int" || name == "float") {
     const bool want_int = name == "int";

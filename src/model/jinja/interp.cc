@@ -294,7 +294,7 @@ StatusOr<Value> Interp::CallMacro(const Node& n, CallArgs& args, const Value*) {
     return ResourceExhausted("macro calls nested deeper than " +
                              std::to_string(limits_.max_call_depth));
   }
-  if (args.positional.size() > n.params.size()) {
+  if (args.positional.size() > n.params.size() && !n.uses_varargs) {
     return InvalidArgument("macro '" + n.name + "' takes not more than " +
                            std::to_string(n.params.size()) + " arguments");
   }
@@ -333,7 +333,7 @@ StatusOr<Value> Interp::CallMacro(const Node& n, CallArgs& args, const Value*) {
   std::vector<Value> extra(args.positional.begin() + static_cast<ptrdiff_t>(std::min(
                                                          args.positional.size(), n.params.size())),
                            args.positional.end());
-  (*frame)["varargs"] = Value::List(std::move(extra));
+  (*frame)["varargs"] = Value::Tuple(std::move(extra));
   SHOAL_ASSIGN_OR_RETURN(std::string text, Capture(n.body));
   return Value::String(std::move(text));
 }

@@ -82,6 +82,13 @@ TEST(Jinja, DeepNestingIsAnErrorNotACrash) {
   EXPECT_FALSE(r.ok());
 }
 
+TEST(Jinja, GenerationMarkerRendersItsBody) {
+  // transformers' AssistantTracker extension marks assistant text with {% generation %}.
+  StatusOr<std::string> r = Render("a{% generation %}b{{ 1 }}{% endgeneration %}c");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, "ab1c");
+}
+
 TEST(Jinja, ProgramRendersManyTimes) {
   StatusOr<std::shared_ptr<const Program>> p = Program::Parse("{{ x ~ '!' }}");
   ASSERT_TRUE(p.ok());
