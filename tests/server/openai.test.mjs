@@ -94,6 +94,17 @@ for (const [name, args] of [['single node', []], ['3-node pool', ['--local', '2'
       }
     });
 
+    test('/metrics lists every node of the pool with its shard', async (t) => {
+      if (args.length === 0) return t.skip('single node');
+      const ref = shoalRun(model, 'x', 1, args);
+      const m = await metrics(srv.url);
+      assert.equal(m.shoal_pool_nodes, ref.nodes.length);
+      for (const n of ref.nodes) {
+        const key = `shoal_node_weight_bytes{rank="${n.rank}",name="${n.name}",stage="0"}`;
+        assert.equal(m[key], n.weight_bytes, key);
+      }
+    });
+
     test('stop strings end the text before them, split across tokens or not', async () => {
       const prompt = prompts(1)[0];
       const ref = shoalRun(model, prompt, N, ['--ignore-eos']);
