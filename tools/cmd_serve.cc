@@ -64,7 +64,7 @@ Status Serve(Opts o) {
   auto t = model::ChatTemplate::FromModel(*e->model, to);
   if (t.ok()) {
     tmpl = std::move(*t);
-  } else if (t.status().code() == StatusCode::kNotFound) {
+  } else if (t.status().code() == StatusCode::kNotFound && o.chat_template_fallback.empty()) {
     std::fprintf(stderr,
                  "shoal serve: %s; chat endpoints are off (--chat-template-fallback NAME turns "
                  "them on)\n",
@@ -90,6 +90,18 @@ Status Serve(Opts o) {
   b.chat_template = tmpl ? &*tmpl : nullptr;
   b.model_id = !o.alias.empty() ? o.alias : std::filesystem::path(o.model).filename().string();
   b.n_nodes = e->n_nodes();
+  if (e->job) {
+    const parallel::Plan& plan = e->job->plan;
+    for (size_t r = 0; r < plan.ranks.size(); ++r) {
+      server::NodeInfo n;
+      n.rank = plan.ranks[r].rank;
+      n.name = r < plan.nodes.size() ? plan.nodes[r].name : "";
+      n.stage = plan.ranks[r].stage;
+      n.weight_bytes = plan.ranks[r].weight_bytes;
+      n.kv_bytes = plan.ranks[r].kv_bytes;
+      b.nodes.push_back(n);
+    }
+  }
   o.http.http_threads = o.parallel + o.queue + 16;
   SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<server::HttpServer> http,
                          server::HttpServer::Create(o.http, b));
@@ -103,6 +115,7 @@ Status Serve(Opts o) {
   std::thread waiter([&] {
     int sig = 0;
     sigwait(&sigs, &sig);
+    sched->Stop();  // ends every request (their streams close), then the HTTP threads can end
     http->Stop();
   });
   Status st = http->Run();

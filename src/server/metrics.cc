@@ -39,7 +39,8 @@ void Metrics::CountDisconnect() {
   ++disconnects_;
 }
 
-std::string Metrics::Render(const runtime::SchedulerStats& s, int n_nodes, int32_t n_ctx) const {
+std::string Metrics::Render(const runtime::SchedulerStats& s, int n_nodes, int32_t n_ctx,
+                            const std::string& node_lines) const {
   std::lock_guard<std::mutex> lock(mu_);
   std::string o;
   Line(&o, "shoal_http_requests_total", "counter",
@@ -95,6 +96,7 @@ std::string Metrics::Render(const runtime::SchedulerStats& s, int n_nodes, int32
   o += "shoal_pool_nodes " + std::to_string(n_nodes) + "\n";
   Line(&o, "shoal_context_tokens", "gauge", "context length per sequence");
   o += "shoal_context_tokens " + std::to_string(n_ctx) + "\n";
+  o += node_lines;
   return o;
 }
 

@@ -21,8 +21,9 @@ class Metrics {
   // A streaming client went away before its answer was complete.
   void CountDisconnect();
 
-  // n_nodes: the pool's size (1: single node).
-  std::string Render(const runtime::SchedulerStats& s, int n_nodes, int32_t n_ctx) const;
+  // n_nodes: the pool's size (1: single node). `node_lines`: per-node series, already rendered.
+  std::string Render(const runtime::SchedulerStats& s, int n_nodes, int32_t n_ctx,
+                     const std::string& node_lines = "") const;
 
  private:
   mutable std::mutex mu_;

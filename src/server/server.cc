@@ -31,6 +31,28 @@ std::string EndpointLabel(const std::string& path) {
   return "other";
 }
 
+// The pool's nodes: which shard each holds (set once, when the job started).
+std::string NodeLines(const std::vector<NodeInfo>& nodes) {
+  if (nodes.empty()) return "";
+  std::string o =
+      "# HELP shoal_node_weight_bytes bytes of the weights each node of the pool holds\n"
+      "# TYPE shoal_node_weight_bytes gauge\n";
+  std::string kv =
+      "# HELP shoal_node_kv_bytes bytes of KV cache each node of the pool holds\n"
+      "# TYPE shoal_node_kv_bytes gauge\n";
+  for (const NodeInfo& n : nodes) {
+    std::string name;
+    for (char c : n.name) {
+      if (c != '"' && c != '\\' && c != '\n') name += c;
+    }
+    const std::string labels = "{rank=\"" + std::to_string(n.rank) + "\",name=\"" + name +
+                               "\",stage=\"" + std::to_string(n.stage) + "\"}";
+    o += "shoal_node_weight_bytes" + labels + " " + std::to_string(n.weight_bytes) + "\n";
+    kv += "shoal_node_kv_bytes" + labels + " " + std::to_string(n.kv_bytes) + "\n";
+  }
+  return o + kv;
+}
+
 }  // namespace
 
 bool IsLoopbackHost(const std::string& host) {
@@ -180,7 +202,8 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const ServerOptions& o,
   });
   s.Get("/metrics", [im](const httplib::Request&, httplib::Response& r) {
     const runtime::SchedulerStats st = im->ctx.scheduler->stats();
-    r.set_content(im->metrics.Render(st, im->backend.n_nodes, im->ctx.scheduler->n_ctx()),
+    r.set_content(im->metrics.Render(st, im->backend.n_nodes, im->ctx.scheduler->n_ctx(),
+                                     NodeLines(im->backend.nodes)),
                   "text/plain; version=0.0.4");
   });
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "base/status.h"
 #include "model/chat_template.h"
@@ -27,12 +28,22 @@ struct ServerOptions {
   ParseLimits limits;
 };
 
+// One node of the pool, as /metrics lists it.
+struct NodeInfo {
+  int rank = 0;
+  std::string name;
+  int stage = 0;
+  uint64_t weight_bytes = 0;  // its shard of the weights
+  uint64_t kv_bytes = 0;      // its KV cache
+};
+
 struct Backend {
   runtime::Scheduler* scheduler = nullptr;
   const model::Tokenizer* tokenizer = nullptr;
   const model::ChatTemplate* chat_template = nullptr;  // nullptr: no chat endpoints
   std::string model_id;                                // what /v1/models lists
   int n_nodes = 1;
+  std::vector<NodeInfo> nodes;  // pooled: every node (empty: single node)
 };
 
 // True for 127.0.0.0/8, ::1 and "localhost".
