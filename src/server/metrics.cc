@@ -32,6 +32,12 @@ void Metrics::CountGeneration(const runtime::GenerationResult& r) {
   decode_ms_sum_ += r.decode_ms;
   queue_ms_sum_ += r.queue_ms;
   ++finish_[runtime::FinishReasonName(r.reason)];
+  if (r.reason == runtime::FinishReason::kError) last_error_ = r.status.ToString();
+}
+
+GenerationTotals Metrics::totals() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {generations_, ttft_ms_sum_, last_error_};
 }
 
 void Metrics::CountDisconnect() {

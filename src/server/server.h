@@ -15,6 +15,10 @@
 #include "runtime/scheduler.h"
 #include "server/request.h"
 
+namespace shoal::cluster {
+struct Engine;
+}
+
 namespace shoal::server {
 
 struct ServerOptions {
@@ -33,6 +37,7 @@ struct Backend {
   const model::ChatTemplate* chat_template = nullptr;  // nullptr: no chat endpoints
   std::string model_id;                                // what /v1/models lists
   int n_nodes = 1;
+  const cluster::Engine* engine = nullptr;  // the dashboard's model, plan and nodes (optional)
 };
 
 // True for 127.0.0.0/8, ::1 and "localhost".
