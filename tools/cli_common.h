@@ -31,6 +31,7 @@ Action RegisterGenModel(CLI::App& app);
 Action RegisterBench(CLI::App& app);
 Action RegisterPlan(CLI::App& app);
 Action RegisterWorker(CLI::App& app);
+Action RegisterServe(CLI::App& app);
 
 // The whole file, byte for byte.
 StatusOr<std::string> ReadFileBytes(const std::string& path);

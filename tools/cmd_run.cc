@@ -1,7 +1,9 @@
 // shoal run -m MODEL (-p TEXT | -f FILE) [-n N] [sampling flags] [-t T] [-c CTX] [--json]
 // Streams the generated text to stdout; timings go to stderr (or into the JSON object).
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
@@ -11,6 +13,7 @@
 #include "cluster_flags.h"
 #include "model/tokenizer_stream.h"
 #include "runtime/sampler.h"
+#include "runtime/scheduler.h"
 
 namespace shoal::cli {
 namespace {
@@ -44,43 +47,52 @@ Status Run(Opts o) {
     o.sp.seed = std::random_device{}() | (uint64_t{std::random_device{}()} << 32);
   else
     o.sp.seed = static_cast<uint64_t>(o.seed);
-  runtime::Sampler sampler(o.sp);
-  for (int32_t t : prompt) sampler.Accept(t);
-
-  const double t0 = NowMs();
-  SHOAL_ASSIGN_OR_RETURN(std::span<const float> logits, e->Eval(prompt, false));
-  const double prompt_ms = NowMs() - t0;
-
+  // One request through the scheduler: the same code path as `shoal serve`'s generations.
+  std::vector<int32_t> eog;
+  if (!o.ignore_eos) {
+    for (int32_t id = 0; id < tok.n_vocab(); ++id) {
+      if (tok.IsEog(id)) eog.push_back(id);
+    }
+  }
   model::DecodeStream stream(tok);
   std::vector<int32_t> generated;
   std::string out_text;
   std::string stop = "length";
-  double decode_ms = 0;
+  double prompt_ms = 0, decode_ms = 0;
   int n_decoded = 0;  // tokens evaluated one at a time
-  while (static_cast<int>(generated.size()) < o.n_predict) {
-    const int32_t t = sampler.Sample(logits);
-    sampler.Accept(t);
-    if (tok.IsEog(t) && !o.ignore_eos) {
-      stop = "eog";
-      break;
-    }
-    generated.push_back(t);
-    const std::string piece = stream.Push(t);
-    out_text += piece;
-    if (!o.json && !piece.empty()) {
-      std::fwrite(piece.data(), 1, piece.size(), stdout);
-      std::fflush(stdout);
-    }
-    if (static_cast<int>(generated.size()) == o.n_predict) break;
-    if (e->n_past() >= e->n_ctx) {
-      stop = "context";
-      break;
-    }
-    const double t1 = NowMs();
-    const int32_t one[1] = {t};
-    SHOAL_ASSIGN_OR_RETURN(logits, e->Eval(std::span<const int32_t>(one, 1), false));
-    decode_ms += NowMs() - t1;
-    ++n_decoded;
+  if (o.n_predict > 0) {
+    runtime::SchedulerOptions so;
+    so.max_sequences = 1;
+    so.max_queue = 1;
+    SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Scheduler> sched,
+                           runtime::Scheduler::Create(*e->executor, eog, so));
+    runtime::Request req;
+    req.prompt = prompt;
+    req.params.sampling = o.sp;
+    req.params.max_tokens = o.n_predict;
+    req.params.ignore_eos = o.ignore_eos;
+    const bool print = !o.json;
+    req.on_token = [&](const runtime::TokenEvent& ev) {
+      generated.push_back(ev.token);
+      const std::string piece = stream.Push(ev.token);
+      out_text += piece;
+      if (print && !piece.empty()) {
+        std::fwrite(piece.data(), 1, piece.size(), stdout);
+        std::fflush(stdout);
+      }
+      return runtime::Next::kContinue;
+    };
+    std::promise<runtime::GenerationResult> done;
+    req.on_done = [&](const runtime::GenerationResult& r) { done.set_value(r); };
+    SHOAL_RETURN_IF_ERROR(sched->Submit(std::move(req)).status());
+    const runtime::GenerationResult r = done.get_future().get();
+    sched->Stop();
+    if (r.reason == runtime::FinishReason::kError) return r.status;
+    if (r.reason == runtime::FinishReason::kStop) stop = "eog";
+    if (r.reason == runtime::FinishReason::kContext) stop = "context";
+    prompt_ms = r.time_to_first_token_ms - r.queue_ms;
+    decode_ms = r.decode_ms;
+    n_decoded = std::max(0, r.completion_tokens - 1);
   }
   const std::string tail = stream.Flush();
   out_text += tail;

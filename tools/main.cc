@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   add(shoal::cli::RegisterBench);
   add(shoal::cli::RegisterPlan);
   add(shoal::cli::RegisterWorker);
+  add(shoal::cli::RegisterServe);
 
   try {
     app.parse(argc, argv);

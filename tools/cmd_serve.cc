@@ -1,0 +1,154 @@
+// shoal serve -m MODEL [--host 127.0.0.1] [--port 8080] [pool flags] [--api-key-file F]
+//             [--parallel N] [--queue N] [--max-body BYTES] [-c CTX] [-t THREADS]
+//             [--chat-template-fallback NAME]
+// Holds the model (alone or across a pool) and answers OpenAI / Anthropic / llama-server HTTP
+// requests until SIGINT or SIGTERM. See docs/api.md.
+#include <pthread.h>
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "cli_common.h"
+#include "cluster_flags.h"
+#include "model/chat_template.h"
+#include "runtime/scheduler.h"
+#include "server/server.h"
+
+namespace shoal::cli {
+namespace {
+
+struct Opts {
+  ClusterOptions cluster;
+  std::string model, alias, api_key_file, chat_template_fallback;
+  server::ServerOptions http;
+  int n_threads = 0;
+  int64_t n_ctx = 0;
+  int parallel = 8;
+  int queue = 64;
+  int batch_tokens = 512;
+};
+
+Status Serve(Opts o) {
+  // SIGINT/SIGTERM are taken by one thread (below) before any other thread starts.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);  // a client gone mid-write is an error value, not a signal
+
+  if (!o.api_key_file.empty()) {
+    SHOAL_ASSIGN_OR_RETURN(std::string key, ReadFileBytes(o.api_key_file));
+    while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.pop_back();
+    if (key.size() < 8)
+      return InvalidArgument("the API key in " + o.api_key_file + " is too short");
+    o.http.api_key = key;
+  }
+  if (!server::IsLoopbackHost(o.http.host) && o.http.api_key.empty() && !o.http.insecure_no_auth) {
+    return InvalidArgument("serving on " + o.http.host +
+                           " (not a loopback address) needs --api-key-file (or, knowingly, "
+                           "--insecure-no-auth)");
+  }
+  SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<Engine> e,
+                         OpenEngine(o.model, o.n_threads, o.n_ctx, o.cluster));
+  const model::Tokenizer& tok = e->tokenizer();
+
+  std::optional<model::ChatTemplate> tmpl;
+  model::ChatTemplateOptions to;
+  to.fallback = o.chat_template_fallback;
+  auto t = model::ChatTemplate::FromModel(*e->model, to);
+  if (t.ok()) {
+    tmpl = std::move(*t);
+  } else if (t.status().code() == StatusCode::kNotFound) {
+    std::fprintf(stderr,
+                 "shoal serve: %s; chat endpoints are off (--chat-template-fallback NAME turns "
+                 "them on)\n",
+                 t.status().message().c_str());
+  } else {
+    return t.status().With("the chat template");
+  }
+
+  std::vector<int32_t> eog;
+  for (int32_t id = 0; id < tok.n_vocab(); ++id) {
+    if (tok.IsEog(id)) eog.push_back(id);
+  }
+  runtime::SchedulerOptions so;
+  so.max_sequences = o.parallel;
+  so.max_queue = o.queue;
+  so.max_batch_tokens = o.batch_tokens;
+  SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Scheduler> sched,
+                         runtime::Scheduler::Create(*e->executor, eog, so));
+
+  server::Backend b;
+  b.scheduler = sched.get();
+  b.tokenizer = &tok;
+  b.chat_template = tmpl ? &*tmpl : nullptr;
+  b.model_id = !o.alias.empty() ? o.alias : std::filesystem::path(o.model).filename().string();
+  b.n_nodes = e->n_nodes();
+  o.http.http_threads = o.parallel + o.queue + 16;
+  SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<server::HttpServer> http,
+                         server::HttpServer::Create(o.http, b));
+  std::fprintf(stderr,
+               "shoal serve: listening on http://%s:%d (model %s, %d node%s, context %d, "
+               "%d sequences at once)\n",
+               o.http.host.c_str(), http->port(), b.model_id.c_str(), b.n_nodes,
+               b.n_nodes == 1 ? "" : "s", sched->n_ctx(), o.parallel);
+  std::fflush(stderr);
+
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    http->Stop();
+  });
+  Status st = http->Run();
+  // Run returned (signal, or a listen error): make sure the waiter ends too.
+  pthread_kill(waiter.native_handle(), SIGTERM);
+  waiter.join();
+  sched->Stop();
+  std::fprintf(stderr, "shoal serve: stopped\n");
+  return st;
+}
+
+}  // namespace
+
+Action RegisterServe(CLI::App& app) {
+  auto o = std::make_shared<Opts>();
+  CLI::App* sub = app.add_subcommand("serve", "Answer OpenAI / Anthropic API requests over HTTP");
+  sub->add_option("-m,--model", o->model, "GGUF file")->required();
+  AddClusterOptions(sub, &o->cluster);
+  sub->add_option("--host", o->http.host, "address to listen on")->capture_default_str();
+  sub->add_option("--port", o->http.port, "port to listen on (0: any free one)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  sub->add_option("--alias", o->alias, "the model's id in the API (default: the file's name)");
+  sub->add_option("--api-key-file", o->api_key_file,
+                  "file holding the API key clients send as 'Authorization: Bearer KEY'");
+  sub->add_flag("--insecure-no-auth", o->http.insecure_no_auth,
+                "allow a non-loopback --host without --api-key-file");
+  sub->add_option("--parallel", o->parallel, "sequences generated at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  sub->add_option("--queue", o->queue, "requests waiting beyond --parallel (then 429)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 4096));
+  sub->add_option("--batch-tokens", o->batch_tokens, "tokens evaluated per step at most")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65536));
+  sub->add_option("--max-body", o->http.max_body_bytes, "largest request body in bytes (then 413)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1024}, size_t{1} << 30));
+  sub->add_option("-t,--threads", o->n_threads, "threads; 0 = one per core")->capture_default_str();
+  sub->add_option("-c,--ctx", o->n_ctx,
+                  "context length per sequence; 0 = the model's, at most 4096")
+      ->capture_default_str();
+  sub->add_option("--chat-template-fallback", o->chat_template_fallback,
+                  "built-in chat template to use when the model has none (e.g. chatml)");
+  return [o] { return Serve(*o); };
+}
+
+}  // namespace shoal::cli
