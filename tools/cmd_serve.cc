@@ -90,6 +90,7 @@ Status Serve(Opts o) {
   b.chat_template = tmpl ? &*tmpl : nullptr;
   b.model_id = !o.alias.empty() ? o.alias : std::filesystem::path(o.model).filename().string();
   b.n_nodes = e->n_nodes();
+  b.engine = e.get();  // the dashboard (GET /v1/pool)
   o.http.http_threads = o.parallel + o.queue + 16;
   SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<server::HttpServer> http,
                          server::HttpServer::Create(o.http, b));

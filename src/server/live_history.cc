@@ -24,9 +24,9 @@ void LiveHistory::Record(int64_t t_ms, const runtime::SchedulerStats& s,
   x.requests_queued = s.requests_queued;
   x.batch_sequences = s.last_batch_sequences;
   x.batch_tokens = s.last_batch_tokens;
-  if (g.generations > prev_gen_.generations) {
+  if (g.first_tokens > prev_gen_.first_tokens) {
     x.ttft_ms =
-        (g.ttft_ms_sum - prev_gen_.ttft_ms_sum) / double(g.generations - prev_gen_.generations);
+        (g.ttft_ms_sum - prev_gen_.ttft_ms_sum) / double(g.first_tokens - prev_gen_.first_tokens);
   }
   x.step_ms = s.last_step_ms;
   x.kv_blocks_used = s.kv_blocks_used;

@@ -17,9 +17,10 @@ namespace shoal::server {
 
 // Cumulative counters of finished generations (from server::Metrics).
 struct GenerationTotals {
-  int64_t generations = 0;
-  double ttft_ms_sum = 0;  // sum of times to first token
-  std::string last_error;  // the engine's last error (a generation that ended in kError)
+  int64_t generations = 0;   // finished
+  int64_t first_tokens = 0;  // of them, those that produced a token (the others have no TTFT)
+  double ttft_ms_sum = 0;    // their times to first token, summed
+  std::string last_error;    // the engine's last error (a generation that ended in kError)
 };
 
 struct LiveSample {

@@ -66,9 +66,10 @@ TEST(LiveHistory, KeepsOnlyTheNewestCapacitySamplesInOrder) {
 
 TEST(LiveHistory, TimeToFirstTokenIsTheMeanOfGenerationsFinishedInTheInterval) {
   LiveHistory h(8);
-  h.Record(0, Stats(0, 0), {2, 300.0, ""});
-  h.Record(1000, Stats(0, 0), {5, 300.0 + 40 + 50 + 90, ""});  // three finished: 40, 50, 90
-  h.Record(2000, Stats(0, 0), {5, 480.0, ""});                 // none finished
+  h.Record(0, Stats(0, 0), {2, 2, 300.0, ""});
+  // Four finished, three with a token (40, 50, 90 ms), one without (an error: no TTFT).
+  h.Record(1000, Stats(0, 0), {6, 5, 300.0 + 40 + 50 + 90, ""});
+  h.Record(2000, Stats(0, 0), {6, 5, 480.0, ""});  // none finished
   const std::vector<LiveSample> s = h.Since(-1);
   ASSERT_EQ(s.size(), 2u);
   ASSERT_TRUE(s[0].ttft_ms.has_value());

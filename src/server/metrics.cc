@@ -33,11 +33,15 @@ void Metrics::CountGeneration(const runtime::GenerationResult& r) {
   queue_ms_sum_ += r.queue_ms;
   ++finish_[runtime::FinishReasonName(r.reason)];
   if (r.reason == runtime::FinishReason::kError) last_error_ = r.status.ToString();
+  if (r.completion_tokens > 0) {
+    ++first_tokens_;
+    first_ttft_ms_sum_ += r.time_to_first_token_ms;
+  }
 }
 
 GenerationTotals Metrics::totals() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return {generations_, ttft_ms_sum_, last_error_};
+  return {generations_, first_tokens_, first_ttft_ms_sum_, last_error_};
 }
 
 void Metrics::CountDisconnect() {

@@ -34,7 +34,9 @@ class Metrics {
   int64_t disconnects_ = 0;
   double ttft_ms_sum_ = 0, decode_ms_sum_ = 0, queue_ms_sum_ = 0;
   std::map<std::string, int64_t> finish_;
-  std::string last_error_;  // of the last generation that ended in kError
+  std::string last_error_;        // of the last generation that ended in kError
+  int64_t first_tokens_ = 0;      // generations that produced a token
+  double first_ttft_ms_sum_ = 0;  // their times to first token
 };
 
 }  // namespace shoal::server

@@ -26,10 +26,12 @@ export function lineChart(series, { width = 640, height = 200, windowMs = 600000
     root.append(svg('line', { x1: pad.l, x2: w - pad.r, y1: y(v), y2: y(v), class: 'grid' }));
     root.append(svg('text', { x: pad.l - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'tick' }, num(v, step < 1 ? 1 : 0)));
   }
-  const minutes = Math.round(windowMs / 60000);
-  for (let m = 0; m <= minutes; m += minutes > 5 ? 2 : 1) {
-    const t = now - m * 60000;
-    root.append(svg('text', { x: x(t), y: h - 6, 'text-anchor': m === 0 ? 'end' : 'middle', class: 'tick' }, m === 0 ? 'now' : `−${m}m`));
+  // Time ticks: every 10 s for a minute, every minute up to 5, else every 2 minutes.
+  const tickS = windowMs <= 60000 ? 10 : windowMs <= 300000 ? 60 : 120;
+  for (let s = 0; s * 1000 <= windowMs; s += tickS) {
+    const label = s === 0 ? 'now' : s < 60 ? `−${s}s` : `−${s / 60}m`;
+    const anchor = s === 0 ? 'end' : s * 1000 === windowMs ? 'start' : 'middle';
+    root.append(svg('text', { x: x(now - s * 1000), y: h - 6, 'text-anchor': anchor, class: 'tick' }, label));
   }
   for (const s of series) {
     let d = '';

@@ -62,7 +62,7 @@ function messageView(m, i) {
     el('div', { class: 'msg-role' }, m.role === 'user' ? 'You' : 'Model'),
     think, body,
     m.error ? el('div', { class: 'msg-error', role: 'alert' }, m.error) : null,
-    el('div', { class: 'msg-foot' }, stats, m.role === 'assistant' ? copy : null));
+    m.role === 'assistant' ? el('div', { class: 'msg-foot' }, stats, copy) : null);
   m.view = { node, body, think, thinkBody, stats };
   paint(m);
   return node;
@@ -191,7 +191,7 @@ function settingsPanel() {
 }
 
 function layout() {
-  const input = el('textarea', { id: 'input', rows: 1, placeholder: 'Message the model (Enter sends, Shift+Enter is a new line)', 'aria-label': 'Message' });
+  const input = el('textarea', { id: 'input', rows: 1, placeholder: 'Message the model', 'aria-label': 'Message (Enter sends, Shift+Enter starts a new line)' });
   const grow = () => { input.style.height = 'auto'; input.style.height = `${Math.min(input.scrollHeight, 240)}px`; };
   input.addEventListener('input', grow);
   input.addEventListener('keydown', (e) => {

@@ -18,7 +18,7 @@ function layout() {
     el('main', { class: 'dash' },
       el('div', { id: 'banner' }),
       el('section', { class: 'kpis', id: 'kpis', 'aria-label': 'live figures' }),
-      el('section', { class: 'card wide' }, el('h2', {}, 'Tokens per second, last 10 minutes'), el('div', { id: 'chart' })),
+      el('section', { class: 'card wide' }, el('h2', { id: 'chart-title' }, 'Tokens per second'), el('div', { id: 'chart' })),
       el('section', { class: 'card wide' }, el('h2', {}, 'Nodes'), el('div', { id: 'nodes', class: 'nodes' })),
       el('section', { class: 'card wide' }, el('h2', {}, 'Plan'), el('div', { id: 'plan' })),
       el('section', { class: 'card wide' }, el('h2', {}, 'Model'), el('div', { id: 'model' }))));
@@ -47,20 +47,25 @@ function renderKpis(p) {
     kpi('decode', 'Decode', num(live.decode_tokens_per_s), 'tok/s', `${count(p.totals?.generated_tokens)} generated`),
     kpi('prompt', 'Prompt', num(live.prompt_tokens_per_s), 'tok/s', `${count(p.totals?.prompt_tokens)} read · ${count(p.totals?.cached_tokens)} cached`),
     kpi('running', 'Requests', `${live.requests_running ?? 0}`, 'running', `${live.requests_queued ?? 0} queued · ${count(p.totals?.requests)} total`),
-    kpi('batch', 'Batch', `${live.batch_sequences ?? 0}`, 'seq', `${live.batch_tokens ?? 0} tokens in the last step`),
-    kpi('ttft', 'Time to first token', ttft === null ? null : num(ttft, 0), 'ms', 'latest finished request'),
-    kpi('step', 'Step time', live.step_ms ? num(live.step_ms) : null, 'ms', 'last step, rank 0 (all nodes)'),
-    kpi('kv', 'KV cache', kvPct === null ? null : num(kvPct), '%', live.kv_blocks_total ? `${live.kv_blocks_used} of ${live.kv_blocks_total} blocks` : 'not paged'));
+    kpi('batch', 'Batch', `${live.batch_sequences ?? 0}`, 'seq', `${live.batch_tokens ?? 0} tokens a step`),
+    kpi('ttft', 'First token', ttft === null ? null : num(ttft, 0), 'ms', 'latest requests'),
+    kpi('step', 'Step time', live.step_ms ? num(live.step_ms) : null, 'ms', 'all nodes, last step'),
+    kpi('kv', 'KV cache', kvPct === null ? null : num(kvPct), '%', live.kv_blocks_total ? `${live.kv_blocks_used} of ${live.kv_blocks_total} blocks` : 'not reported'));
 }
 
 function renderChart() {
   const box = $('chart');
   const width = box.clientWidth || 640;
   const pts = (key) => state.samples.map((s) => [s.t_ms, s[key]]);
+  // The span shown grows with the history: one minute at first, whole minutes up to ten.
+  const now = state.pool?.now_ms ?? Date.now();
+  const span = state.samples.length ? now - state.samples[0].t_ms : 0;
+  const windowMs = Math.min(WINDOW_MS, Math.max(60000, Math.ceil(span / 60000) * 60000));
+  $('chart-title').textContent = `Tokens per second, last ${windowMs / 60000 === 1 ? 'minute' : `${windowMs / 60000} minutes`}`;
   box.replaceChildren(lineChart([
     { name: 'decode tok/s', color: '#0f766e', values: pts('decode_tokens_per_s') },
     { name: 'prompt tok/s', color: '#d97706', values: pts('prompt_tokens_per_s') },
-  ], { width, height: 220, windowMs: WINDOW_MS, now: state.pool?.now_ms ?? Date.now(), unit: 'tokens/s' }));
+  ], { width, height: 220, windowMs, now, unit: 'tokens/s' }));
 }
 
 function meter(used, total, color) {
@@ -80,7 +85,7 @@ function nodeCard(n) {
     ['Weights held', bytes(n.weight_bytes)],
     ['KV cache', `${bytes(n.kv_used_bytes)} of ${bytes(n.kv_budget_bytes)}`],
     ['Threads', n.threads],
-    ['Bandwidth', n.bandwidth_gbs > 0 ? `${num(n.bandwidth_gbs)} GB/s` : 'not measured'],
+    ['Bandwidth', n.bandwidth_gbs > 0 ? `${num(n.bandwidth_gbs)} GB/s` : '–'],
     ['Share of work', `${num(100 * (n.share ?? 0))}%`],
   ];
   return el('article', { class: `node ${n.status}`, dataset: { rank: n.rank, status: n.status } },
