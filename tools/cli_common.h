@@ -32,6 +32,7 @@ Action RegisterBench(CLI::App& app);
 Action RegisterPlan(CLI::App& app);
 Action RegisterWorker(CLI::App& app);
 Action RegisterServe(CLI::App& app);
+Action RegisterTemplate(CLI::App& app);
 
 // The whole file, byte for byte.
 StatusOr<std::string> ReadFileBytes(const std::string& path);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "bench/comm/collective_bench_lib.h"
+#include "bench_serve.h"
 #include "bench_util.h"
 #include "cli_common.h"
 #include "cluster_flags.h"
@@ -31,6 +32,8 @@ struct Opts {
   std::string model, threads, types = "q4_0,q8_0", cache, pool, preset = "1b";
   std::string experts = "experts";  // pooled MoE runs: expert splits to measure
   bool comm = false;
+  bool serve = false;
+  std::string streams = "1,4,8,16";
   bool busy_poll = false;
   int n_decode = 32;
   int n_prompt = 64;
@@ -120,8 +123,38 @@ Status BenchComm(const Opts& o) {
   return Status::Ok();
 }
 
+// --serve: the HTTP server under 1..16 concurrent streams (bench_serve.h), one node and --pool.
+Status BenchServeVerb(const Opts& o) {
+  ServeBenchOptions so;
+  SHOAL_ASSIGN_OR_RETURN(std::vector<int> threads, ParseInts(o.threads.empty() ? "1" : o.threads));
+  so.n_threads = threads.front();
+  SHOAL_ASSIGN_OR_RETURN(so.streams, ParseInts(o.streams));
+  so.n_decode = o.n_decode;
+  so.reps = o.reps;
+  so.layouts = {{"", 1}};
+  SHOAL_ASSIGN_OR_RETURN(const auto pools, ParsePools(o.pool));
+  so.layouts.insert(so.layouts.end(), pools.begin(), pools.end());
+  std::string label = "model";
+  if (!o.model.empty()) {
+    so.model_path = o.model;
+    label = std::filesystem::path(o.model).filename().string();
+  } else {
+    label = SplitComma(o.types).empty() ? "q4_0" : SplitComma(o.types).front();
+    SHOAL_ASSIGN_OR_RETURN(so.model_path, CachedModel(CacheDir(o.cache), o.preset, label, o.json));
+  }
+  SHOAL_ASSIGN_OR_RETURN(nlohmann::json results, BenchServe(so, o.json));
+  for (auto& r : results) r["model"] = label;
+  nlohmann::json out = {{"commit", BuildCommit()},
+                        {"bench", "serve"},
+                        {"machine", {{"cores", AvailableCores()}}},
+                        {"results", results}};
+  std::printf("%s\n", out.dump(2).c_str());
+  return Status::Ok();
+}
+
 Status Bench(const Opts& o) {
   if (o.comm) return BenchComm(o);
+  if (o.serve) return BenchServeVerb(o);
   const int n_cores = AvailableCores();
   std::vector<int> threads;
   if (o.threads.empty()) {
@@ -276,6 +309,12 @@ Action RegisterBench(CLI::App& app) {
       ->capture_default_str();
   sub->add_flag("--comm", o->comm,
                 "only the collectives: all-reduce vs ping-pong over shm and tcp, 2/4/8 ranks");
+  sub->add_flag("--serve", o->serve,
+                "the HTTP server: aggregate decode tok/s and time to first token at --streams "
+                "concurrent streams (first of --types, --threads' first count per node; --pool "
+                "adds pooled layouts); always JSON");
+  sub->add_option("--streams", o->streams, "--serve: concurrent streams to measure")
+      ->capture_default_str();
   sub->add_flag("--json", o->json, "print one JSON object");
   return [o] { return Bench(*o); };
 }

@@ -1,4 +1,5 @@
-// shoal tokenize -m MODEL (-p TEXT | -f FILE) [--json] [--no-bos] [--parse-special]
+// shoal tokenize -m MODEL (-p TEXT | -f FILE) [--json] [--no-bos] [--no-parse-special]
+// Special-token text ("<|eot_id|>") becomes its token by default, as llama-tokenize does.
 // Reads only the tokenizer metadata of the GGUF file; no weights are touched.
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -16,7 +17,8 @@ struct Opts {
   std::string model, prompt, file;
   bool json = false;
   bool no_bos = false;
-  bool parse_special = false;
+  bool no_parse_special = false;
+  bool parse_special = false;  // the old opt-in flag, now the default
 };
 
 std::string Printable(const std::string& piece) {
@@ -43,7 +45,7 @@ Status Tokenize(const Opts& o) {
   SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<model::Tokenizer> tok,
                          model::Tokenizer::FromMetadata(file->metadata()));
   // add_special adds BOS (and EOS) only where the metadata asks for them.
-  const std::vector<int32_t> ids = tok->Encode(text, !o.no_bos, o.parse_special);
+  const std::vector<int32_t> ids = tok->Encode(text, !o.no_bos, !o.no_parse_special);
   if (o.json) {
     std::printf("%s\n", nlohmann::json(ids).dump().c_str());
     return Status::Ok();
@@ -66,8 +68,11 @@ Action RegisterTokenize(CLI::App& app) {
   p->excludes(f);
   sub->add_flag("--json", o->json, "print a JSON array of ids");
   sub->add_flag("--no-bos", o->no_bos, "do not add BOS even if the model asks for it");
-  sub->add_flag("--parse-special", o->parse_special,
-                "turn text such as <|eot_id|> into its control token");
+  auto* ns = sub->add_flag("--no-parse-special", o->no_parse_special,
+                           "tokenize text such as <|eot_id|> as plain text, not as its control "
+                           "token (parsing it is the default, as llama-tokenize does)");
+  sub->add_flag("--parse-special", o->parse_special, "the default; kept for old scripts")
+      ->excludes(ns);
   return [o] { return Tokenize(*o); };
 }
 

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   };
   add(shoal::cli::RegisterRun);
   add(shoal::cli::RegisterTokenize);
+  add(shoal::cli::RegisterTemplate);
   add(shoal::cli::RegisterLogits);
   add(shoal::cli::RegisterPerplexity);
   add(shoal::cli::RegisterInspect);

@@ -166,7 +166,12 @@ class ChatOutputParser::Impl {
       const std::string_view marker = found->text;
       const int action = found->action;
       buf_.erase(0, best + marker.size());
+      const St was = st_;
       Text(before, /*final_piece=*/true);
+      if (st_ != was) {  // the text itself changed the state (Llama-3's JSON reply): the marker
+        buf_.insert(0, marker);  // belongs to the new state
+        return true;
+      }
       Transition(action, marker);
       return true;
     }

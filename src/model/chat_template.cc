@@ -118,8 +118,8 @@ StatusOr<ChatTemplate> ChatTemplate::FromMetadata(const gguf::Metadata& md, cons
   if (src.ok()) return FromSource(std::move(src).value(), bos, eos);
   if (opts.fallback.empty()) {
     return NotFound(
-        "the model has no chat template (tokenizer.chat_template); choose a built-in one with "
-        "--chat-template-fallback (chatml, llama3) or give one with --chat-template-file");
+        "the model has no chat template (tokenizer.chat_template); ask for a built-in fallback "
+        "(chatml, llama3) or give a template file");
   }
   SHOAL_ASSIGN_OR_RETURN(std::string fb, BuiltinChatTemplateSource(opts.fallback));
   return FromSource(std::move(fb), bos, eos);

@@ -13,6 +13,12 @@
 
 namespace shoal::model {
 
+// Whether BOS is added when a GGUF has no tokenizer.ggml.add_bos_token, by tokenizer model
+// ("gpt2", "llama") and pre-tokenizer (tokenizer.ggml.pre), as llama.cpp decides it:
+// SentencePiece models and the Llama-3 family of BPE pre-tokenizers (llama-bpe, llama3, ...,
+// tekken, chameleon) add it; other BPE vocabularies (qwen2, deepseek-v3, gpt-4o, ...) do not.
+bool DefaultAddBos(std::string_view model, std::string_view pre);
+
 class Tokenizer {
  public:
   static StatusOr<std::unique_ptr<Tokenizer>> FromMetadata(const gguf::Metadata& md);

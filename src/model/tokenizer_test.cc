@@ -437,3 +437,35 @@ TEST(TokenizerJson, RejectsWhatItCannotConvert) {
 
 }  // namespace
 }  // namespace shoal::model
+
+namespace shoal::model {
+namespace {
+
+// Without tokenizer.ggml.add_bos_token, BOS follows the pre-tokenizer as llama.cpp's
+// llama-vocab.cpp decides it (a Llama-3 vocabulary adds it, Qwen2's and DeepSeek-V3's do not);
+// the key, when present, wins.
+TEST(BpeTokenizer, AddBosDefaultFollowsThePreTokenizer) {
+  BpeFixture f = ByteVocab();
+  const int32_t bos = f.Add("<|begin_of_text|>", 3);
+  for (const char* pre : {"llama-bpe", "llama3", "qwen2", "deepseek-v3", "gpt-4o", "default"}) {
+    SCOPED_TRACE(pre);
+    Metadata md = f.Build(pre);
+    md.Set("tokenizer.ggml.bos_token_id", Value::U32(static_cast<uint32_t>(bos)));
+    auto t = Tokenizer::FromMetadata(md);
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    const bool want = std::string(pre) == "llama-bpe" || std::string(pre) == "llama3";
+    EXPECT_EQ((*t)->add_bos(), want);
+    const std::vector<int32_t> ids = (*t)->Encode("a", true, false);
+    EXPECT_EQ(!ids.empty() && ids[0] == bos, want);
+    md.Set("tokenizer.ggml.add_bos_token", Value::Bool(!want));
+    auto t2 = Tokenizer::FromMetadata(md);
+    ASSERT_TRUE(t2.ok());
+    EXPECT_EQ((*t2)->add_bos(), !want);
+  }
+  EXPECT_TRUE(DefaultAddBos("llama", ""));
+  EXPECT_TRUE(DefaultAddBos("gpt2", "tekken"));
+  EXPECT_FALSE(DefaultAddBos("gpt2", "kimi-k2"));
+}
+
+}  // namespace
+}  // namespace shoal::model

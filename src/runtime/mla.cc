@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "kernels/ops.h"
+#include "runtime/kv_cache.h"
 
 namespace shoal::runtime {
 
@@ -26,7 +27,8 @@ MlaAttention::MlaAttention(const model::ModelConfig& c, int32_t n_head, int32_t 
 
 void MlaAttention::Forward(ThreadPool& pool, const model::LayerWeights& L, const model::Rope& rope,
                            const float* cos, const float* sin, const float* xn, int32_t n_tok,
-                           int32_t pos0, uint16_t* cache, float* out) {
+                           const int32_t* pos, const int32_t* const* tables, uint16_t* cache,
+                           float* out) {
   const int64_t E = c_.n_embd, H = n_head_, KVL = c_.kv_lora_rank, RD = c_.rope_dim;
   const int64_t R = KVL + RD, KQ = c_.mla_k_dim, NOPE = KQ - RD, VD = c_.mla_v_dim;
   const int64_t QL = c_.q_lora_rank, NQ = H * KQ;
@@ -64,7 +66,7 @@ void MlaAttention::Forward(ThreadPool& pool, const model::LayerWeights& L, const
       float* kv = kva_.data() + t * R;
       kernels::RmsNorm(kv, L.kv_a_norm.data(), c_.rms_eps, kv, KVL);
       rope.Apply(kv + KVL, cos + t * n_pairs, sin + t * n_pairs);
-      kernels::F32ToF16Row(kv, cache + (size_t(pos0) + size_t(t)) * size_t(R), R);
+      kernels::F32ToF16Row(kv, cache + SlotOf(tables[t], pos[t]) * size_t(R), R);
     }
     if (lora && b < e) qa_act_.Convert(qa_.data(), QL, b, e);
   });
@@ -94,14 +96,17 @@ void MlaAttention::Forward(ThreadPool& pool, const model::LayerWeights& L, const
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t t = i / H;
       const float* q = qc_.data() + i * R;
-      const int32_t n_kv = pos0 + int32_t(t) + 1;
+      const int32_t n_kv = pos[t] + 1;
+      const int32_t* table = tables[t];
       for (int32_t j = 0; j < n_kv; ++j) {
-        sc[j] = kernels::DotF16(cache + size_t(j) * size_t(R), q, R) * c_.attn_scale;
+        sc[j] = kernels::DotF16(cache + SlotOf(table, j) * size_t(R), q, R) * c_.attn_scale;
       }
       kernels::SoftmaxInPlace(sc, n_kv);
       float* o = lat_.data() + i * KVL;
       std::memset(o, 0, size_t(KVL) * sizeof(float));
-      for (int32_t j = 0; j < n_kv; ++j) kernels::AxpyF16(sc[j], cache + size_t(j) * R, o, KVL);
+      for (int32_t j = 0; j < n_kv; ++j) {
+        kernels::AxpyF16(sc[j], cache + SlotOf(table, j) * size_t(R), o, KVL);
+      }
     }
   });
   // 6: per head: the value up-projection attn_v_b of its weighted latent.

@@ -28,11 +28,12 @@ class MlaAttention {
   MlaAttention(const model::ModelConfig& c, int32_t n_head, int32_t max_tokens, int n_threads,
                int32_t n_ctx);
   // out[t] = this rank's heads' attention outputs [n_head * mla_v_dim] of xn[t]
-  // (attention-normalized input [n_tok][n_embd]) at position pos0 + t; stores the tokens' latents
-  // in `cache` (n_ctx rows of kv_lora_rank + rope_dim). cos/sin: [n_tok][rope_dim / 2] angles.
+  // (attention-normalized input [n_tok][n_embd]) at position pos[t] of the sequence with block
+  // table tables[t] (nullptr: slot = position, kv_cache.h); stores the tokens' latents in `cache`
+  // (rows of kv_lora_rank + rope_dim per slot). cos/sin: [n_tok][rope_dim / 2] angles.
   void Forward(ThreadPool& pool, const model::LayerWeights& L, const model::Rope& rope,
-               const float* cos, const float* sin, const float* xn, int32_t n_tok, int32_t pos0,
-               uint16_t* cache, float* out);
+               const float* cos, const float* sin, const float* xn, int32_t n_tok,
+               const int32_t* pos, const int32_t* const* tables, uint16_t* cache, float* out);
 
  private:
   const model::ModelConfig& c_;

@@ -10,7 +10,9 @@
 #include <thread>
 #include <unordered_set>
 
+#include "runtime/block_manager.h"
 #include "runtime/executor.h"
+#include "runtime/kv_cache.h"
 #include "runtime/logprobs.h"
 
 namespace shoal::runtime {
@@ -47,8 +49,11 @@ struct Sequence {
   Sampler sampler;
   std::vector<int32_t> tokens;  // prompt, then the generated tokens
   int32_t n_prompt = 0;
-  int32_t n_computed = 0;  // tokens whose KV is in the cache
+  int32_t n_computed = 0;  // tokens whose KV is in the cache (positions [0, n_computed))
   int32_t n_generated = 0;
+  int32_t cached_tokens = -1;  // prompt tokens found in the prefix cache (first admission)
+  std::vector<int32_t> table;  // block table
+  std::vector<uint64_t> keys;  // prefix-cache keys of table's first full blocks
   Clock::time_point submitted, started, first_token, last_token;
   bool have_started = false;
   explicit Sequence(Request r) : req(std::move(r)), sampler(req.params.sampling) {}
@@ -70,29 +75,49 @@ struct Scheduler::Impl {
   uint64_t next_id = 1;                           // guarded by mu
 
   // Scheduler thread only.
-  std::vector<std::unique_ptr<Sequence>> running;
-  std::vector<TokenLogprob> top_scratch;
+  BlockManager blocks;
+  std::deque<std::unique_ptr<Sequence>> preempted;  // back to the head of the queue
+  std::vector<std::unique_ptr<Sequence>> running;   // admission order: the youngest last
   std::thread thread;
 
   Impl(Executor& e, std::vector<int32_t> eog_tokens, SchedulerOptions o)
-      : ex(e), eog(eog_tokens.begin(), eog_tokens.end()), opt(o) {
-    n_ctx = ex.n_ctx();
+      : ex(e),
+        eog(eog_tokens.begin(), eog_tokens.end()),
+        opt(o),
+        blocks(e.kv_blocks(), kBlockTokens, o.prefix_cache) {
     n_vocab = ex.n_vocab();
+    n_ctx = std::min(ex.n_ctx(), ex.kv_blocks() * kBlockTokens);
+    stats.kv_blocks_total = blocks.n_blocks();
+    stats.kv_block_tokens = kBlockTokens;
   }
 
   void Loop();
   void Finish(std::unique_ptr<Sequence>& s, FinishReason r, Status st = Status::Ok());
   // Handles a token sampled for s; false when s is done (Finish was called).
   bool Emit(std::unique_ptr<Sequence>& s, std::span<const float> logits);
+  void ReleaseBlocks(Sequence& s);
+  void Preempt(size_t i);  // running[i] back to the queue, its blocks released
+  void Admit();
+  // Gives s blocks for positions [0, end); false when the cache is out of blocks.
+  bool Reserve(Sequence& s, int32_t end);
   Status Step();
+  void Cancel(const std::unordered_set<uint64_t>& ids);
 };
 
+void Scheduler::Impl::ReleaseBlocks(Sequence& s) {
+  for (int32_t b : s.table) blocks.Release(b);
+  s.table.clear();
+  s.keys.clear();
+  s.n_computed = 0;
+}
+
 void Scheduler::Impl::Finish(std::unique_ptr<Sequence>& s, FinishReason r, Status st) {
+  ReleaseBlocks(*s);
   GenerationResult g;
   g.reason = r;
   g.status = std::move(st);
   g.prompt_tokens = s->n_prompt;
-  g.cached_tokens = 0;
+  g.cached_tokens = std::max(0, s->cached_tokens);
   g.completion_tokens = s->n_generated;
   const Clock::time_point now = Clock::now();
   g.queue_ms = MsSince(s->submitted, s->have_started ? s->started : now);
@@ -103,7 +128,7 @@ void Scheduler::Impl::Finish(std::unique_ptr<Sequence>& s, FinishReason r, Statu
   {
     std::lock_guard<std::mutex> l(mu);
     if (r == FinishReason::kCancelled) ++stats.cancelled_total;
-    cancelled.erase(s->id);
+    stats.kv_blocks_used = blocks.n_referenced();  // before on_done: the caller may look
   }
   if (s->req.on_done) s->req.on_done(g);
   s.reset();
@@ -121,9 +146,7 @@ bool Scheduler::Impl::Emit(std::unique_ptr<Sequence>& s, std::span<const float> 
   TokenEvent ev;
   ev.token = t;
   ev.index = s->n_generated;
-  if (p.top_logprobs >= 0) {
-    ev.logprob = LogSoftmaxAt(logits, t, p.top_logprobs, &ev.top);
-  }
+  if (p.top_logprobs >= 0) ev.logprob = LogSoftmaxAt(logits, t, p.top_logprobs, &ev.top);
   s->tokens.push_back(t);
   ++s->n_generated;
   s->last_token = Clock::now();
@@ -145,7 +168,7 @@ bool Scheduler::Impl::Emit(std::unique_ptr<Sequence>& s, std::span<const float> 
     Finish(s, FinishReason::kLength);
     return false;
   }
-  // The new token needs a place in the cache to be evaluated.
+  // The new token needs a place in the context to be evaluated.
   if (int32_t(s->tokens.size()) > n_ctx) {
     Finish(s, FinishReason::kContext);
     return false;
@@ -153,85 +176,207 @@ bool Scheduler::Impl::Emit(std::unique_ptr<Sequence>& s, std::span<const float> 
   return true;
 }
 
-// One evaluation: the running sequence's next prompt chunk, or its last sampled token.
-Status Scheduler::Impl::Step() {
-  std::unique_ptr<Sequence>& s = running.front();
-  const int32_t n = int32_t(s->tokens.size());
-  const int32_t chunk = std::min(n - s->n_computed, std::max(1, opt.max_batch_tokens));
-  const bool last = s->n_computed + chunk == n;
-  if (!s->have_started) {
-    s->have_started = true;
-    s->started = Clock::now();
+void Scheduler::Impl::Preempt(size_t i) {
+  std::unique_ptr<Sequence> s = std::move(running[i]);
+  running.erase(running.begin() + std::ptrdiff_t(i));
+  ReleaseBlocks(*s);  // its full blocks stay cached: the recomputation may find them again
+  preempted.push_front(std::move(s));
+  std::lock_guard<std::mutex> l(mu);
+  ++stats.preempted_total;
+}
+
+bool Scheduler::Impl::Reserve(Sequence& s, int32_t end) {
+  const size_t need = size_t((end + kBlockTokens - 1) / kBlockTokens);
+  while (s.table.size() < need) {
+    const int32_t b = blocks.Allocate();
+    if (b < 0) return false;
+    s.table.push_back(b);
   }
+  return true;
+}
+
+// Moves sequences from the queue (preempted ones first) to the running set while there is room:
+// a free sequence slot, and free blocks for the whole prompt (less its cached prefix) plus one
+// for generation, beyond one block of headroom per running sequence.
+void Scheduler::Impl::Admit() {
+  for (;;) {
+    if (int32_t(running.size()) >= opt.max_sequences) return;
+    std::unique_ptr<Sequence> s;
+    if (!preempted.empty()) {
+      s = std::move(preempted.front());
+      preempted.pop_front();
+    } else {
+      std::lock_guard<std::mutex> l(mu);
+      if (waiting.empty()) return;
+      s = std::move(waiting.front());
+      waiting.pop_front();
+    }
+    const int32_t n = int32_t(s->tokens.size());
+    // Cached blocks strictly before the last token's block: the last token is always evaluated
+    // (its logits are needed) and never written into a shared block.
+    const std::vector<int32_t> hit = blocks.Match(s->tokens, (n - 1) / kBlockTokens, &s->keys);
+    const int32_t need = (n + kBlockTokens - 1) / kBlockTokens - int32_t(hit.size()) + 1;
+    const bool alone = running.empty();
+    if (!alone && blocks.n_available() < need + int32_t(running.size())) {
+      for (int32_t b : hit) blocks.Release(b);
+      s->keys.clear();
+      preempted.push_front(std::move(s));  // stays first in line
+      return;
+    }
+    s->table = hit;
+    s->n_computed = int32_t(hit.size()) * kBlockTokens;
+    const bool first = s->cached_tokens < 0;
+    if (first) s->cached_tokens = s->n_computed;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      if (first) {
+        --stats.requests_queued;
+        stats.prompt_tokens_total += s->n_prompt;
+        stats.cached_tokens_total += s->cached_tokens;
+      }
+    }
+    running.push_back(std::move(s));
+  }
+}
+
+// One evaluation: the decode token of every sequence that has one (oldest first), then prompt
+// chunks within max_batch_tokens. Out of blocks for a decode token, the youngest running
+// sequence is preempted (recomputed later; its tokens do not change).
+Status Scheduler::Impl::Step() {
+  StepBatch batch;
+  std::vector<Sequence*> in_batch;  // the sequences of batch.tables, in order
+  std::vector<int32_t> chunk_of;    // tokens each contributes
+  int32_t budget = opt.max_batch_tokens;
+  auto add = [&](Sequence& s, int32_t chunk) {
+    const int32_t seq = int32_t(in_batch.size());
+    const int32_t n = int32_t(s.tokens.size());
+    for (int32_t i = 0; i < chunk; ++i) {
+      const int32_t pos = s.n_computed + i;
+      batch.entries.push_back({seq, pos, s.tokens[size_t(pos)], pos == n - 1 ? 1 : 0});
+    }
+    in_batch.push_back(&s);
+    chunk_of.push_back(chunk);
+    budget -= chunk;
+  };
+  // Decode tokens first.
+  for (size_t i = 0; i < running.size(); ++i) {
+    Sequence& s = *running[i];
+    if (s.n_computed != int32_t(s.tokens.size()) - 1 || budget <= 0) continue;
+    bool ok = Reserve(s, s.n_computed + 1);
+    while (!ok) {
+      const size_t victim = running.size() - 1;  // the youngest; later in order than i, or i
+      Preempt(victim);
+      if (victim == i) break;
+      ok = Reserve(s, s.n_computed + 1);
+    }
+    if (!ok) break;  // s itself went back to the queue (it was the youngest)
+    add(s, 1);
+  }
+  // Then prompt chunks, oldest first, within the token budget and the blocks at hand.
+  for (size_t i = 0; i < running.size() && budget > 0; ++i) {
+    Sequence& s = *running[i];
+    const int32_t left = int32_t(s.tokens.size()) - s.n_computed;
+    if (left <= 1) continue;  // decoding: done above
+    int32_t chunk = std::min(left, budget);
+    Reserve(s, s.n_computed + chunk);
+    chunk = std::min(chunk, int32_t(s.table.size()) * kBlockTokens - s.n_computed);
+    if (chunk > 0) add(s, chunk);
+  }
+  if (batch.entries.empty()) {
+    // Every running sequence is out of blocks: free the youngest's so the others can go on.
+    if (running.size() > 1) Preempt(running.size() - 1);
+    return Status::Ok();
+  }
+  for (Sequence* s : in_batch) batch.tables.push_back(s->table);
   const auto t0 = Clock::now();
-  auto logits = ex.Eval(std::span<const int32_t>(s->tokens.data() + s->n_computed, size_t(chunk)));
-  if (!logits.ok()) return logits.status();
-  s->n_computed += chunk;
+  for (Sequence* s : in_batch) {
+    if (!s->have_started) s->have_started = true, s->started = t0;
+  }
+  SHOAL_ASSIGN_OR_RETURN(std::span<const float> logits, ex.Step(batch));
   {
     std::lock_guard<std::mutex> l(mu);
     ++stats.steps_total;
-    stats.last_batch_sequences = 1;
-    stats.last_batch_tokens = chunk;
+    stats.last_batch_sequences = int32_t(in_batch.size());
+    stats.last_batch_tokens = int32_t(batch.entries.size());
     stats.last_step_ms = MsSince(t0, Clock::now());
   }
-  if (last && Emit(s, *logits)) return Status::Ok();
-  if (s == nullptr) running.erase(running.begin());
+  // Newly full blocks into the prefix cache; sampling where the chunk reached the end.
+  size_t row = 0;
+  std::unordered_set<Sequence*> done;
+  for (size_t k = 0; k < in_batch.size(); ++k) {
+    Sequence& s = *in_batch[k];
+    s.n_computed += chunk_of[k];
+    while (int32_t(s.keys.size() + 1) * kBlockTokens <= s.n_computed) {
+      const size_t i = s.keys.size();
+      const uint64_t parent = i == 0 ? BlockManager::kRootKey : s.keys.back();
+      s.keys.push_back(blocks.Commit(
+          s.table[i], parent,
+          std::span<const int32_t>(s.tokens.data() + i * kBlockTokens, size_t(kBlockTokens))));
+    }
+  }
+  for (size_t k = 0; k < in_batch.size(); ++k) {
+    Sequence* s = in_batch[k];
+    if (s->n_computed != int32_t(s->tokens.size())) continue;
+    auto it = std::find_if(running.begin(), running.end(),
+                           [&](const std::unique_ptr<Sequence>& p) { return p.get() == s; });
+    const std::span<const float> row_logits =
+        logits.subspan(row * size_t(n_vocab), size_t(n_vocab));
+    ++row;
+    if (!Emit(*it, row_logits)) running.erase(it);
+  }
   return Status::Ok();
+}
+
+void Scheduler::Impl::Cancel(const std::unordered_set<uint64_t>& ids) {
+  for (auto it = running.begin(); it != running.end();) {
+    if (ids.count((*it)->id) > 0) {
+      Finish(*it, FinishReason::kCancelled);
+      it = running.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = preempted.begin(); it != preempted.end();) {
+    if (ids.count((*it)->id) > 0) {
+      Finish(*it, FinishReason::kCancelled);
+      it = preempted.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 void Scheduler::Impl::Loop() {
   for (;;) {
-    std::vector<uint64_t> to_cancel;
+    std::unordered_set<uint64_t> to_cancel;
+    std::vector<std::unique_ptr<Sequence>> cancelled_waiting;
     {
       std::unique_lock<std::mutex> l(mu);
       cv.wait(l, [&] {
-        return stopping || !waiting.empty() || !running.empty() || !cancelled.empty();
+        return stopping || !waiting.empty() || !running.empty() || !preempted.empty() ||
+               !cancelled.empty();
       });
       if (stopping) break;
-      // Cancelled while waiting: end them here (on this thread, as every callback).
+      to_cancel.swap(cancelled);
       for (auto it = waiting.begin(); it != waiting.end();) {
-        if (cancelled.count((*it)->id) > 0) {
-          running.push_back(std::move(*it));  // finished below, outside the lock
-          to_cancel.push_back(running.back()->id);
+        if (to_cancel.count((*it)->id) > 0) {
+          cancelled_waiting.push_back(std::move(*it));
           it = waiting.erase(it);
           --stats.requests_queued;
         } else {
           ++it;
         }
       }
-      for (const auto& s : running) {
-        if (cancelled.count(s->id) > 0 &&
-            std::find(to_cancel.begin(), to_cancel.end(), s->id) == to_cancel.end()) {
-          to_cancel.push_back(s->id);
-        }
-      }
-      cancelled.clear();
-      if (running.empty() && !waiting.empty()) {
-        running.push_back(std::move(waiting.front()));
-        waiting.pop_front();
-        ++stats.requests_running;
-        --stats.requests_queued;
-        stats.prompt_tokens_total += running.back()->n_prompt;
-      }
     }
-    for (auto it = running.begin(); it != running.end();) {
-      if (std::find(to_cancel.begin(), to_cancel.end(), (*it)->id) != to_cancel.end()) {
-        Finish(*it, FinishReason::kCancelled);
-        it = running.erase(it);
-      } else {
-        ++it;
-      }
+    for (auto& s : cancelled_waiting) Finish(s, FinishReason::kCancelled);
+    if (!to_cancel.empty()) Cancel(to_cancel);
+    Admit();
+    {
+      std::lock_guard<std::mutex> l(mu);
+      stats.requests_running = int64_t(running.size());
+      stats.kv_blocks_used = blocks.n_referenced();
     }
     if (running.empty()) continue;
-    if (running.front()->n_computed == 0) {
-      const Status st = ex.Reset();
-      if (!st.ok()) {
-        std::lock_guard<std::mutex> l(mu);
-        failed = st;
-        stopping = true;
-        break;
-      }
-    }
     const Status st = Step();
     if (!st.ok()) {
       {
@@ -245,6 +390,7 @@ void Scheduler::Impl::Loop() {
     }
     std::lock_guard<std::mutex> l(mu);
     stats.requests_running = int64_t(running.size());
+    stats.kv_blocks_used = blocks.n_referenced();
   }
   // Stopped: every remaining request ends.
   std::deque<std::unique_ptr<Sequence>> rest;
@@ -258,9 +404,12 @@ void Scheduler::Impl::Loop() {
   const FinishReason r = why.ok() ? FinishReason::kCancelled : FinishReason::kError;
   for (auto& s : running) Finish(s, r, why);
   running.clear();
+  for (auto& s : preempted) Finish(s, r, why);
+  preempted.clear();
   for (auto& s : rest) Finish(s, r, why);
   std::lock_guard<std::mutex> l(mu);
   stats.requests_running = 0;
+  stats.kv_blocks_used = blocks.n_referenced();
 }
 
 StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(Executor& executor,

@@ -83,6 +83,7 @@ struct SchedulerStats {
   double last_step_ms = 0;
   int64_t kv_blocks_total = 0, kv_blocks_used = 0, kv_block_tokens = 0;
   int64_t cancelled_total = 0;
+  int64_t preempted_total = 0;  // sequences sent back to the queue for lack of KV blocks
 };
 
 class Executor;
@@ -91,12 +92,15 @@ struct SchedulerOptions {
   int32_t max_sequences = 16;      // running at once; more wait in the queue
   int32_t max_queue = 256;         // waiting; beyond it Submit says ResourceExhausted
   int32_t max_batch_tokens = 512;  // tokens per step (decode tokens + prompt chunks)
+  bool prefix_cache = true;        // reuse cached KV blocks of shared prompt prefixes
 };
 
 class Scheduler {
  public:
   // `executor` drives the model (whole, or rank 0 of a pool) and is used by the scheduler thread
-  // only from now on. `eog_tokens`: the ids that end generation (model::Tokenizer's).
+  // only from now on, through Executor::Step (its session's KV blocks, Session's kv_blocks, are
+  // the scheduler's; size them with KvBlocksFor). `eog_tokens`: the ids that end generation
+  // (model::Tokenizer's). The context is the session's, at most its blocks' tokens.
   static StatusOr<std::unique_ptr<Scheduler>> Create(Executor& executor,
                                                      std::vector<int32_t> eog_tokens,
                                                      SchedulerOptions options = {});

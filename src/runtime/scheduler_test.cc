@@ -139,9 +139,10 @@ class SchedulerTest : public ::testing::Test {
     m_ = Generate("llama", DType::kF32);
     ASSERT_NE(m_.model, nullptr);
   }
-  void Open(int32_t n_ctx, SchedulerOptions o = {}) {
+  void Open(int32_t n_ctx, SchedulerOptions o = {}, int32_t kv_blocks = 0) {
     pool_ = std::make_unique<ThreadPool>(2);
-    session_ = std::make_unique<Session>(*m_.model, *pool_, n_ctx);
+    if (kv_blocks == 0) kv_blocks = KvBlocksFor(*m_.model, n_ctx, o.max_sequences, 0);
+    session_ = std::make_unique<Session>(*m_.model, *pool_, n_ctx, Parallelism{}, kv_blocks);
     ex_ = std::make_unique<Executor>(*session_, nullptr);
     auto s = Scheduler::Create(*ex_, eog_, o);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
@@ -371,6 +372,96 @@ TEST_F(SchedulerTest, CallbackCancelAndStopEndEveryRequestOnce) {
   Outcome late;
   EXPECT_EQ(sched_->Submit(MakeRequest(Prompt(6, 1), Params(0, 1, 3), &late)).status().code(),
             StatusCode::kUnavailable);
+}
+
+// Greedy output under load (12 requests at once, prompts in chunks mixed with decode tokens)
+// equals greedy output alone, and every KV block is released at the end.
+TEST_F(SchedulerTest, GreedyUnderLoadEqualsGreedyAlone) {
+  SchedulerOptions o;
+  o.max_sequences = 8;
+  o.max_batch_tokens = 16;
+  Open(128, o);
+  std::vector<std::unique_ptr<Outcome>> outs;
+  for (int i = 0; i < 12; ++i) {
+    outs.push_back(std::make_unique<Outcome>());
+    GenerationParams p = Params(i % 3 == 0 ? 0.0f : 0.8f, uint64_t(i), 6 + i);
+    ASSERT_TRUE(sched_->Submit(MakeRequest(Prompt(3 + 5 * i, i), p, outs.back().get())).ok());
+  }
+  for (int i = 0; i < 12; ++i) {
+    outs[size_t(i)]->done.get_future().wait();
+    GenerationParams p = Params(i % 3 == 0 ? 0.0f : 0.8f, uint64_t(i), 6 + i);
+    EXPECT_EQ(outs[size_t(i)]->tokens(),
+              RunLoop(*m_.model, 128, Prompt(3 + 5 * i, i), p, eog_).tokens)
+        << "request " << i;
+  }
+  const SchedulerStats st = sched_->stats();
+  EXPECT_EQ(st.kv_blocks_used, 0);
+  EXPECT_GT(st.steps_total, 0);
+  EXPECT_EQ(st.kv_block_tokens, 16);
+}
+
+// A prompt that shares a prefix with an earlier request reuses its cached blocks (reported as
+// cached tokens) and gets the tokens it gets alone.
+TEST_F(SchedulerTest, PrefixReuseChangesNoToken) {
+  Open(128);
+  const std::vector<int32_t> shared = Prompt(40, 9);
+  auto run = [&](std::vector<int32_t> prompt, GenerationParams p) {
+    auto o = std::make_unique<Outcome>();
+    EXPECT_TRUE(sched_->Submit(MakeRequest(prompt, p, o.get())).ok());
+    o->done.get_future().wait();
+    EXPECT_EQ(o->tokens(), RunLoop(*m_.model, 128, prompt, p, eog_).tokens);
+    return o;
+  };
+  auto a = run(shared, Params(0.0f, 1, 9));  // 48 tokens evaluated: 3 full blocks
+  EXPECT_EQ(a->result.cached_tokens, 0);
+  // The same prompt: its two full blocks are cached (the last token is always evaluated).
+  auto b = run(shared, Params(0.0f, 1, 9));
+  EXPECT_EQ(b->result.cached_tokens, 32);
+  // A longer prompt over the first turn and its answer (a chat's next turn): 48 tokens cached.
+  std::vector<int32_t> turn = shared;
+  for (const TokenEvent& e : a->events) turn.push_back(e.token);
+  for (int i = 0; i < 9; ++i) turn.push_back(100 + i);
+  auto c = run(turn, Params(0.7f, 5, 10));
+  EXPECT_EQ(c->result.cached_tokens, 48);
+  // Another prefix: nothing cached.
+  auto d = run(Prompt(40, 10), Params(0.0f, 1, 4));
+  EXPECT_EQ(d->result.cached_tokens, 0);
+  EXPECT_EQ(sched_->stats().cached_tokens_total, 80);
+  // Without the prefix cache, nothing is reused.
+  sched_->Stop();
+  SchedulerOptions off;
+  off.prefix_cache = false;
+  Open(128, off);
+  auto e = run(shared, Params(0.0f, 1, 8));
+  auto f = run(shared, Params(0.0f, 1, 8));
+  EXPECT_EQ(f->result.cached_tokens, 0);
+}
+
+// A cache too small for every running sequence's growth: the youngest is preempted (its blocks
+// freed, recomputed later) and every request still gets its tokens alone.
+TEST_F(SchedulerTest, PreemptionByRecomputationChangesNoToken) {
+  SchedulerOptions o;
+  o.max_sequences = 6;
+  o.max_batch_tokens = 32;
+  Open(64, o, /*kv_blocks=*/9);
+  std::vector<std::unique_ptr<Outcome>> outs;
+  for (int i = 0; i < 6; ++i) {
+    outs.push_back(std::make_unique<Outcome>());
+    GenerationParams p = Params(i % 2 == 0 ? 0.0f : 0.9f, uint64_t(10 + i), 30);
+    ASSERT_TRUE(sched_->Submit(MakeRequest(Prompt(14 + i, 20 + i), p, outs.back().get())).ok());
+  }
+  for (int i = 0; i < 6; ++i) {
+    outs[size_t(i)]->done.get_future().wait();
+    GenerationParams p = Params(i % 2 == 0 ? 0.0f : 0.9f, uint64_t(10 + i), 30);
+    EXPECT_EQ(outs[size_t(i)]->tokens(),
+              RunLoop(*m_.model, 64, Prompt(14 + i, 20 + i), p, eog_).tokens)
+        << "request " << i;
+    EXPECT_EQ(outs[size_t(i)]->result.reason, FinishReason::kLength);
+  }
+  const SchedulerStats st = sched_->stats();
+  EXPECT_GT(st.preempted_total, 0);
+  EXPECT_EQ(st.kv_blocks_used, 0);
+  EXPECT_EQ(st.kv_blocks_total, 9);
 }
 
 }  // namespace

@@ -119,17 +119,24 @@ struct Session::Scratch {
   Converted cx;                            // conversions of xn or attn or gate
 };
 
-Session::Session(const model::Model& m, ThreadPool& pool, int32_t n_ctx, const Parallelism& par)
+namespace {
+int32_t SlotsFor(int32_t n_ctx, int32_t kv_blocks) {
+  return kv_blocks > 0 ? kv_blocks * kBlockTokens : n_ctx;
+}
+}  // namespace
+
+Session::Session(const model::Model& m, ThreadPool& pool, int32_t n_ctx, const Parallelism& par,
+                 int32_t kv_blocks)
     : model_(m),
       pool_(pool),
       par_(par),
       stage_(par.stage != nullptr ? par.stage : par.group),
-      kv_(m.config(), m.shard(), n_ctx > 0 ? n_ctx : m.config().n_ctx_train),
-      scratch_(
-          std::make_unique<Scratch>(m.config(), m.shard(), m.weights(), pool.size(), kv_.n_ctx())) {
+      n_ctx_(n_ctx > 0 ? n_ctx : m.config().n_ctx_train),
+      kv_(m.config(), m.shard(), SlotsFor(n_ctx_, kv_blocks)),
+      scratch_(std::make_unique<Scratch>(m.config(), m.shard(), m.weights(), pool.size(), n_ctx_)) {
   if (m.config().mla) {
     mla_ = std::make_unique<MlaAttention>(m.config(), m.shard().heads.size(), kMaxBatch,
-                                          pool.size(), kv_.n_ctx());
+                                          pool.size(), n_ctx_);
   }
   if (m.config().n_expert > 0) moe_ = std::make_unique<MoeFfn>(m.config(), m.shard(), kMaxBatch);
 }
@@ -137,10 +144,14 @@ Session::Session(const model::Model& m, ThreadPool& pool, int32_t n_ctx, const P
 Session::~Session() = default;
 
 StatusOr<std::unique_ptr<Session>> Session::Create(const model::Model& m, ThreadPool& pool,
-                                                   int32_t n_ctx, const Parallelism& par) {
+                                                   int32_t n_ctx, const Parallelism& par,
+                                                   int32_t kv_blocks) {
   const ModelConfig& c = m.config();
   const model::Shard& sh = m.shard();
   if (n_ctx < 0) return InvalidArgument("context length " + std::to_string(n_ctx) + " < 0");
+  if (kv_blocks < 0 || int64_t(kv_blocks) * kBlockTokens > (int64_t{1} << 30)) {
+    return InvalidArgument("KV cache blocks " + std::to_string(kv_blocks) + " out of range");
+  }
   if (par.group != nullptr) {
     const comm::Group& g = *par.group;
     if (par.vocab_by_rank.size() != size_t(g.size())) {
@@ -164,7 +175,7 @@ StatusOr<std::unique_ptr<Session>> Session::Create(const model::Model& m, Thread
                            ") needs the group of the other shards");
   }
   const int32_t ctx = n_ctx > 0 ? n_ctx : c.n_ctx_train;
-  const uint64_t kv = model::ShardKvCacheBytes(c, sh, ctx);
+  const uint64_t kv = model::ShardKvCacheBytes(c, sh, SlotsFor(ctx, kv_blocks));
   const uint64_t scratch =
       uint64_t(kMaxBatch) * 4 *
           (3 * uint64_t(c.n_embd) + uint64_t(sh.heads.size()) * (c.head_dim_k + c.head_dim_v) +
@@ -178,16 +189,16 @@ StatusOr<std::unique_ptr<Session>> Session::Create(const model::Model& m, Thread
                              std::to_string(kv >> 20) + " MiB) but only " +
                              std::to_string(avail >> 20) + " MiB of memory is available");
   }
-  return std::make_unique<Session>(m, pool, ctx, par);
+  return std::make_unique<Session>(m, pool, ctx, par, kv_blocks);
 }
 
 Status Session::Check(std::span<const int32_t> tokens) const {
   const ModelConfig& c = model_.config();
   if (tokens.empty()) return InvalidArgument("Eval: no tokens");
-  if (int64_t(n_past_) + int64_t(tokens.size()) > kv_.n_ctx()) {
+  if (int64_t(n_past_) + int64_t(tokens.size()) > std::min(n_ctx_, kv_.n_slots())) {
     return ResourceExhausted("context full: " + std::to_string(n_past_) + " + " +
                              std::to_string(tokens.size()) + " tokens > context length " +
-                             std::to_string(kv_.n_ctx()));
+                             std::to_string(std::min(n_ctx_, kv_.n_slots())));
   }
   for (size_t i = 0; i < tokens.size(); ++i) {
     if (tokens[i] < 0 || tokens[i] >= c.n_vocab) {
@@ -205,24 +216,113 @@ StatusOr<std::span<const float>> Session::Eval(std::span<const int32_t> tokens, 
   const size_t n = tokens.size();
   const bool root = par_.group == nullptr || par_.group->rank() == 0;
   logits_.resize(root ? (all_logits ? n : 1) * size_t(c.n_vocab) : 0);
+  std::vector<int32_t> pos(std::min<size_t>(kMaxBatch, n)), out(pos.size());
+  const std::vector<const int32_t*> tables(pos.size(), nullptr);  // slot = position
+  for (size_t i = 0; i < out.size(); ++i) out[i] = int32_t(i);
   for (size_t t0 = 0; t0 < n; t0 += kMaxBatch) {
     const int32_t nb = static_cast<int32_t>(std::min<size_t>(kMaxBatch, n - t0));
     const bool last = t0 + nb == n;
-    float* out = !root        ? nullptr
+    float* dst = !root        ? nullptr
                  : all_logits ? logits_.data() + t0 * c.n_vocab
                               : (last ? logits_.data() : nullptr);
-    SHOAL_RETURN_IF_ERROR(EvalBatch(tokens.data() + t0, nb, all_logits, all_logits || last, out));
+    for (int32_t t = 0; t < nb; ++t) pos[size_t(t)] = n_past_ + t;
+    Rows b{tokens.data() + t0, pos.data(), tables.data(), nb, nullptr, 0};
+    if (all_logits) {
+      b.out = out.data(), b.n_out = nb;
+    } else if (last) {
+      b.out = out.data() + (nb - 1), b.n_out = 1;
+    }
+    SHOAL_RETURN_IF_ERROR(EvalBatch(b, dst));
+    n_past_ += nb;
+  }
+  return std::span<const float>(logits_);
+}
+
+Status Session::CheckStep(const StepBatch& batch) const {
+  const ModelConfig& c = model_.config();
+  if (batch.entries.empty()) return InvalidArgument("Step: no entries");
+  std::vector<int32_t> last(batch.tables.size(), -1);
+  for (size_t i = 0; i < batch.entries.size(); ++i) {
+    const StepEntry& e = batch.entries[i];
+    const std::string at = "Step entry " + std::to_string(i) + ": ";
+    if (e.seq < 0 || size_t(e.seq) >= batch.tables.size()) {
+      return InvalidArgument(at + "sequence " + std::to_string(e.seq) + " out of range");
+    }
+    if (e.pos < 0 || e.pos >= n_ctx_) {
+      return InvalidArgument(at + "position " + std::to_string(e.pos) + " out of [0, " +
+                             std::to_string(n_ctx_) + ")");
+    }
+    if (e.token < 0 || e.token >= c.n_vocab) {
+      return InvalidArgument(at + "token id " + std::to_string(e.token) + " out of range");
+    }
+    if (e.logits != 0 && e.logits != 1) return InvalidArgument(at + "bad logits flag");
+    if (e.pos <= last[size_t(e.seq)]) {
+      return InvalidArgument(at + "positions of a sequence must increase");
+    }
+    last[size_t(e.seq)] = e.pos;
+    if (size_t(e.pos / kBlockTokens) >= batch.tables[size_t(e.seq)].size()) {
+      return InvalidArgument(at + "the block table is too short for position " +
+                             std::to_string(e.pos));
+    }
+  }
+  for (const auto& t : batch.tables) {
+    for (int32_t b : t) {
+      if (b < 0 || b >= kv_.n_blocks()) {
+        return InvalidArgument("Step: block id " + std::to_string(b) + " out of [0, " +
+                               std::to_string(kv_.n_blocks()) + ")");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+StatusOr<std::span<const float>> Session::Step(const StepBatch& batch) {
+  const ModelConfig& c = model_.config();
+  SHOAL_RETURN_IF_ERROR(CheckStep(batch));
+  const size_t n = batch.entries.size();
+  const bool root = par_.group == nullptr || par_.group->rank() == 0;
+  size_t n_out = 0;
+  for (const StepEntry& e : batch.entries) n_out += size_t(e.logits);
+  logits_.resize(root ? n_out * size_t(c.n_vocab) : 0);
+  const size_t B = std::min<size_t>(kMaxBatch, n);
+  std::vector<int32_t> tokens(B), pos(B), out(B);
+  std::vector<const int32_t*> tables(B);
+  size_t done_out = 0;
+  for (size_t t0 = 0; t0 < n; t0 += kMaxBatch) {
+    const int32_t nb = static_cast<int32_t>(std::min<size_t>(kMaxBatch, n - t0));
+    int32_t no = 0;
+    for (int32_t t = 0; t < nb; ++t) {
+      const StepEntry& e = batch.entries[t0 + size_t(t)];
+      tokens[size_t(t)] = e.token;
+      pos[size_t(t)] = e.pos;
+      tables[size_t(t)] = batch.tables[size_t(e.seq)].data();
+      if (e.logits != 0) out[size_t(no++)] = t;
+    }
+    float* dst = root && no > 0 ? logits_.data() + done_out * c.n_vocab : nullptr;
+    invariant_reduce_ = true;
+    const Status st =
+        EvalBatch(Rows{tokens.data(), pos.data(), tables.data(), nb, out.data(), no}, dst);
+    invariant_reduce_ = false;
+    SHOAL_RETURN_IF_ERROR(st);
+    done_out += size_t(no);
   }
   return std::span<const float>(logits_);
 }
 
 Status Session::Reduce(float* data, size_t count) {
   if (stage_ == nullptr || stage_->size() == 1) return Status::Ok();
-  return stage_->AllReduceSum(data, count, comm::ElemType::kF32);
+  // Step: the direct algorithm adds the ranks' rows in rank order whatever the message size, so
+  // a row's sum does not depend on the other rows of the batch (the ring's order depends on the
+  // chunk an element falls in, that is on the batch's size).
+  return stage_->AllReduceSum(
+      data, count, comm::ElemType::kF32,
+      invariant_reduce_ ? comm::Algorithm::kDirect : comm::Algorithm::kAuto);
 }
 
-Status Session::EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits, bool want_logits,
-                          float* logits) {
+Status Session::EvalBatch(const Rows& batch, float* logits) {
+  const int32_t* tokens = batch.tokens;
+  const int32_t* pos = batch.pos;
+  const int32_t n_tok = batch.n_tok;
   const ModelConfig& c = model_.config();
   const model::Weights& W = model_.weights();
   const model::Shard& sh = model_.shard();
@@ -234,7 +334,6 @@ Status Session::EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits,
   const int64_t NQ = n_head * HK, NK = n_head_kv * HK, NV = n_head_kv * HV;
   const int64_t FF = sh.ff.size();
   const int64_t NA = int64_t(n_head) * (c.mla ? c.mla_v_dim : HV);  // attention output width
-  const int32_t pos0 = n_past_;
   const int32_t group = c.n_head / c.n_head_kv;
   const int32_t n_pairs = s.rope.n_pairs();
   const float attn_scale = 1.0f / std::sqrt(float(HK));
@@ -253,7 +352,7 @@ Status Session::EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits,
       } else if (sh.first_stage) {
         std::fill(xt, xt + E, 0.0f);
       }
-      s.rope.Angles(pos0 + int32_t(t), s.cos.data() + t * n_pairs, s.sin.data() + t * n_pairs);
+      s.rope.Angles(pos[t], s.cos.data() + t * n_pairs, s.sin.data() + t * n_pairs);
     }
   });
   if (!sh.first_stage) {
@@ -354,7 +453,7 @@ Status Session::EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits,
           if (rope) s.rope.Apply(row, s.cos.data() + t * n_pairs, s.sin.data() + t * n_pairs);
           if (kv_head >= 0) {
             uint16_t* dst = is_v ? kv_.v(ll, kv_head) : kv_.k(ll, kv_head);
-            kernels::F32ToF16Row(row, dst + (size_t(pos0) + t) * hd, hd);
+            kernels::F32ToF16Row(row, dst + SlotOf(batch.tables[t], pos[t]) * hd, hd);
           }
         }
       }
@@ -368,15 +467,19 @@ Status Session::EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits,
         const int64_t t = i / n_head, h = i % n_head;
         const int32_t g = (sh.heads.begin + int32_t(h)) / group - sh.kv_heads.begin;
         const float* q = s.q.data() + t * NQ + h * HK;
-        const int32_t n_kv = pos0 + int32_t(t) + 1;
+        const int32_t n_kv = pos[t] + 1;
+        const int32_t* table = batch.tables[t];
         const uint16_t* K = kv_.k(ll, g);
         const uint16_t* V = kv_.v(ll, g);
-        for (int32_t j = 0; j < n_kv; ++j)
-          sc[j] = kernels::DotF16(K + size_t(j) * HK, q, HK) * attn_scale;
+        for (int32_t j = 0; j < n_kv; ++j) {
+          sc[j] = kernels::DotF16(K + SlotOf(table, j) * HK, q, HK) * attn_scale;
+        }
         kernels::SoftmaxInPlace(sc, n_kv);
         float* o = s.attn.data() + t * NA + h * HV;
         std::memset(o, 0, HV * sizeof(float));
-        for (int32_t j = 0; j < n_kv; ++j) kernels::AxpyF16(sc[j], V + size_t(j) * HV, o, HV);
+        for (int32_t j = 0; j < n_kv; ++j) {
+          kernels::AxpyF16(sc[j], V + SlotOf(table, j) * HV, o, HV);
+        }
       }
     });
     return Status::Ok();
@@ -388,8 +491,8 @@ Status Session::EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits,
     if (mla_ != nullptr) {  // multi-head latent attention (runtime/mla.h) into s.attn
       s.cx.Prepare({}, E, n_tok);
       norm_convert(L.attn_norm);
-      mla_->Forward(pool_, L, s.rope, s.cos.data(), s.sin.data(), s.xn.data(), n_tok, pos0,
-                    kv_.latent(ll), s.attn.data());
+      mla_->Forward(pool_, L, s.rope, s.cos.data(), s.sin.data(), s.xn.data(), n_tok, pos,
+                    batch.tables, kv_.latent(ll), s.attn.data());
     } else {
       SHOAL_RETURN_IF_ERROR(attention(L, ll));
     }
@@ -446,17 +549,15 @@ Status Session::EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits,
     SHOAL_RETURN_IF_ERROR(proj_residual(L.w_down, {}));
   }
 
-  n_past_ += n_tok;
   if (!sh.last_stage && stage_->rank() == 0) {
     for (int r : par_.next_stage_ranks) {
       SHOAL_RETURN_IF_ERROR(par_.group->Send(r, s.x.data(), size_t(n_tok) * E * sizeof(float)));
     }
   }
-  if (!want_logits) return Status::Ok();
-  // Final norm and logits of the last token (or all): this rank's vocabulary rows (last stage),
+  if (batch.n_out == 0) return Status::Ok();
+  // Final norm and logits of the rows asked for: this rank's vocabulary rows (last stage),
   // gathered on rank 0.
-  const int64_t t_first = all_logits ? 0 : n_tok - 1;
-  const int64_t n_out = n_tok - t_first;
+  const int64_t n_out = batch.n_out;
   const int64_t n_vocab_local = sh.last_stage ? sh.vocab.size() : 0;
   if (pooled) s.partial.resize(std::max(s.partial.size(), size_t(n_out * n_vocab_local)));
   float* local = pooled ? s.partial.data() : logits;  // [n_out][n_vocab_local]
@@ -467,7 +568,7 @@ Status Session::EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits,
       int64_t b, e;
       ThreadPool::Chunk(n_out, 1, ti, nt, &b, &e);
       for (int64_t t = b; t < e; ++t) {
-        kernels::RmsNorm(s.x.data() + (t_first + t) * E, W.output_norm.data(), c.rms_eps,
+        kernels::RmsNorm(s.x.data() + int64_t(batch.out[t]) * E, W.output_norm.data(), c.rms_eps,
                          s.xn.data() + t * E, E);
       }
       if (b < e) s.cx.Convert(s.xn.data(), E, b, e);
@@ -500,6 +601,17 @@ Status Session::EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits,
     src += size_t(n_out) * v.size();
   }
   return Status::Ok();
+}
+
+int32_t KvBlocksFor(const model::Model& m, int32_t n_ctx, int32_t max_sequences,
+                    uint64_t budget_bytes) {
+  const int64_t one = (int64_t(std::max(n_ctx, 1)) + kBlockTokens - 1) / kBlockTokens;
+  int64_t n = one * std::max(max_sequences, 1);
+  const uint64_t per_block = model::ShardKvCacheBytes(m.config(), m.shard(), kBlockTokens);
+  if (budget_bytes > 0 && per_block > 0)
+    n = std::min<int64_t>(n, int64_t(budget_bytes / per_block));
+  n = std::min<int64_t>(n, (int64_t{1} << 30) / kBlockTokens);
+  return int32_t(std::max(n, one));
 }
 
 namespace internal {

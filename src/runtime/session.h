@@ -1,5 +1,12 @@
-// One sequence being evaluated on a model: its KV cache, its position and its scratch buffers.
-// Eval appends tokens (a whole prompt at once or one token at a time) and returns logits.
+// A model being evaluated: its KV cache, its scratch buffers, and two ways in.
+//  - Eval: one sequence (slot = position, no block table), tokens appended at n_past(): a whole
+//    prompt at once or one token at a time; returns logits.
+//  - Step: a batch of (sequence, position, token) entries of several sequences, each sequence
+//    with its block table into the paged KV cache (kv_cache.h); the matmuls run over all entries
+//    at once, attention per entry over its own sequence's cache; logits only where asked.
+// The two share the cache: a caller uses one or the other (the scheduler owns Step).
+// A row's result does not depend on the other rows of its batch: the matmul kernels compute
+// every (row, token) output with the same arithmetic whatever the tile (docs/scheduler.md).
 #pragma once
 
 #include <cstdint>
@@ -39,16 +46,36 @@ struct Parallelism {
   std::vector<int> next_stage_ranks;  // ranks this stage's first rank sends its output to
 };
 
+// One entry of a Step: evaluate `token` at position `pos` of sequence `seq` (an index into
+// StepBatch::tables); with `logits`, its logits row is returned.
+struct StepEntry {
+  int32_t seq = 0;
+  int32_t pos = 0;
+  int32_t token = 0;
+  int32_t logits = 0;  // 0 or 1
+};
+
+struct StepBatch {
+  std::vector<StepEntry> entries;
+  // Per sequence of the batch: its block ids, covering at least positions [0, its last entry].
+  // Entries of one sequence come in increasing positions; positions before an entry's own are
+  // read from the cache (earlier steps, or earlier entries of this batch).
+  std::vector<std::vector<int32_t>> tables;
+};
+
 class Session {
  public:
-  // n_ctx <= 0: the model's training context length.
+  // n_ctx <= 0: the model's training context length (the longest sequence).
+  // kv_blocks: KV cache blocks of kBlockTokens for Step (0: n_ctx slots, one sequence's worth).
   // The KV cache is allocated here: callers that cannot trust n_ctx use Create.
-  Session(const model::Model& m, ThreadPool& pool, int32_t n_ctx, const Parallelism& par = {});
+  Session(const model::Model& m, ThreadPool& pool, int32_t n_ctx, const Parallelism& par = {},
+          int32_t kv_blocks = 0);
   // Like the constructor, but returns ResourceExhausted when the KV cache and scratch buffers
   // would not fit in the machine's available memory, InvalidArgument for n_ctx < 0 or a shard
   // without its group.
   static StatusOr<std::unique_ptr<Session>> Create(const model::Model& m, ThreadPool& pool,
-                                                   int32_t n_ctx, const Parallelism& par = {});
+                                                   int32_t n_ctx, const Parallelism& par = {},
+                                                   int32_t kv_blocks = 0);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -63,9 +90,17 @@ class Session {
   StatusOr<std::span<const float>> Eval(std::span<const int32_t> tokens, bool all_logits = false);
   // The errors Eval would return for these tokens, without evaluating anything.
   Status Check(std::span<const int32_t> tokens) const;
+  // Evaluates a batch; returns the logits of the entries with `logits` set, in entry order
+  // (n_vocab floats each; rank 0; others an empty span). Valid until the next Eval/Step.
+  // Pooled, every rank calls Step with the same batch. Errors (nothing evaluated): see CheckStep.
+  StatusOr<std::span<const float>> Step(const StepBatch& batch);
+  // InvalidArgument for an empty batch, a sequence index, position, token or block id out of
+  // range, a table too short for its entries, positions of a sequence not increasing.
+  Status CheckStep(const StepBatch& batch) const;
+  int32_t kv_blocks() const { return kv_.n_blocks(); }
   void Reset() { n_past_ = 0; }
   int32_t n_past() const { return n_past_; }
-  int32_t n_ctx() const { return kv_.n_ctx(); }
+  int32_t n_ctx() const { return n_ctx_; }
   const model::Model& model() const { return model_; }
   size_t kv_cache_bytes() const { return kv_.bytes(); }
   const ExchangeStats& exchange_stats() const { return exchange_; }
@@ -73,16 +108,26 @@ class Session {
 
  private:
   struct Scratch;
-  // Runs n_tok <= kMaxBatch tokens; with want_logits computes the logits (last token's, or all)
-  // into `logits` (rank 0; others pass nullptr).
-  Status EvalBatch(const int32_t* tokens, int32_t n_tok, bool all_logits, bool want_logits,
-                   float* logits);
+  // n_tok <= kMaxBatch tokens: token t at position pos[t] of the sequence whose block table is
+  // tables[t] (nullptr: slot = position). The logits of the n_out tokens out[] (rank 0: into
+  // `logits`, n_out rows; others pass nullptr).
+  struct Rows {
+    const int32_t* tokens;
+    const int32_t* pos;
+    const int32_t* const* tables;
+    int32_t n_tok;
+    const int32_t* out;
+    int32_t n_out;
+  };
+  Status EvalBatch(const Rows& b, float* logits);
   Status Reduce(float* data, size_t count);  // sum over this stage's ranks
+  bool invariant_reduce_ = false;            // Step: sums in rank order whatever the size
 
   const model::Model& model_;
   ThreadPool& pool_;
   Parallelism par_;
   comm::Group* stage_ = nullptr;  // par_.stage, or par_.group
+  int32_t n_ctx_;
   KvCache kv_;
   int32_t n_past_ = 0;
   std::unique_ptr<Scratch> scratch_;
@@ -92,5 +137,12 @@ class Session {
   std::vector<float> gathered_;  // rank 0: [rank][n_out][n_vocab_r] before reordering
   ExchangeStats exchange_;
 };
+
+// KV cache blocks (of kBlockTokens) for max_sequences sequences of up to n_ctx tokens each (the
+// upper bound), cut to what budget_bytes holds (the memory the plan leaves for KV on this rank;
+// 0: no limit here, Session::Create checks the machine), and never less than one sequence's
+// worth (ceil(n_ctx / kBlockTokens)).
+int32_t KvBlocksFor(const model::Model& m, int32_t n_ctx, int32_t max_sequences,
+                    uint64_t budget_bytes);
 
 }  // namespace shoal::runtime

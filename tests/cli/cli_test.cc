@@ -323,3 +323,56 @@ TEST_F(Cli, BadInputsFailCleanly) {
 }
 
 }  // namespace
+
+TEST_F(Cli, TokenizeParsesSpecialTokensByDefault) {
+  const json md = ParseJson(Shoal({"inspect", model_, "--json"}))["metadata"];
+  const int32_t eot = md["tokenizer.ggml.eot_token_id"].get<int32_t>();
+  const std::vector<int32_t> parsed = Tokenize(model_, {"-p", "<|eot_id|>", "--no-bos"});
+  EXPECT_EQ(parsed, std::vector<int32_t>{eot});
+  const std::vector<int32_t> plain =
+      Tokenize(model_, {"-p", "<|eot_id|>", "--no-bos", "--no-parse-special"});
+  EXPECT_GT(plain.size(), 1u);
+  EXPECT_EQ(std::count(plain.begin(), plain.end(), eot), 0);
+}
+
+TEST_F(Cli, TemplateRendersAndTokenizesWithoutDoubleBos) {
+  const std::string msgs = dir_ + "/messages.json";
+  WriteAll(msgs,
+           R"([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}])");
+  // The generated model has no chat template: a clean error unless a fallback is asked for.
+  ExpectCleanError(Shoal({"template", "-m", model_, "--messages", msgs}), "no chat template");
+  const Result r = Shoal({"template", "-m", model_, "--messages", msgs, "--fallback", "llama3"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
+            "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+            "<|start_header_id|>assistant<|end_header_id|>\n\n");
+  const Result rj =
+      Shoal({"template", "-m", model_, "--messages", msgs, "--fallback", "llama3", "--json"});
+  ASSERT_EQ(rj.code, 0) << rj.err;
+  const json j = ParseJson(rj);
+  EXPECT_EQ(j["prompt"], r.out);
+  // The template wrote BOS, so the tokens are the text's own (special tokens parsed), once.
+  WriteAll(dir_ + "/prompt.txt", r.out);
+  EXPECT_EQ(j["tokens"].get<std::vector<int32_t>>(),
+            Tokenize(model_, {"-f", dir_ + "/prompt.txt", "--no-bos"}));
+  const int64_t bos =
+      ParseJson(Shoal({"inspect", model_, "--json"}))["metadata"]["tokenizer.ggml.bos_token_id"]
+          .get<int64_t>();
+  EXPECT_EQ(j["tokens"][0].get<int64_t>(), bos);
+  EXPECT_NE(j["tokens"][1].get<int64_t>(), bos);
+  // --no-generation-prompt leaves the assistant turn closed.
+  const Result ng = Shoal({"template", "-m", model_, "--messages", msgs, "--fallback", "llama3",
+                           "--no-generation-prompt"});
+  ASSERT_EQ(ng.code, 0) << ng.err;
+  EXPECT_EQ(ng.out + "<|start_header_id|>assistant<|end_header_id|>\n\n", r.out);
+  // A template that raises is a clean error with its line:column.
+  WriteAll(dir_ + "/raise.jinja", "ok\n{{ raise_exception('nope') }}");
+  ExpectCleanError(
+      Shoal({"template", "--template-file", dir_ + "/raise.jinja", "--messages", msgs}),
+      "2:4: template raised an exception: nope");
+  WriteAll(dir_ + "/bad.json", "[{");
+  ExpectCleanError(Shoal({"template", "--template-file", dir_ + "/raise.jinja", "--messages",
+                          dir_ + "/bad.json"}),
+                   "not valid JSON");
+}

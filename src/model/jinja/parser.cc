@@ -88,7 +88,7 @@ class Parser {
       const Token& tok = Cur();
       if (tok.type == Tok::kEof) {
         if (ends.size() == 0) return Status::Ok();
-        return Err(std::string("unexpected end of template: expected '{% ") + *ends.begin() +
+        return Err(std::string("unexpected end of template: expected '{% ") + *(ends.end() - 1) +
                    " %}'");
       }
       if (tok.type == Tok::kText) {
@@ -550,7 +550,7 @@ class Parser {
       } else if (AcceptOp("[")) {
         SHOAL_ASSIGN_OR_RETURN(e, ParseSubscript(std::move(e), pos));
       } else if (IsOp("(")) {
-        ExprPtr c = Make(Expr::K::kCall, pos);
+        ExprPtr c = Make(Expr::K::kCall, e->pos);
         c->args.push_back(std::move(e));
         SHOAL_RETURN_IF_ERROR(ParseCallArgs(c.get()));
         e = std::move(c);

@@ -1,0 +1,165 @@
+#include "bench_serve.h"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <thread>
+
+#include "bench_util.h"
+#include "cli_common.h"
+#include "cluster_flags.h"
+#include "runtime/scheduler.h"
+#include "server/server.h"
+
+namespace shoal::cli {
+namespace {
+
+struct StreamTiming {
+  bool ok = false;
+  double start_ms = 0, first_ms = 0, end_ms = 0;
+  int tokens = 0;
+};
+
+// One streaming completion: times of the request, the first text, the end; tokens from usage.
+StreamTiming OneStream(int port, const std::string& prompt, int n_decode) {
+  StreamTiming t;
+  httplib::Client cli("127.0.0.1", port);
+  cli.set_read_timeout(600, 0);
+  nlohmann::json body = {{"prompt", prompt}, {"max_tokens", n_decode},
+                         {"temperature", 0}, {"ignore_eos", true},
+                         {"stream", true},   {"stream_options", {{"include_usage", true}}}};
+  httplib::Request req;
+  req.method = "POST";
+  req.path = "/v1/completions";
+  req.body = body.dump();
+  req.set_header("Content-Type", "application/json");
+  std::string buf;
+  req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+    buf.append(data, n);
+    size_t end;
+    while ((end = buf.find("\n\n")) != std::string::npos) {
+      const std::string ev = buf.substr(0, end);
+      buf.erase(0, end + 2);
+      if (ev.rfind("data: {", 0) != 0) continue;
+      const nlohmann::json j = nlohmann::json::parse(ev.substr(6), nullptr, false);
+      if (j.is_discarded()) continue;
+      if (t.first_ms == 0 && j.contains("choices") && !j["choices"].empty() &&
+          !j["choices"][0].value("text", "").empty()) {
+        t.first_ms = NowMs();
+      }
+      if (j.contains("usage") && j["usage"].is_object()) {
+        t.tokens = j["usage"].value("completion_tokens", 0);
+      }
+    }
+    return true;
+  };
+  t.start_ms = NowMs();
+  httplib::Response res;
+  httplib::Error err;
+  t.ok = cli.send(req, res, err) && res.status == 200 && t.tokens > 0;
+  t.end_ms = NowMs();
+  if (t.first_ms == 0) t.first_ms = t.end_ms;
+  return t;
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const double pos = p * double(v.size() - 1);
+  const size_t i = size_t(pos);
+  const double f = pos - double(i);
+  return i + 1 < v.size() ? v[i] * (1 - f) + v[i + 1] * f : v[i];
+}
+
+// Prompts of a similar length (about 24 tokens), distinct so no two streams share a prefix
+// beyond the first word.
+std::string Prompt(int round, int i) {
+  return std::to_string(round * 100 + i) +
+         " The quick brown fox jumps over the lazy dog near the "
+         "river bank while the morning sun rises slowly.";
+}
+
+}  // namespace
+
+StatusOr<nlohmann::json> BenchServe(const ServeBenchOptions& o, bool quiet) {
+  nlohmann::json results = nlohmann::json::array();
+  const int max_streams = *std::max_element(o.streams.begin(), o.streams.end());
+  for (const auto& [transport, nodes] : o.layouts) {
+    ClusterOptions pool;
+    pool.local = nodes - 1;
+    pool.transport = transport.empty() ? "tcp" : transport;
+    SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<Engine> e,
+                           OpenEngine(o.model_path, o.n_threads, 2048, pool));
+    // The engine alone, one stream (what `shoal run` does), before the scheduler takes it.
+    SHOAL_ASSIGN_OR_RETURN(BenchResult alone, MeasureEngine(*e, 64, o.n_decode, o.reps));
+    std::vector<int32_t> eog;
+    for (int32_t id = 0; id < e->tokenizer().n_vocab(); ++id) {
+      if (e->tokenizer().IsEog(id)) eog.push_back(id);
+    }
+    runtime::SchedulerOptions so;
+    so.max_sequences = max_streams;
+    so.max_queue = 4 * max_streams;
+    SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Scheduler> sched,
+                           runtime::Scheduler::Create(*e->executor, eog, so));
+    server::ServerOptions http;
+    http.port = 0;
+    http.http_threads = 2 * max_streams + 8;
+    server::Backend b;
+    b.scheduler = sched.get();
+    b.tokenizer = &e->tokenizer();
+    b.model_id = "bench";
+    b.n_nodes = e->n_nodes();
+    SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<server::HttpServer> srv,
+                           server::HttpServer::Create(http, b));
+    std::thread serve([&] { (void)srv->Run(); });
+    const int port = srv->port();
+    OneStream(port, Prompt(99, 0), 4);  // warm-up: connections, pages
+    for (int n : o.streams) {
+      if (!quiet) {
+        std::fprintf(stderr, "shoal bench --serve: %d node(s) x %d thread(s), %d stream(s)...\n",
+                     nodes, o.n_threads, n);
+      }
+      std::vector<double> agg, ttft;
+      int failed = 0;
+      for (int rep = 0; rep < o.reps; ++rep) {
+        std::vector<StreamTiming> t(static_cast<size_t>(n));
+        std::vector<std::thread> th;
+        for (int i = 0; i < n; ++i) {
+          th.emplace_back([&, i] { t[size_t(i)] = OneStream(port, Prompt(rep, i), o.n_decode); });
+        }
+        for (auto& x : th) x.join();
+        double first = 1e300, last = 0;
+        int64_t decoded = 0;
+        for (const StreamTiming& s : t) {
+          if (!s.ok) ++failed;
+          ttft.push_back(s.first_ms - s.start_ms);
+          first = std::min(first, s.first_ms);
+          last = std::max(last, s.end_ms);
+          decoded += std::max(0, s.tokens - 1);
+        }
+        // Tokens after each stream's first, over the time from the first first token to the
+        // last end: the decode rate of the whole server.
+        agg.push_back(last > first ? double(decoded) / ((last - first) * 1e-3) : 0);
+      }
+      nlohmann::json r = {{"nodes", nodes},
+                          {"n_threads", o.n_threads},
+                          {"streams", n},
+                          {"n_decode", o.n_decode},
+                          {"aggregate_decode_tok_s", Median(agg)},
+                          {"aggregate_decode_tok_s_runs", agg},
+                          {"ttft_ms_p50", Percentile(ttft, 0.5)},
+                          {"ttft_ms_p99", Percentile(ttft, 0.99)},
+                          {"engine_alone_tg_tok_s", alone.tg_tok_s_median},
+                          {"failed_streams", failed}};
+      if (!transport.empty()) r["transport"] = transport;
+      results.push_back(r);
+    }
+    srv->Stop();
+    serve.join();
+    sched->Stop();
+  }
+  return results;
+}
+
+}  // namespace shoal::cli
