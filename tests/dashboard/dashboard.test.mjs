@@ -263,11 +263,11 @@ test('3 nodes: live tokens/s rises while requests run', async () => {
   const decode = () => page.$eval('#kpi-decode', (k) => Number(k.dataset.value) || 0);
   assert.equal(await decode(), 0, 'nothing runs yet');
   const tps = await tokensPerSecond(server.url);
-  const maxTokens = Math.max(100, Math.min(1500, Math.round(tps * 6)));
+  const maxTokens = Math.max(100, Math.min(1800, Math.round(tps * (SHOTS ? 12 : 6))));
   const streams = [0, 1, 2].map((i) => streamCompletion(server.url, maxTokens, `Story number ${i}:`));
   await waitFor('decode tokens/s above zero', async () => (await decode()) > 0, 20000);
   await waitFor('requests running', () => page.$eval('#kpi-running', (k) => Number(k.dataset.value) > 0));
-  await new Promise((r) => setTimeout(r, 2500));  // a few seconds of chart
+  await new Promise((r) => setTimeout(r, SHOTS ? 8000 : 2500));  // a few seconds of chart
   await shot(page, 'dashboard-3-nodes.png', true);
   await page.setViewport({ width: 390, height: 844, deviceScaleFactor: 1, isMobile: true, hasTouch: true });
   await page.waitForSelector('article.node');  // a mobile viewport reloads the page
