@@ -195,7 +195,11 @@ function layout() {
   const grow = () => { input.style.height = 'auto'; input.style.height = `${Math.min(input.scrollHeight, 240)}px`; };
   input.addEventListener('input', grow);
   input.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); }
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      if (form.requestSubmit) form.requestSubmit();  // Safari < 16 has no requestSubmit
+      else form.dispatchEvent(new Event('submit', { cancelable: true }));
+    }
   });
   const form = el('form', { class: 'composer', id: 'composer', onsubmit: (e) => {
     e.preventDefault();
