@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include "bench_util.h"
@@ -21,14 +22,20 @@ struct StreamTiming {
   int tokens = 0;
 };
 
-// One streaming completion: times of the request, the first text, the end; tokens from usage.
+// One streaming completion: times of the request, the first token, the end; tokens from usage.
 StreamTiming OneStream(int port, const std::string& prompt, int n_decode) {
   StreamTiming t;
   httplib::Client cli("127.0.0.1", port);
   cli.set_read_timeout(600, 0);
-  nlohmann::json body = {{"prompt", prompt}, {"max_tokens", n_decode},
-                         {"temperature", 0}, {"ignore_eos", true},
-                         {"stream", true},   {"stream_options", {{"include_usage", true}}}};
+  nlohmann::json body = {{"prompt", prompt},
+                         {"max_tokens", n_decode},
+                         {"temperature", 0},
+                         {"ignore_eos", true},
+                         // A chunk per token even where a token has no text of its own (the
+                         // generated models' reserved tokens): its logprob.
+                         {"logprobs", 0},
+                         {"stream", true},
+                         {"stream_options", {{"include_usage", true}}}};
   httplib::Request req;
   req.method = "POST";
   req.path = "/v1/completions";
@@ -41,11 +48,14 @@ StreamTiming OneStream(int port, const std::string& prompt, int n_decode) {
     while ((end = buf.find("\n\n")) != std::string::npos) {
       const std::string ev = buf.substr(0, end);
       buf.erase(0, end + 2);
+      if (std::getenv("SHOAL_BENCH_DEBUG")) {
+        std::fprintf(stderr, "%.1f %s\n", NowMs() - t.start_ms, ev.substr(0, 160).c_str());
+      }
       if (ev.rfind("data: {", 0) != 0) continue;
       const nlohmann::json j = nlohmann::json::parse(ev.substr(6), nullptr, false);
       if (j.is_discarded()) continue;
       if (t.first_ms == 0 && j.contains("choices") && !j["choices"].empty() &&
-          !j["choices"][0].value("text", "").empty()) {
+          j["choices"][0]["finish_reason"].is_null()) {
         t.first_ms = NowMs();
       }
       if (j.contains("usage") && j["usage"].is_object()) {

@@ -64,7 +64,7 @@ Status Serve(Opts o) {
   auto t = model::ChatTemplate::FromModel(*e->model, to);
   if (t.ok()) {
     tmpl = std::move(*t);
-  } else if (t.status().code() == StatusCode::kNotFound) {
+  } else if (t.status().code() == StatusCode::kNotFound && o.chat_template_fallback.empty()) {
     std::fprintf(stderr,
                  "shoal serve: %s; chat endpoints are off (--chat-template-fallback NAME turns "
                  "them on)\n",
@@ -104,6 +104,7 @@ Status Serve(Opts o) {
   std::thread waiter([&] {
     int sig = 0;
     sigwait(&sigs, &sig);
+    sched->Stop();  // ends every request (their streams close), then the HTTP threads can end
     http->Stop();
   });
   Status st = http->Run();

@@ -264,6 +264,36 @@ describe('disconnects', () => {
   });
 });
 
+describe('limits', () => {
+  test('a full queue is a 429 with Retry-After, and the server goes on', async () => {
+    const path = genMediumModel(tmpDir());
+    const srv = await startServer(path, ['-c', '4096', '--parallel', '1', '--queue', '1']);
+    try {
+      const client = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+      const ac = new AbortController();
+      const long = await client.completions.create({ model: 'medium.gguf', prompt: 'a',
+        max_tokens: 4000, ignore_eos: true, stream: true }, { signal: ac.signal });
+      const it = long[Symbol.asyncIterator]();
+      await it.next();  // the long request is running
+      const queued = client.completions.create({ model: 'medium.gguf', prompt: 'q', max_tokens: 2 });
+      await waitFor(async () => (await metrics(srv.url)).shoal_queue_depth === 1, 20000);
+      const r = await fetch(`${srv.url}/v1/completions`, { method: 'POST',
+        body: JSON.stringify({ prompt: 'b', max_tokens: 2 }) });
+      assert.equal(r.status, 429);
+      assert.ok(Number(r.headers.get('retry-after')) >= 1);
+      const e = (await r.json()).error;
+      assert.equal(e.type, 'rate_limit_error');
+      ac.abort();
+      await it.return?.();
+      assert.equal((await queued).choices.length, 1, 'the queued request runs once the slot frees');
+      const ok = await client.completions.create({ model: 'medium.gguf', prompt: 'b', max_tokens: 2 });
+      assert.equal(ok.choices.length, 1);
+    } finally {
+      await srv.stop();
+    }
+  });
+});
+
 describe('API key', () => {
   test('needed on /v1/* when set, checked as Bearer', async () => {
     const d = tmpDir();
@@ -282,5 +312,27 @@ describe('API key', () => {
   });
   test('a non-loopback address without a key is refused', async () => {
     await assert.rejects(startServer(model, ['--host', '0.0.0.0']), /api-key-file/);
+  });
+});
+
+describe('chat templates', () => {
+  test('a model without one serves completions; chat is a 400 naming the fallback flag', async () => {
+    const srv = await startServer(model);
+    try {
+      const r = await fetch(`${srv.url}/v1/chat/completions`, { method: 'POST',
+        body: JSON.stringify({ messages: [{ role: 'user', content: 'x' }] }) });
+      assert.equal(r.status, 400);
+      const e = (await r.json()).error;
+      assert.equal(e.code, 'no_chat_template');
+      assert.match(e.message, /--chat-template-fallback/);
+      const c = await fetch(`${srv.url}/v1/completions`, { method: 'POST',
+        body: JSON.stringify({ prompt: 'x', max_tokens: 2 }) });
+      assert.equal(c.status, 200);
+    } finally {
+      await srv.stop();
+    }
+  });
+  test('an unknown fallback name stops the server at startup', async () => {
+    await assert.rejects(startServer(model, ['--chat-template-fallback', 'nonesuch']), /nonesuch/);
   });
 });
