@@ -190,7 +190,9 @@ test('chat: Markdown, code with copy, thinking collapsed, token count, nothing e
     code: m.querySelector('.msg-body pre code')?.textContent,
     lang: m.querySelector('.msg-body pre code')?.className,
     stats: m.querySelector('.msg-stats').textContent,
+    copy: m.querySelector('.msg-foot button')?.textContent,
   }));
+  assert.equal(view.copy, 'Copy', 'each answer has a copy button');
   assert.equal(view.thinkHidden, false);
   assert.equal(view.thinkOpen, false, 'thinking starts collapsed');
   assert.equal(view.think, reasoning);
