@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PKGS=(g++ cmake ninja-build pkg-config libhwy-dev nlohmann-json3-dev libcli11-dev libpcre2-dev
       libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-dev libsodium-dev libssl-dev libxxhash-dev libopenmpi-dev
-      openmpi-bin iproute2 python3 python3-jinja2 libcpp-httplib-dev)
+      openmpi-bin iproute2 python3 python3-jinja2 libcpp-httplib-dev chromium)
 # Node.js and npm (for the tokenizer and chat-template references): any install will do (Debian's, or NodeSource's,
 # whose nodejs package bundles npm and conflicts with Debian's npm package).
 command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
@@ -21,6 +21,13 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# The dashboard's libraries (web/package-lock.json): the build bundles them into the binary.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "shoal setup: npm is missing (the dashboard in web/ is bundled with it): install nodejs and npm" >&2
+  exit 1
+fi
+(cd web && npm ci --no-audit --no-fund --silent)
 
 BUILD_DIR=${BUILD_DIR:-build}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release ${SHOAL_CMAKE_ARGS:-} >/dev/null

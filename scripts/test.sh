@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-for d in tests/tokenizer tests/template tests/server; do
+for d in tests/tokenizer tests/template tests/server tests/dashboard; do
   if [[ -f $d/package.json ]]; then
     (cd "$d" && npm ci --no-audit --no-fund --silent)
   fi

@@ -3,17 +3,21 @@
 // to this machine's measured memory read bandwidth: decode reads every weight once per token, so
 // weight bytes per token * tok/s is the bandwidth decode achieves. Without --model it generates
 // the 1B llama-shaped model of each type into a cache dir ($SHOAL_CACHE, else ~/.cache/shoal).
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "base/progress.h"
 #include "bench/comm/collective_bench_lib.h"
 #include "bench_serve.h"
 #include "bench_util.h"
@@ -210,13 +214,21 @@ Status Bench(const Opts& o) {
         layouts.emplace_back(transport, nodes, link);
       }
     }
+    // On a terminal a bar over this model's runs; otherwise the log line of each run (below).
+    std::unique_ptr<Progress> bar;
+    if (!o.json && isatty(fileno(stderr)) == 1) {
+      uint64_t n_runs = 0;
+      for (const auto& l : layouts)
+        n_runs += (std::get<1>(l) > 1 && moe ? splits.size() : 1) * threads.size();
+      bar = std::make_unique<Progress>("shoal bench " + label, n_runs, "runs");
+    }
     for (const auto& [transport, nodes, link] : layouts) {
       // Expert splits matter only for pooled mixture-of-experts models.
       const std::vector<std::string> layout_splits =
           nodes > 1 && moe ? splits : std::vector<std::string>{""};
       for (const std::string& split : layout_splits) {
         for (int t : threads) {
-          if (!o.json) {
+          if (!o.json && !bar) {
             std::fprintf(stderr, "shoal bench: %s, %d node(s)%s%s x %d thread(s)...\n",
                          label.c_str(), nodes, transport.empty() ? "" : (" " + transport).c_str(),
                          split.empty() ? "" : (" " + split).c_str(), t);
@@ -282,6 +294,7 @@ Status Bench(const Opts& o) {
           }
           results.push_back(pp);
           results.push_back(tg);
+          if (bar) bar->Add(1);
         }
       }
     }

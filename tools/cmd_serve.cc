@@ -102,6 +102,7 @@ Status Serve(Opts o) {
       b.nodes.push_back(n);
     }
   }
+  b.engine = e.get();  // the dashboard (GET /v1/pool)
   o.http.http_threads = o.parallel + o.queue + 16;
   SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<server::HttpServer> http,
                          server::HttpServer::Create(o.http, b));

@@ -32,6 +32,16 @@ void Metrics::CountGeneration(const runtime::GenerationResult& r) {
   decode_ms_sum_ += r.decode_ms;
   queue_ms_sum_ += r.queue_ms;
   ++finish_[runtime::FinishReasonName(r.reason)];
+  if (r.reason == runtime::FinishReason::kError) last_error_ = r.status.ToString();
+  if (r.completion_tokens > 0) {
+    ++first_tokens_;
+    first_ttft_ms_sum_ += r.time_to_first_token_ms;
+  }
+}
+
+GenerationTotals Metrics::totals() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {generations_, first_tokens_, first_ttft_ms_sum_, last_error_};
 }
 
 void Metrics::CountDisconnect() {

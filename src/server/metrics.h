@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "runtime/scheduler.h"
+#include "server/live_history.h"
 
 namespace shoal::server {
 
@@ -24,6 +25,8 @@ class Metrics {
   // n_nodes: the pool's size (1: single node). `node_lines`: per-node series, already rendered.
   std::string Render(const runtime::SchedulerStats& s, int n_nodes, int32_t n_ctx,
                      const std::string& node_lines = "") const;
+  // For the dashboard's live figures (server/pool_status.h).
+  GenerationTotals totals() const;
 
  private:
   mutable std::mutex mu_;
@@ -32,6 +35,9 @@ class Metrics {
   int64_t disconnects_ = 0;
   double ttft_ms_sum_ = 0, decode_ms_sum_ = 0, queue_ms_sum_ = 0;
   std::map<std::string, int64_t> finish_;
+  std::string last_error_;        // of the last generation that ended in kError
+  int64_t first_tokens_ = 0;      // generations that produced a token
+  double first_ttft_ms_sum_ = 0;  // their times to first token
 };
 
 }  // namespace shoal::server

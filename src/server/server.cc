@@ -7,6 +7,7 @@
 #include <exception>
 
 #include "server/api.h"
+#include "server/dashboard.h"
 
 namespace shoal::server {
 namespace {
@@ -79,6 +80,7 @@ struct HttpServer::Impl {
   Metrics metrics;
   ApiContext ctx;
   Server http;
+  std::unique_ptr<PoolMonitor> monitor;  // the dashboard's live figures
   int port = 0;
 };
 
@@ -206,6 +208,9 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const ServerOptions& o,
                                      NodeLines(im->backend.nodes)),
                   "text/plain; version=0.0.4");
   });
+
+  impl->monitor = RegisterDashboard(s, {b.engine, [im] { return im->ctx.scheduler->stats(); },
+                                        [im] { return im->metrics.totals(); }, b.model_id});
 
   const int port =
       o.port == 0 ? s.bind_to_any_port(o.host) : (s.bind_to_port(o.host, o.port) ? o.port : -1);

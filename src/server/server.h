@@ -16,6 +16,10 @@
 #include "runtime/scheduler.h"
 #include "server/request.h"
 
+namespace shoal::cluster {
+struct Engine;
+}
+
 namespace shoal::server {
 
 struct ServerOptions {
@@ -44,6 +48,7 @@ struct Backend {
   std::string model_id;                                // what /v1/models lists
   int n_nodes = 1;
   std::vector<NodeInfo> nodes;  // pooled: every node (empty: single node)
+  const cluster::Engine* engine = nullptr;  // the dashboard's model, plan and nodes (optional)
 };
 
 // True for 127.0.0.0/8, ::1 and "localhost".

@@ -1,0 +1,55 @@
+#include "server/dashboard.h"
+
+#include <httplib.h>
+
+#include <charconv>
+
+#include "server/api.h"
+
+namespace shoal::server {
+
+void ServeAsset(const WebAsset& a, const httplib::Request& req, httplib::Response& res) {
+  res.set_header("ETag", std::string(a.etag));
+  // Revalidated on every load (a 304 is a few bytes): a new binary's pages show at once.
+  res.set_header("Cache-Control", "no-cache");
+  res.set_header("Content-Security-Policy", kDashboardCsp);
+  res.set_header("X-Content-Type-Options", "nosniff");
+  res.set_header("X-Frame-Options", "DENY");
+  res.set_header("Referrer-Policy", "no-referrer");
+  const std::string inm = req.get_header_value("If-None-Match");
+  if (!inm.empty() && (inm == "*" || inm.find(a.etag) != std::string::npos)) {
+    res.status = 304;
+    return;
+  }
+  res.set_content(a.body.data(), a.body.size(), std::string(a.content_type));
+}
+
+std::unique_ptr<PoolMonitor> RegisterDashboard(httplib::Server& s, PoolSources sources) {
+  for (const WebAsset& a : WebAssets()) {
+    const WebAsset* ap = &a;
+    s.Get(std::string(a.url),
+          [ap](const httplib::Request& q, httplib::Response& r) { ServeAsset(*ap, q, r); });
+  }
+  auto monitor = std::make_unique<PoolMonitor>(std::move(sources));
+  PoolMonitor* m = monitor.get();
+  s.Get("/v1/pool", [m](const httplib::Request& q, httplib::Response& r) {
+    int64_t since = -1;
+    if (q.has_param("since")) {
+      const std::string v = q.get_param_value("since");
+      const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), since);
+      if (ec != std::errc() || end != v.data() + v.size() || since < 0) {
+        ApiError e;
+        e.message = "since must be a time in unix milliseconds (a whole number >= 0)";
+        e.param = "since";
+        e.code = "invalid_value";
+        SendError(r, e);
+        return;
+      }
+    }
+    r.set_header("Cache-Control", "no-store");
+    SendJson(r, m->Status(since));
+  });
+  return monitor;
+}
+
+}  // namespace shoal::server

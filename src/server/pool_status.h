@@ -1,0 +1,74 @@
+// What GET /v1/pool answers (docs/dashboard.md): the model, the plan (the value `shoal plan
+// --json` prints), each node with what the server knows of it, the engine's health, and the live
+// figures with their last ten minutes, sampled once a second by a thread of its own. Memory is
+// bounded: the history is a ring buffer of `capacity` samples.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+#include "runtime/scheduler.h"
+#include "server/live_history.h"
+
+namespace shoal::cluster {
+struct Engine;
+}
+
+namespace shoal::server {
+
+struct PoolSources {
+  const cluster::Engine* engine = nullptr;         // nullptr: no model, plan or nodes sections
+  std::function<runtime::SchedulerStats()> stats;  // the scheduler's; may be empty
+  std::function<GenerationTotals()> totals;        // finished generations; may be empty
+  std::string model_id;
+};
+
+struct PoolMonitorOptions {
+  int interval_ms = 1000;  // one sample each
+  size_t capacity = 600;   // samples kept
+};
+
+// The model card: architecture, parameters, weight types, context, KV bytes per token.
+nlohmann::ordered_json ModelCard(const cluster::Engine& e, const std::string& model_id);
+// The engine's plan: a pool's (the job's), or for one machine the plan `shoal plan -m MODEL -c
+// CTX` makes for this machine alone.
+nlohmann::ordered_json EnginePlan(const cluster::Engine& e);
+// Every node of the plan with its status (up / down / unknown) as this process can tell it.
+// `engine_error`: the last error the engine reported (empty: none).
+nlohmann::ordered_json NodeStatus(const cluster::Engine& e, const nlohmann::ordered_json& plan,
+                                  const runtime::SchedulerStats& s,
+                                  const std::string& engine_error);
+
+class PoolMonitor {
+ public:
+  // Takes the first reading and starts the sampling thread.
+  PoolMonitor(PoolSources sources, PoolMonitorOptions options = {});
+  ~PoolMonitor();  // stops and joins it
+  PoolMonitor(const PoolMonitor&) = delete;
+  PoolMonitor& operator=(const PoolMonitor&) = delete;
+
+  // The whole answer; history samples newer than since_ms only (since_ms < 0: all of them).
+  nlohmann::ordered_json Status(int64_t since_ms) const;
+
+ private:
+  void Loop();
+  void Sample();
+
+  PoolSources src_;
+  PoolMonitorOptions opt_;
+  nlohmann::ordered_json model_, plan_;  // fixed once the engine is open
+  int64_t started_ms_ = 0;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  LiveHistory history_;
+  std::thread thread_;
+};
+
+}  // namespace shoal::server

@@ -1,0 +1,68 @@
+// The page code that needs no browser: the SSE reader, the plan's ranges and columns, the chart's
+// scale. Run: node --test web/test/ (ctest: web_units).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readSse } from '../src/sse.js';
+import { rangeText, planColumns } from '../src/plan.js';
+import { niceScale } from '../src/chart.js';
+
+function bodyOf(text, cuts) {
+  const bytes = new TextEncoder().encode(text);
+  return new ReadableStream({
+    start(c) {
+      let at = 0;
+      for (const cut of [...cuts, bytes.length]) { c.enqueue(bytes.slice(at, cut)); at = cut; }
+      c.close();
+    },
+  });
+}
+
+test('readSse: events in any split, CRLF or LF, until [DONE]', async () => {
+  const events = [{ a: 1 }, { b: 'é ünïcode ✓' }, { c: [1, 2] }];
+  const text = events.map((e, i) => `data: ${JSON.stringify(e)}${i === 1 ? '\r\n\r\n' : '\n\n'}`).join('') +
+    ': a comment\n\n' + 'data: [DONE]\n\n' + 'data: {"after": "done"}\n\n';
+  const bytes = new TextEncoder().encode(text).length;
+  // Every single cut point, and every byte on its own (multi-byte characters split too).
+  const splits = [[], ...Array.from({ length: bytes - 1 }, (_, i) => [i + 1]), Array.from({ length: bytes - 1 }, (_, i) => i + 1)];
+  for (const cuts of splits) {
+    const got = [];
+    await readSse(bodyOf(text, cuts), (j) => got.push(j));
+    assert.deepEqual(got, events, `cuts ${cuts.length > 1 ? 'every byte' : cuts}`);
+  }
+});
+
+test('readSse: a body that ends without [DONE] ends the reading', async () => {
+  const got = [];
+  await readSse(bodyOf('data: {"x":1}\n\ndata: {"y":2}\n\n', [5]), (j) => got.push(j));
+  assert.deepEqual(got, [{ x: 1 }, { y: 2 }]);
+});
+
+test('rangeText: half-open ranges as first–last', () => {
+  assert.equal(rangeText([0, 16]), '0–15');
+  assert.equal(rangeText([7, 8]), '7–7');
+  assert.equal(rangeText([3, 3]), 'none');
+  assert.equal(rangeText(undefined), 'none');
+});
+
+test('planColumns: the dimensions a plan splits, with totals', () => {
+  const plan = {
+    n_layer: 4, n_head: 8, n_head_kv: 4, n_vocab: 100,
+    ranks: [
+      { layers: [0, 4], heads: [0, 5], kv_heads: [0, 2], ff: [0, 64], experts: [0, 0], exp_ff: [0, 0], vocab: [0, 50] },
+      { layers: [0, 4], heads: [5, 8], kv_heads: [2, 4], ff: [64, 96], experts: [0, 0], exp_ff: [0, 0], vocab: [50, 100] },
+    ],
+  };
+  assert.deepEqual(planColumns(plan).map((c) => [c.key, c.total]),
+    [['layers', 4], ['heads', 8], ['kv_heads', 4], ['ff', 96], ['vocab', 100]]);
+});
+
+test('niceScale: a top of 1, 2, 2.5 or 5 times a power of ten above the maximum', () => {
+  for (const max of [0.3, 1, 7, 13, 99, 101, 551, 999, 1234, 87654]) {
+    const { top, step } = niceScale(max);
+    assert.ok(top >= max, `${max}: top ${top}`);
+    assert.ok(top / step <= 5, `${max}: ${top / step} steps`);
+    const m = step / 10 ** Math.floor(Math.log10(step));
+    assert.ok([1, 2, 2.5, 5].some((x) => Math.abs(x - m) < 1e-9), `${max}: step ${step}`);
+  }
+  assert.deepEqual(niceScale(0), { top: 1, step: 0.25 });
+});
