@@ -55,7 +55,7 @@ Status Serve(Opts o) {
                            "--insecure-no-auth)");
   }
   SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<Engine> e,
-                         OpenEngine(o.model, o.n_threads, o.n_ctx, o.cluster));
+                         OpenEngine(o.model, o.n_threads, o.n_ctx, o.cluster, o.parallel));
   const model::Tokenizer& tok = e->tokenizer();
 
   std::optional<model::ChatTemplate> tmpl;

@@ -8,12 +8,15 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/sysinfo.h"
 #include "cluster/local_workers.h"
 #include "cluster/transfer.h"
 #include "comm/mpi/mpi.h"
 #include "comm/shm/shm.h"
 #include "comm/tcp/tcp.h"
 #include "format/identity_cache.h"
+#include "runtime/kv_cache.h"
+#include "runtime/session.h"
 
 namespace shoal::cluster {
 
@@ -46,7 +49,7 @@ StatusOr<std::vector<std::string>> ReadHostfile(const std::string& path) {
 }
 
 Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_ctx,
-                  const ClusterOptions& c) {
+                  int32_t max_sequences, const ClusterOptions& c) {
   if (int(!c.nodes.empty()) + int(!c.hostfile.empty()) + int(c.local > 0) + int(c.mpi) > 1) {
     return InvalidArgument("use one of --nodes, --hostfile, --local and --mpi");
   }
@@ -124,6 +127,10 @@ Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_c
   jo.reserve_bytes = uint64_t(c.reserve_mib) << 20;
   jo.node_names = names;
   jo.io_timeout_ms = c.io_timeout_ms;  // workers: none while idle, this during a command
+  if (max_sequences > 1) {             // a paged cache of max_sequences contexts on every node
+    const int64_t blocks = (n_ctx + runtime::kBlockTokens - 1) / runtime::kBlockTokens;
+    jo.kv_blocks = int32_t(std::min<int64_t>(blocks * max_sequences, int64_t{1} << 26));
+  }
   SHOAL_ASSIGN_OR_RETURN(e->job, StartJob(*e->group, *e->pool, self, jo));
   e->model = std::move(e->job->model);
   e->session = std::move(e->job->session);
@@ -134,7 +141,11 @@ Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_c
 }  // namespace
 
 StatusOr<std::unique_ptr<Engine>> OpenEngine(const std::string& path, int n_threads, int64_t n_ctx,
-                                             const ClusterOptions& cluster) {
+                                             const ClusterOptions& cluster, int32_t max_sequences) {
+  if (max_sequences < 1 || max_sequences > 4096) {
+    return InvalidArgument("sequences at once must be in [1, 4096], not " +
+                           std::to_string(max_sequences));
+  }
   if (n_ctx < 0) return InvalidArgument("the context length must be >= 0");
   if (n_ctx > (int64_t{1} << 30)) {
     return ResourceExhausted("a context of " + std::to_string(n_ctx) +
@@ -144,7 +155,7 @@ StatusOr<std::unique_ptr<Engine>> OpenEngine(const std::string& path, int n_thre
   if (cluster.pooled()) {
     if (n_ctx == 0) n_ctx = 4096;  // the plan sizes every node's KV cache for it
     e->n_ctx = n_ctx;
-    SHOAL_RETURN_IF_ERROR(OpenPooled(e.get(), path, n_threads, n_ctx, cluster));
+    SHOAL_RETURN_IF_ERROR(OpenPooled(e.get(), path, n_threads, n_ctx, max_sequences, cluster));
     return e;
   }
   model::LoadOptions lo;
@@ -157,7 +168,15 @@ StatusOr<std::unique_ptr<Engine>> OpenEngine(const std::string& path, int n_thre
   e->n_ctx = n_ctx;
   SHOAL_RETURN_IF_ERROR(e->model->CheckFitsInMemory(static_cast<int32_t>(n_ctx)).With(path));
   e->pool = std::make_unique<ThreadPool>(n_threads);
-  e->session = std::make_unique<runtime::Session>(*e->model, *e->pool, static_cast<int32_t>(n_ctx));
+  int32_t kv_blocks = 0;  // one sequence: the single-sequence layout
+  if (max_sequences > 1) {
+    const uint64_t avail = AvailableMemoryBytes();
+    kv_blocks =
+        runtime::KvBlocksFor(*e->model, static_cast<int32_t>(n_ctx), max_sequences, avail / 4 * 3);
+  }
+  SHOAL_ASSIGN_OR_RETURN(
+      e->session,
+      runtime::Session::Create(*e->model, *e->pool, static_cast<int32_t>(n_ctx), {}, kv_blocks));
   e->executor = std::make_unique<runtime::Executor>(*e->session, nullptr);
   return e;
 }
