@@ -347,3 +347,25 @@ describe('chat templates', () => {
     await assert.rejects(startServer(model, ['--chat-template-fallback', 'nonesuch']), /nonesuch/);
   });
 });
+
+// A pool that sits idle for longer than its I/O timeout is not a dead pool: the workers wait for
+// rank 0's next command with no limit, so the next request after the pause still answers, with
+// the same greedy tokens as `shoal run`.
+describe('idle pool', () => {
+  test('a 2-node pool idle for 4x its I/O timeout still answers', async () => {
+    const srv = await startServer(model, ['--local', '1', '--io-timeout-ms', '500']);
+    try {
+      const client = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+      const ask = async () => (await client.completions.create({
+        model: 'tiny.gguf', prompt: prompts(1)[0], max_tokens: N, temperature: 0,
+        ignore_eos: true })).choices[0].text;
+      const first = await ask();
+      await new Promise((r) => setTimeout(r, 2000));
+      const second = await ask();
+      assert.equal(second, first);
+      assert.equal(first, shoalRun(model, prompts(1)[0], N, ['--ignore-eos']).text);
+    } finally {
+      assert.equal(await srv.stop(), 0);
+    }
+  });
+});
