@@ -3,7 +3,8 @@
 # random-weight llama model with the built-in vocabulary (cached), generate text from it on this
 # machine, then pool it over 3 nodes on this machine (2 worker processes over TCP, then shared
 # memory), each holding a third of the weights, and check that the pool produces the same tokens;
-# then show the plan for uneven machines and take a short benchmark, pooled beside local.
+# then serve it over the OpenAI-compatible API and ask it once with curl, show the plan for
+# uneven machines and take a short benchmark, pooled beside local.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +46,41 @@ echo "   3 nodes, tcp  : $POOL"
 echo "   3 nodes, shm  : $SHM"
 if [[ "$ONE" == "$POOL" && "$ONE" == "$SHM" ]]; then echo "   same tokens"; else echo "   DIFFERENT"; exit 1; fi
 "$SHOAL" run -m "$MODEL" -p "The shoal of fish turned at once, and" -n 16 --temp 0 -t 1 --local 2
+
+echo
+echo "== demo: shoal serve: the model behind an OpenAI-compatible API on 127.0.0.1 (a port the"
+echo "   system picks), asked once with curl, streaming; the dashboard would be at the same address"
+SERVE_LOG=$(mktemp)
+"$SHOAL" serve -m "$MODEL" --port 0 -t 1 --chat-template-fallback chatml 2>"$SERVE_LOG" &
+SERVE_PID=$!
+trap 'kill "$SERVE_PID" 2>/dev/null || true; rm -f "$SERVE_LOG"' EXIT
+URL=""
+for _ in $(seq 300); do
+  URL=$(sed -n 's|.*listening on \(http://[0-9.]*:[0-9]*\).*|\1|p' "$SERVE_LOG" | head -n 1)
+  [[ -n $URL ]] && break
+  kill -0 "$SERVE_PID" 2>/dev/null || { cat "$SERVE_LOG"; exit 1; }
+  sleep 0.1
+done
+[[ -n $URL ]] || { echo "   shoal serve did not start"; cat "$SERVE_LOG"; exit 1; }
+echo "   $URL/v1/chat/completions:"
+curl -sS -N "$URL/v1/chat/completions" -H 'Content-Type: application/json' \
+  -d '{"messages": [{"role": "user", "content": "Tell me about the sea."}], "max_tokens": 24,
+       "temperature": 0.8, "seed": 7, "stream": true, "stream_options": {"include_usage": true}}' |
+  python3 -c '
+import json, sys
+text, usage = "", None
+for line in sys.stdin:
+    if not line.startswith("data: ") or line.strip() == "data: [DONE]":
+        continue
+    chunk = json.loads(line[6:])
+    usage = chunk.get("usage") or usage
+    for c in chunk["choices"]:
+        text += c["delta"].get("content") or ""
+print("   streamed text:", repr(text))
+print("   usage:", json.dumps(usage))'
+echo "   (random weights: gibberish again; every endpoint: docs/api.md)"
+kill "$SERVE_PID"
+wait "$SERVE_PID" 2>/dev/null || true
 
 echo
 echo "== demo: shoal plan for three unequal machines (what each would hold)"
