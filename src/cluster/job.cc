@@ -10,6 +10,7 @@
 #include "cluster/job_parse.h"
 #include "cluster/transfer.h"
 #include "format/identity_cache.h"
+#include "runtime/kv_cache.h"
 #include "runtime/pooled.h"
 
 namespace shoal::cluster {
@@ -156,6 +157,7 @@ StatusOr<std::unique_ptr<Job>> StartJob(comm::Group& g, ThreadPool& pool, const 
       gguf::LookupIdentity(**file, pool, gguf::DefaultIdentityCacheDir());
   parallel::PlanOptions po;
   po.n_ctx = o.n_ctx;
+  po.kv_tokens = int64_t(o.kv_blocks) * runtime::kBlockTokens;  // 0: one sequence of n_ctx
   po.stages = o.stages;
   po.expert_split = o.expert_split;
   po.reserve_bytes = o.reserve_bytes;

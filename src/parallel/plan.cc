@@ -173,6 +173,10 @@ StatusOr<Plan> MakePlan(const ModelDesc& m, const std::vector<NodeSpec>& nodes,
                            " layers (need 1 <= stages <= both)");
   }
   if (o.n_ctx <= 0) return InvalidArgument("plan: context length must be positive");
+  if (o.kv_tokens < 0 || o.kv_tokens > (int64_t{1} << 30)) {
+    return InvalidArgument("plan: KV cache tokens out of range");
+  }
+  const int32_t kv_slots = o.kv_tokens > 0 ? int32_t(o.kv_tokens) : o.n_ctx;
   Plan p;
   p.arch = c.arch;
   p.config = c;
@@ -231,7 +235,7 @@ StatusOr<Plan> MakePlan(const ModelDesc& m, const std::vector<NodeSpec>& nodes,
     const uint64_t fixed = ShardWeightBytes(m, StageShard(c, layers[s], first, last, false));
     const uint64_t full = ShardWeightBytes(m, StageShard(c, layers[s], first, last, true));
     const uint64_t kv_full =
-        model::ShardKvCacheBytes(c, StageShard(c, layers[s], first, last, true), o.n_ctx);
+        model::ShardKvCacheBytes(c, StageShard(c, layers[s], first, last, true), kv_slots);
     // An MLA latent cache is the same on every rank of the stage (not split by share).
     const uint64_t fixed_kv = c.mla ? kv_full : 0;
     const double per_share = double(full - fixed + kv_full - fixed_kv);
@@ -292,7 +296,7 @@ StatusOr<Plan> MakePlan(const ModelDesc& m, const std::vector<NodeSpec>& nodes,
         r.shard.exp_ff = exp_ff[k];
         r.shard.shexp = shexp[k];
         r.weight_bytes = ShardWeightBytes(m, r.shard);
-        r.kv_bytes = model::ShardKvCacheBytes(c, r.shard, o.n_ctx);
+        r.kv_bytes = model::ShardKvCacheBytes(c, r.shard, kv_slots);
         r.need_bytes = r.weight_bytes + r.kv_bytes + o.reserve_bytes;
         const double mem = double(nodes[idx[k]].memory_bytes);
         if (double(r.need_bytes) > mem && share[k] > 0) {
@@ -306,14 +310,14 @@ StatusOr<Plan> MakePlan(const ModelDesc& m, const std::vector<NodeSpec>& nodes,
   }
 
   p.fits = true;
-  const uint64_t kv_total = c.KvCacheBytes(o.n_ctx);
+  const uint64_t kv_total = c.KvCacheBytes(kv_slots);
   const uint64_t model_need = p.model_weight_bytes + kv_total;
   if (model_need + uint64_t(n) * o.reserve_bytes > p.pooled_memory_bytes) {
     p.fits = false;
     p.why_not = "the model needs " + GiB(model_need) + " (weights " + GiB(p.model_weight_bytes) +
-                " + f16 KV cache " + GiB(kv_total) + " at context " + std::to_string(o.n_ctx) +
-                ") plus " + GiB(o.reserve_bytes) + " per node, but the " + std::to_string(n) +
-                " node(s) pool only " + GiB(p.pooled_memory_bytes);
+                " + f16 KV cache " + GiB(kv_total) + " for " + std::to_string(kv_slots) +
+                " tokens" + ") plus " + GiB(o.reserve_bytes) + " per node, but the " +
+                std::to_string(n) + " node(s) pool only " + GiB(p.pooled_memory_bytes);
     return p;
   }
   for (const RankPlan& r : p.ranks) {

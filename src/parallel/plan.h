@@ -63,7 +63,10 @@ const char* ExpertSplitName(ExpertSplit s);
 
 struct PlanOptions {
   int32_t n_ctx = 4096;  // context each rank's KV cache is sized for
-  int stages = 1;        // pipeline stages (1: tensor parallel across all nodes)
+  // KV cache token slots each rank holds when several sequences share a paged cache (the server's
+  // --parallel x n_ctx); 0: one sequence of n_ctx.
+  int64_t kv_tokens = 0;
+  int stages = 1;  // pipeline stages (1: tensor parallel across all nodes)
   ExpertSplit expert_split = ExpertSplit::kAuto;
   uint64_t reserve_bytes = uint64_t{256} << 20;  // per node, for the process and its buffers
 };
@@ -74,7 +77,7 @@ struct RankPlan {
   double share = 0.0;  // fraction of its stage's tensor-parallel work
   model::Shard shard;
   uint64_t weight_bytes = 0;  // exact bytes of this shard's slices
-  uint64_t kv_bytes = 0;      // f16 KV cache at n_ctx
+  uint64_t kv_bytes = 0;      // f16 KV cache: n_ctx slots, or kv_tokens
   uint64_t need_bytes = 0;    // weights + KV + reserve
 };
 

@@ -132,6 +132,38 @@ TEST(Plan, SaysWhenThePoolIsTooSmall) {
   EXPECT_NE(p->ToText().find("does not fit"), std::string::npos);
 }
 
+// A paged cache for several sequences (the server's --parallel) is planned at its full size:
+// each rank's KV bytes are those of kv_tokens slots (against the model's own KV formula), and a
+// pool that holds one sequence's cache but not eight is told so.
+TEST(Plan, KvTokensSizeEveryRanksCache) {
+  const ModelDesc m = Llama();
+  PlanOptions one;
+  one.n_ctx = 4096;
+  PlanOptions eight = one;
+  eight.kv_tokens = 8 * 4096;
+  auto p1 = MakePlan(m, {Node(24), Node(24)}, one);
+  auto p8 = MakePlan(m, {Node(24), Node(24)}, eight);
+  ASSERT_TRUE(p1.ok() && p8.ok());
+  ASSERT_TRUE(p1->fits && p8->fits);
+  uint64_t kv1 = 0, kv8 = 0;
+  for (const RankPlan& r : p1->ranks) kv1 += r.kv_bytes;
+  for (const RankPlan& r : p8->ranks) kv8 += r.kv_bytes;
+  EXPECT_EQ(kv1, m.config.KvCacheBytes(4096));
+  EXPECT_EQ(kv8, m.config.KvCacheBytes(8 * 4096));
+  // Room for the weights and one sequence's cache, not eight.
+  const double gib = double(m.weight_bytes() + m.config.KvCacheBytes(4096 * 2)) / double(1 << 30);
+  one.reserve_bytes = eight.reserve_bytes = 0;
+  auto small1 = MakePlan(m, {Node(gib / 2), Node(gib / 2)}, one);
+  auto small8 = MakePlan(m, {Node(gib / 2), Node(gib / 2)}, eight);
+  ASSERT_TRUE(small1.ok() && small8.ok());
+  EXPECT_TRUE(small1->fits) << small1->why_not;
+  EXPECT_FALSE(small8->fits);
+  EXPECT_NE(small8->why_not.find("for 32768 tokens"), std::string::npos) << small8->why_not;
+  PlanOptions bad = one;
+  bad.kv_tokens = -1;
+  EXPECT_FALSE(MakePlan(m, {Node(24)}, bad).ok());
+}
+
 TEST(Plan, PipelineStagesSplitLayers) {
   const ModelDesc m = Llama();
   PlanOptions o;
