@@ -65,7 +65,7 @@ struct Engine {
 // n_threads <= 0: one per core. n_ctx <= 0: the model's training context, at most 4096.
 // max_sequences: how many sequences of up to n_ctx tokens the paged KV cache holds at once (the
 // server's --parallel; 1 for one request at a time). Alone, the cache is cut to three quarters of
-// the memory left after the weights (never below one sequence); pooled, every node allocates the
+// the machine's available memory (never below one sequence); pooled, every node allocates the
 // same number of blocks and checks them against its own memory.
 // Fails with a clear Status on a missing or corrupt file, an unsupported model, or a model (plus
 // its KV cache) larger than this machine's memory (or, pooled, than the pool's).
