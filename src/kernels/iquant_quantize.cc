@@ -1,7 +1,8 @@
 // Quantizers for iq4_nl and iq4_xs: per block of 32 values, three scales that put the value of
 // largest magnitude on either end of the non-linear codebook (or near it), nearest codes for
-// each, then a least-squares refit of the best one's scale; the lowest squared error wins. iq4_xs then shares one f16 scale per 256 values and stores each 32-value scale as a
-// 6-bit multiple of it, and re-picks the codes for the scale actually stored.
+// each, then a least-squares refit of the best one's scale; the lowest squared error wins. iq4_xs
+// then shares one f16 scale per 256 values and stores each 32-value scale as a 6-bit multiple of
+// it, and re-picks the codes for the scale actually stored.
 #include <algorithm>
 #include <cmath>
 #include <cstring>

@@ -47,7 +47,7 @@ struct Backend {
   const model::ChatTemplate* chat_template = nullptr;  // nullptr: no chat endpoints
   std::string model_id;                                // what /v1/models lists
   int n_nodes = 1;
-  std::vector<NodeInfo> nodes;  // pooled: every node (empty: single node)
+  std::vector<NodeInfo> nodes;              // pooled: every node (empty: single node)
   const cluster::Engine* engine = nullptr;  // the dashboard's model, plan and nodes (optional)
 };
 
