@@ -2,7 +2,8 @@
 # The main job on a built-in default: install and build (scripts/setup.sh), generate a small
 # random-weight llama model with the built-in vocabulary (cached), generate text from it on this
 # machine, then pool it over 3 nodes on this machine (2 worker processes over TCP, then shared
-# memory), each holding a third of the weights, and check that the pool produces the same tokens;
+# memory), each holding a third of the weights, and check that both pools produce the same tokens
+# (and how many of them match one node's);
 # then serve it over the OpenAI-compatible API and ask it once with curl, show the plan for
 # uneven machines and take a short benchmark, pooled beside local.
 set -euo pipefail
@@ -44,7 +45,17 @@ SHM=$("$SHOAL" run -m "$MODEL" -p "The shoal of fish turned at once, and" -n 32 
 echo "   one node      : $ONE"
 echo "   3 nodes, tcp  : $POOL"
 echo "   3 nodes, shm  : $SHM"
-if [[ "$ONE" == "$POOL" && "$ONE" == "$SHM" ]]; then echo "   same tokens"; else echo "   DIFFERENT"; exit 1; fi
+# The pool computes the same arithmetic over tcp and shm: its tokens must be identical. Against
+# one node, the pooled logits agree within rounding (the tensor-parallel partial sums are added
+# in another order; tests/cluster checks 5% of their RMS), so greedy tokens agree until a
+# near-tie between two candidates, which random weights make common.
+if [[ "$POOL" != "$SHM" ]]; then echo "   tcp and shm pools DIFFER"; exit 1; fi
+python3 -c '
+import sys
+one, pool = sys.argv[1].split(","), sys.argv[2].split(",")
+same = next((i for i, (a, b) in enumerate(zip(one, pool)) if a != b), len(one))
+print(f"   tcp and shm pools: identical; the pool matches one node on {same} of {len(one)} tokens"
+      + ("" if same == len(one) else " (then a near-tie went the other way)"))' "$ONE" "$POOL"
 "$SHOAL" run -m "$MODEL" -p "The shoal of fish turned at once, and" -n 16 --temp 0 -t 1 --local 2
 
 echo
