@@ -5,9 +5,12 @@
 //   node scripts/compare/serve_load.mjs --url http://127.0.0.1:8080 --streams 8 --max-tokens 64
 //
 // N concurrent clients each stream one completion of --max-tokens tokens (temperature 0,
-// ignore_eos, stream_options.include_usage, logprobs 1 unless --logprobs 0) for a distinct prompt
-// of similar length. Each prompt
-// starts with a per-run nonce so no server can reuse a cached prefix from an earlier run.
+// ignore_eos, stream_options.include_usage; logprobs 1 with --logprobs 1) for a distinct prompt
+// of similar length. Each prompt starts with a per-run nonce so no server can reuse a cached
+// prefix from an earlier run. Every chunk before the one with finish_reason counts as one token
+// (or its logprobs' token count): the generated model's tokens decode to empty text, so shoal
+// needs --logprobs 1 to send a chunk per token (llama-server sends one per token anyway); the
+// 'chunks' and 'tokens' (usage) fields of each stream let a reader check the two agree.
 // Measured per stream: time to first token (request sent -> first text chunk) and decode tok/s
 // ((completion tokens - 1) / (last chunk - first chunk)). Aggregate decode tok/s = total tokens
 // after each stream's first / wall time of the decode phase (earliest first token to latest last
@@ -21,7 +24,7 @@ const url = (args.url || 'http://127.0.0.1:8080').replace(/\/$/, '');
 const streams = parseInt(args.streams || '1', 10);
 const maxTokens = parseInt(args['max-tokens'] || '64', 10);
 let model = args.model;
-const logprobs = (args.logprobs ?? '1') !== '0';
+const logprobs = (args.logprobs ?? '0') !== '0';
 const nonce = args.nonce || Math.random().toString(36).slice(2, 8);
 
 const topics = ['rivers', 'mountains', 'engines', 'gardens', 'comets', 'bridges', 'violins',
@@ -45,8 +48,8 @@ async function one(i, t0) {
     model, prompt: prompt(i), max_tokens: maxTokens, temperature: 0, ignore_eos: true,
     stream: true, stream_options: { include_usage: true },
   };
-  // The generated test model's tokens decode to empty text, so text alone gives no per-token
-  // arrival times: ask for logprobs, which both servers send with every token.
+  // The generated test model's tokens decode to empty text, and shoal sends a chunk only for
+  // text or logprobs: with --logprobs 1 it sends one per token.
   if (logprobs) body.logprobs = 1;
   const sent = performance.now();
   const res = await fetch(`${url}/v1/completions`, {
@@ -54,7 +57,7 @@ async function one(i, t0) {
   });
   if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
   const dec = new TextDecoder();
-  let buf = '', first = null, last = null, chunks = 0, usageTokens = null;
+  let buf = '', first = null, last = null, chunks = 0, usageTokens = null, promptTokens = null;
   for await (const part of res.body) {
     buf += dec.decode(part, { stream: true });
     let nl;
@@ -65,12 +68,17 @@ async function one(i, t0) {
       const data = line.slice(5).trim();
       if (data === '[DONE]') continue;
       const j = JSON.parse(data);
-      if (j.usage && j.usage.completion_tokens != null) usageTokens = j.usage.completion_tokens;
+      if (j.usage && j.usage.completion_tokens != null) {
+        usageTokens = j.usage.completion_tokens;
+        promptTokens = j.usage.prompt_tokens;
+      }
       const c = j.choices && j.choices[0];
       if (!c) continue;
       const lp = c.logprobs;
-      const n = (lp && ((lp.tokens && lp.tokens.length) || (lp.content && lp.content.length))) ||
-                (c.text ? 1 : 0);
+      // One chunk per token while finish_reason is null (llama-server sends one for every token,
+      // its text possibly empty); with logprobs, the chunk's token count.
+      if (c.finish_reason != null && !c.text && !lp) continue;
+      const n = (lp && ((lp.tokens && lp.tokens.length) || (lp.content && lp.content.length))) || 1;
       if (n > 0) {
         const now = performance.now();
         if (first === null) first = now;
@@ -82,7 +90,7 @@ async function one(i, t0) {
   const tokens = usageTokens ?? chunks;
   const decodeS = (last - first) / 1000;
   return {
-    stream: i, tokens, chunks, ttft_ms: first - sent, first_abs: first - t0, last_abs: last - t0,
+    stream: i, tokens, chunks, prompt_tokens: promptTokens, ttft_ms: first - sent, first_abs: first - t0, last_abs: last - t0,
     decode_tok_s: decodeS > 0 ? (tokens - 1) / decodeS : null,
   };
 }
@@ -106,11 +114,12 @@ const out = {
   ttft_p50_ms: pct(ttfts, 50), ttft_p99_ms: pct(ttfts, 99),
   per_stream_decode_tok_s_p50: pct(results.map(r => r.decode_tok_s), 50),
   per_stream: results.map(r => ({
-    stream: r.stream, tokens: r.tokens, chunks: r.chunks, ttft_ms: +r.ttft_ms.toFixed(1),
+    stream: r.stream, prompt_tokens: r.prompt_tokens, tokens: r.tokens, chunks: r.chunks, ttft_ms: +r.ttft_ms.toFixed(1),
     decode_tok_s: r.decode_tok_s && +r.decode_tok_s.toFixed(2),
   })),
 };
 for (const r of results) {
   if (r.tokens !== maxTokens) out.warning = `a stream produced ${r.tokens} tokens, not ${maxTokens}`;
+  if (r.chunks !== r.tokens) out.warning = `a stream counted ${r.chunks} chunks for ${r.tokens} tokens`;
 }
 console.log(JSON.stringify(out));

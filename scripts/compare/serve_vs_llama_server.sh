@@ -85,7 +85,7 @@ start() {  # start <name>
       # llama-server answers /v1/models while it still loads; /health says when it is ready.
       if [ "$1" = shoal ] || curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1; then
         node "$here/serve_load.mjs" --url "http://127.0.0.1:$port" --streams 1 --max-tokens 4 \
-          >/dev/null
+          --logprobs 1 >/dev/null
         return 0
       fi
     fi
@@ -102,8 +102,11 @@ for r in $(seq 1 "$rounds"); do
     start "$server"
     for n in $streams; do
       log "round $r $server streams $n"
+      # shoal sends a chunk per token of this model only with logprobs (see serve_load.mjs);
+      # llama-server sends one anyway, so it gets none: any cost of logprobs falls on shoal.
+      lp=0; [ "$server" = shoal ] && lp=1
       out=$(node "$here/serve_load.mjs" --url "http://127.0.0.1:$port" --streams "$n" \
-        --max-tokens "$tokens")
+        --max-tokens "$tokens" --logprobs "$lp")
       echo "{\"round\":$r,\"server\":\"$server\",\"load\":$out}" >>"$runs"
     done
     stop
