@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "comm/loopback/loopback.h"
+#include "load_shard.h"
 #include "model/generate.h"
 #include "model/model.h"
 #include "parallel/plan.h"
@@ -82,17 +83,7 @@ std::vector<uint8_t> Image(const model::GenSpec& spec) {
   return w.Serialize();
 }
 
-std::unique_ptr<model::Model> Load(const std::vector<uint8_t>& image,
-                                   std::optional<model::Shard> shard) {
-  auto f = gguf::File::FromMemory(image.data(), image.size());
-  EXPECT_TRUE(f.ok());
-  model::LoadOptions o;
-  o.check_memory = false;
-  o.shard = shard;
-  auto m = model::Model::FromFile(std::move(f).value(), o);
-  EXPECT_TRUE(m.ok()) << m.status().ToString();
-  return m.ok() ? std::move(m).value() : nullptr;
-}
+using test_models::Load;
 
 struct Outcome {
   std::vector<float> prompt_logits;  // all positions of the prompt
