@@ -55,6 +55,32 @@ void AddClusterOptions(CLI::App* sub, ClusterOptions* o) {
       ->capture_default_str()
       ->check(CLI::IsMember({"seal", "auth", "none"}))
       ->group(g);
+  sub->add_option("--heartbeat-ms", o->heartbeats.interval_ms,
+                  "--nodes/--hostfile: rank 0 pings every node this often (UDP, the listen port)")
+      ->capture_default_str()
+      ->check(CLI::Range(10, 60000))
+      ->group(g);
+  sub->add_option("--slow-after-ms", o->heartbeats.slow_after_ms,
+                  "a node silent this long is reported slow (nothing else happens)")
+      ->capture_default_str()
+      ->check(CLI::Range(10, 600000))
+      ->group(g);
+  sub->add_option("--dead-after-ms", o->heartbeats.dead_after_ms,
+                  "a node silent this long is lost: the pool re-forms without it")
+      ->capture_default_str()
+      ->check(CLI::Range(10, 600000))
+      ->group(g);
 }
+
+void EnableFailover(Engine& e, runtime::SchedulerOptions* so) {
+  if (!e.can_reform()) return;
+  so->reform = [&e](const Status& why) { return e.Reform(why); };
+}
+
+FailoverLink::FailoverLink(Engine& e, runtime::Scheduler& s) : e_(e) {
+  e_.SetOnPoolChange([&s] { s.RequestReform(); });
+}
+
+FailoverLink::~FailoverLink() { e_.SetOnPoolChange({}); }
 
 }  // namespace shoal::cli

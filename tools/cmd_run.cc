@@ -64,8 +64,10 @@ Status Run(Opts o) {
     runtime::SchedulerOptions so;
     so.max_sequences = 1;
     so.max_queue = 1;
+    EnableFailover(*e, &so);
     SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Scheduler> sched,
                            runtime::Scheduler::Create(*e->executor, eog, so));
+    FailoverLink failover(*e, *sched);
     runtime::Request req;
     req.prompt = prompt;
     req.params.sampling = o.sp;

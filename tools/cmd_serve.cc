@@ -81,8 +81,10 @@ Status Serve(Opts o) {
   so.max_sequences = o.parallel;
   so.max_queue = o.queue;
   so.max_batch_tokens = o.batch_tokens;
+  EnableFailover(*e, &so);
   SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Scheduler> sched,
                          runtime::Scheduler::Create(*e->executor, eog, so));
+  FailoverLink failover(*e, *sched);
 
   server::Backend b;
   b.scheduler = sched.get();

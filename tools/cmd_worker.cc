@@ -39,7 +39,10 @@ Action RegisterWorker(CLI::App& app) {
       ->group("");
   sub->add_option("--shm", o->shm, "join a shared-memory group (for --local)")->group("");
   sub->add_option("--rank", o->rank, "rank in the shared-memory group")->group("");
-  return [o] { return cluster::ServeWorker(*o); };
+  return [o] {
+    o->version = BuildCommit();
+    return cluster::ServeWorker(*o);
+  };
 }
 
 }  // namespace shoal::cli

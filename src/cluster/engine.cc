@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "base/sysinfo.h"
+#include "cluster/engine_reform.h"
 #include "cluster/local_workers.h"
 #include "cluster/transfer.h"
 #include "comm/mpi/mpi.h"
@@ -21,7 +22,8 @@
 namespace shoal::cluster {
 
 Engine::~Engine() {
-  executor.reset();  // rank 0: tells the workers the job is over
+  membership.reset();  // no more aborts from its thread
+  executor.reset();    // rank 0: tells the workers the job is over
   job.reset();
   session.reset();
   group.reset();
@@ -110,8 +112,18 @@ Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_c
     SHOAL_ASSIGN_OR_RETURN(to.link_security, LinkSecurityFlag(c.link_security));
     to.io_timeout_ms = c.io_timeout_ms;
     to.busy_poll = c.busy_poll;
-    SHOAL_ASSIGN_OR_RETURN(e->group, comm::tcp::Launch(nodes, to));
-    names.insert(names.end(), nodes.begin(), nodes.end());
+    SHOAL_RETURN_IF_ERROR(StartMembership(e, nodes, to, c));
+    std::vector<std::string> ready = ReadyNodes(*e->membership, nodes, c.ready_wait_ms, true);
+    if (ready.empty()) {
+      ready = nodes;  // none answers heartbeats: the dial below says why
+    } else if (ready.size() < nodes.size()) {
+      std::fprintf(stderr,
+                   "shoal: starting with %zu of %zu nodes; the others join when they answer\n",
+                   ready.size(), nodes.size());
+    }
+    SHOAL_ASSIGN_OR_RETURN(e->group, comm::tcp::Launch(ready, to));
+    SetMembers(e, ready);
+    names.insert(names.end(), ready.begin(), ready.end());
   }
   NodeOffer self;
   self.threads = e->pool->size();
@@ -130,6 +142,12 @@ Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_c
   if (max_sequences > 1) {             // a paged cache of max_sequences contexts on every node
     const int64_t blocks = (n_ctx + runtime::kBlockTokens - 1) / runtime::kBlockTokens;
     jo.kv_blocks = int32_t(std::min<int64_t>(blocks * max_sequences, int64_t{1} << 26));
+  }
+  if (e->membership) {
+    jo.pool_id = e->membership->pool_id();
+    jo.epoch = 1;
+    e->membership->SetEpoch(1);
+    SaveForReform(e, path, self, jo);
   }
   SHOAL_ASSIGN_OR_RETURN(e->job, StartJob(*e->group, *e->pool, self, jo));
   e->model = std::move(e->job->model);
@@ -156,6 +174,7 @@ StatusOr<std::unique_ptr<Engine>> OpenEngine(const std::string& path, int n_thre
     if (n_ctx == 0) n_ctx = 4096;  // the plan sizes every node's KV cache for it
     e->n_ctx = n_ctx;
     SHOAL_RETURN_IF_ERROR(OpenPooled(e.get(), path, n_threads, n_ctx, max_sequences, cluster));
+    e->tokenizer_keep = e->model->shared_tokenizer();
     return e;
   }
   model::LoadOptions lo;
@@ -178,6 +197,7 @@ StatusOr<std::unique_ptr<Engine>> OpenEngine(const std::string& path, int n_thre
       e->session,
       runtime::Session::Create(*e->model, *e->pool, static_cast<int32_t>(n_ctx), {}, kv_blocks));
   e->executor = std::make_unique<runtime::Executor>(*e->session, nullptr);
+  e->tokenizer_keep = e->model->shared_tokenizer();
   return e;
 }
 

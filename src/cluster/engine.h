@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -12,6 +14,7 @@
 #include "base/status.h"
 #include "base/thread_pool.h"
 #include "cluster/job.h"
+#include "cluster/membership.h"
 #include "comm/group.h"
 #include "model/model.h"
 #include "model/tokenizer.h"
@@ -37,11 +40,43 @@ struct ClusterOptions {
   int io_timeout_ms = 30000;
   bool busy_poll = false;              // spin while waiting on peers
   std::string link_security = "seal";  // tcp frames: seal, auth or none (docs/security.md)
+  MembershipOptions heartbeats;        // --nodes / --hostfile pools: health and failover
+  int ready_wait_ms = 3000;            // at start and on a re-form: how long to wait for each node
   bool pooled() const { return !nodes.empty() || !hostfile.empty() || local > 0 || mpi; }
+};
+
+// The pool as rank 0 sees it now (for /v1/pool, `shoal nodes`, the dashboard).
+struct PoolView {
+  uint64_t epoch = 0;                // the job the pool runs (1 the first; +1 each re-form)
+  std::string state;                 // "serving", "re-forming", "waiting for nodes"
+  std::string detail;                // why (the last failure, what is missing)
+  std::vector<std::string> members;  // the current job's workers, rank order (rank i+1)
+  std::vector<NodeView> nodes;       // every watched node (membership)
+  std::string plan_json;             // the current plan (parallel::Plan::ToJson); "" alone
+  int64_t reforms = 0;               // re-forms after the first job
+  double last_reform_ms = 0;         // how long the last one took (plan, load, not replay)
+  std::string last_reform_reason;
 };
 
 struct Engine {
   ~Engine();
+  // Pools whose nodes are watched (--nodes / --hostfile): re-forms the pool over the nodes that
+  // answer now, not draining: tears the old job down (cleanly when `why` is Ok: a planned
+  // change), plans again, every node loads its new slices, and returns the new executor (its KV
+  // cache empty: the caller replays its sequences). `why` not Ok: the old job failed. With Ok
+  // and the same nodes as now, nothing happens (returns nullptr). Unavailable when
+  // the nodes that answer cannot hold the model (or none answers): the caller waits and calls
+  // again. Called on the thread that drives the engine.
+  StatusOr<runtime::Executor*> Reform(const Status& why);
+  bool can_reform() const { return membership != nullptr; }
+  PoolView View() const;
+  // Takes a node out of the pool at the next step boundary (the pool re-forms without it);
+  // `drain` false undoes it. NotFound for a node this pool does not watch.
+  Status Drain(const std::string& address, bool drain);
+  // Called (on the membership thread) when the pool should re-form: a member was lost (its job
+  // is aborted first), or a node joined, rejoined or is to be drained.
+  void SetOnPoolChange(std::function<void()> f);
+
   std::unique_ptr<model::Model> model;  // pooled: rank 0's shard (tokenizer, config whole)
   std::unique_ptr<ThreadPool> pool;
   std::unique_ptr<runtime::Session> session;
@@ -50,8 +85,14 @@ struct Engine {
   std::unique_ptr<Job> job;               // pooled
   std::unique_ptr<runtime::Executor> executor;
   int64_t n_ctx = 0;
+  std::unique_ptr<Membership> membership;                  // --nodes / --hostfile
+  std::shared_ptr<const model::Tokenizer> tokenizer_keep;  // outlives re-formed models
 
-  const model::Tokenizer& tokenizer() const { return model->tokenizer(); }
+  // For Reform (set by OpenEngine).
+  struct ReformState;
+  std::unique_ptr<ReformState> reform;
+
+  const model::Tokenizer& tokenizer() const { return *tokenizer_keep; }
   int32_t n_vocab() const;
   uint64_t weight_bytes() const;  // this process's
   StatusOr<std::span<const float>> Eval(std::span<const int32_t> tokens, bool all_logits) {

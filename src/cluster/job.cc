@@ -174,6 +174,8 @@ StatusOr<std::unique_ptr<Job>> StartJob(comm::Group& g, ThreadPool& pool, const 
   m.n_ctx = o.n_ctx;
   m.kv_blocks = o.kv_blocks;
   m.io_timeout_ms = o.io_timeout_ms;
+  m.pool = o.pool_id;
+  m.epoch = o.epoch;
   m.plan = plan->ToJson();
   SHOAL_RETURN_IF_ERROR(SendJob(g, m));
   // Weights for the nodes without a copy of the model.
@@ -197,13 +199,15 @@ StatusOr<std::unique_ptr<Job>> StartJob(comm::Group& g, ThreadPool& pool, const 
 
 Status ServeJob(comm::Group& g, ThreadPool& pool, const NodeOffer& self,
                 const std::string& model_path, const std::string& cache_dir,
-                uint64_t cache_max_bytes) {
+                uint64_t cache_max_bytes,
+                const std::function<void(uint64_t pool, uint64_t epoch)>& on_job) {
   uint8_t mine[kOfferBytes];
   PutOffer(self, mine);
   std::vector<size_t> sizes(g.size(), kOfferBytes);
   SHOAL_RETURN_IF_ERROR(g.GatherV(mine, nullptr, sizes, 0));
   SHOAL_ASSIGN_OR_RETURN(std::string text, RecvJob(g));
   SHOAL_ASSIGN_OR_RETURN(JobMessage job, ParseJob(text, g.size()));
+  if (on_job) on_job(job.pool, job.epoch);
   if (!job.ok) {
     std::fprintf(stderr, "shoal worker: rank 0 ended the job: %s\n", job.error.c_str());
     return Status::Ok();

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -51,6 +52,9 @@ struct JobOptions {
   // The job's I/O timeout for the workers' commands (they wait for the next one with none);
   // < 0: the workers keep their group's timeout throughout.
   int io_timeout_ms = -1;
+  // Which job this is (heartbeats name it; a node still in an older job of the pool leaves it).
+  uint64_t pool_id = 0;
+  uint64_t epoch = 0;
 };
 
 // Rank 0's handle on a running job.
@@ -75,8 +79,10 @@ StatusOr<std::unique_ptr<Job>> StartJob(comm::Group& group, ThreadPool& pool, co
 // that path) gets its shard's bytes from rank 0 when its shard cache `cache_dir` (at most
 // `cache_max_bytes`) has room, kept for the next job (cluster/transfer.h); else the job ends
 // with an error naming both identities.
+// `on_job` (optional) learns the job's pool id and epoch as soon as rank 0 sends them.
 Status ServeJob(comm::Group& group, ThreadPool& pool, const NodeOffer& self,
                 const std::string& model_path, const std::string& cache_dir,
-                uint64_t cache_max_bytes = kDefaultCacheMaxBytes);
+                uint64_t cache_max_bytes = kDefaultCacheMaxBytes,
+                const std::function<void(uint64_t pool, uint64_t epoch)>& on_job = {});
 
 }  // namespace shoal::cluster

@@ -1,6 +1,7 @@
 #include "cluster/job_parse.h"
 
 #include <cstdint>
+#include <cstdio>
 
 #include "format/gguf.h"
 
@@ -17,6 +18,19 @@ StatusOr<int64_t> Int(const nlohmann::json& x, int64_t lo, int64_t hi, const cha
   return v;
 }
 
+std::string Hex64(uint64_t v) {
+  char b[17];
+  std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(v));
+  return b;
+}
+
+StatusOr<uint64_t> ParseHex64(const std::string& s, const char* what) {
+  if (s.empty() || s.size() > 16 || s.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return Corrupt(std::string("the job's ") + what + " is not 1..16 hex digits");
+  }
+  return uint64_t(std::stoull(s, nullptr, 16));
+}
+
 }  // namespace
 
 std::string JobText(const JobMessage& m) {
@@ -31,6 +45,8 @@ std::string JobText(const JobMessage& m) {
                          {"n_ctx", m.n_ctx},
                          {"kv_blocks", m.kv_blocks},
                          {"io_timeout_ms", m.io_timeout_ms},
+                         {"pool", Hex64(m.pool)},
+                         {"epoch", Hex64(m.epoch)},
                          {"plan", m.plan}})
       .dump();
 }
@@ -78,6 +94,8 @@ StatusOr<JobMessage> ParseJob(std::string_view text, int group_size) {
         const int64_t io_timeout,
         Int(j.value("io_timeout_ms", nlohmann::json(-1)), -1, 24 * 3600 * 1000, "I/O timeout"));
     m.io_timeout_ms = int32_t(io_timeout);
+    SHOAL_ASSIGN_OR_RETURN(m.pool, ParseHex64(j.value("pool", std::string("0")), "pool id"));
+    SHOAL_ASSIGN_OR_RETURN(m.epoch, ParseHex64(j.value("epoch", std::string("0")), "epoch"));
     m.plan = j.at("plan");
     if (!m.plan.is_object()) return Corrupt("the job's plan is not an object");
     const nlohmann::json& ranks = m.plan.at("ranks");

@@ -25,7 +25,9 @@ struct JobMessage {
   int32_t n_ctx = 0;
   int32_t kv_blocks = 0;       // KV cache blocks every rank allocates (the scheduler's); 0: n_ctx
   int32_t io_timeout_ms = -1;  // the job's limit on a silent peer during a command; -1: default
-  nlohmann::json plan;         // parallel::Plan::ToJson(); parsed by the caller
+  uint64_t pool = 0;           // rank 0's pool id and this job's epoch in it (heartbeats); 0: none
+  uint64_t epoch = 0;
+  nlohmann::json plan;  // parallel::Plan::ToJson(); parsed by the caller
 };
 
 std::string JobText(const JobMessage& m);

@@ -4,9 +4,11 @@
 
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "base/thread_pool.h"
+#include "cluster/heartbeat.h"
 #include "cluster/job.h"
 #include "cluster/local_workers.h"
 #include "cluster/transfer.h"
@@ -16,6 +18,48 @@
 #include "parallel/plan.h"
 
 namespace shoal::cluster {
+namespace {
+
+// The job this node is in, seen from the heartbeat thread.
+class JobWatch {
+ public:
+  void Enter(comm::Group* g) {
+    std::lock_guard<std::mutex> l(mu_);
+    group_ = g, pool_ = 0, epoch_ = 0;
+  }
+  void Name(uint64_t pool, uint64_t epoch) {
+    std::lock_guard<std::mutex> l(mu_);
+    pool_ = pool, epoch_ = epoch;
+  }
+  void Leave() {
+    std::lock_guard<std::mutex> l(mu_);
+    group_ = nullptr, pool_ = 0, epoch_ = 0;
+  }
+  // The pool runs a newer job than ours: ours is over (rank 0 has given up on it).
+  void OnPing(const Ping& p) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (group_ != nullptr && pool_ != 0 && p.pool == pool_ && p.epoch > epoch_) {
+      std::fprintf(stderr, "shoal worker: the pool moved on to job %llu: leaving job %llu\n",
+                   static_cast<unsigned long long>(p.epoch),
+                   static_cast<unsigned long long>(epoch_));
+      group_->Abort();
+      pool_ = 0;  // once
+    }
+  }
+  void Fill(NodeStatus* s) {
+    std::lock_guard<std::mutex> l(mu_);
+    s->activity = group_ != nullptr ? NodeActivity::kJob : NodeActivity::kIdle;
+    s->job_pool = pool_;
+    s->job_epoch = epoch_;
+  }
+
+ private:
+  std::mutex mu_;
+  comm::Group* group_ = nullptr;
+  uint64_t pool_ = 0, epoch_ = 0;
+};
+
+}  // namespace
 
 Status ServeWorker(const WorkerOptions& o) {
   NodeOffer self;
@@ -29,9 +73,11 @@ Status ServeWorker(const WorkerOptions& o) {
   ThreadPool pool(o.n_threads);
   self.threads = pool.size();
   // This node's copy's content identity into its cache before rank 0 waits on it in a job.
+  std::string model_id;
   if (!o.model.empty()) {
     if (auto f = gguf::File::Open(o.model); f.ok()) {
-      gguf::LookupIdentity(**f, pool, gguf::DefaultIdentityCacheDir());
+      model_id =
+          gguf::LookupIdentity(**f, pool, gguf::DefaultIdentityCacheDir()).identity.model.Short();
     }
   }
   if (!o.shm.empty()) {  // one job over shared memory, as a child of `shoal run --local`
@@ -58,9 +104,36 @@ Status ServeWorker(const WorkerOptions& o) {
     std::fprintf(stderr, "shoal worker: listening on %s (%d threads)\n", listener.address().c_str(),
                  pool.size());
   }
+  JobWatch watch;
+  std::unique_ptr<HeartbeatResponder> heartbeats;
+  if (o.heartbeats) {
+    const uint64_t started = MonotonicMs();
+    NodeStatus base;
+    base.instance = RandomU64();
+    base.threads = uint32_t(pool.size());
+    base.version = o.version;
+    base.model = model_id;
+    SHOAL_ASSIGN_OR_RETURN(comm::tcp::HostPort hp, comm::tcp::ParseHostPort(o.listen));
+    SHOAL_ASSIGN_OR_RETURN(
+        heartbeats, HeartbeatResponder::Start(
+                        comm::tcp::FormatHostPort(hp.host, uint16_t(listener.port())), to.secret,
+                        [&watch, base, started] {
+                          NodeStatus s = base;
+                          FillHostStatus(&s, started);
+                          watch.Fill(&s);
+                          return s;
+                        },
+                        [&watch](const Ping& p) { watch.OnPing(p); }));
+  }
   for (;;) {
     auto g = comm::tcp::Join(listener, to, /*accept_timeout_ms=*/o.once ? 60000 : -1);
-    Status st = g.ok() ? ServeJob(**g, pool, self, o.model, cache, cache_max) : g.status();
+    Status st = g.status();
+    if (g.ok()) {
+      watch.Enter(g->get());
+      st = ServeJob(**g, pool, self, o.model, cache, cache_max,
+                    [&watch](uint64_t p, uint64_t e) { watch.Name(p, e); });
+      watch.Leave();
+    }
     if (o.once) return st;
     if (!st.ok()) std::fprintf(stderr, "shoal worker: job ended: %s\n", st.ToString().c_str());
   }

@@ -25,9 +25,14 @@ struct WorkerOptions {
   int io_timeout_ms = 30000;
   bool busy_poll = false;
   std::string link_security = "seal";  // tcp frames: seal, auth or none (docs/security.md)
+  std::string version;                 // shoal's build, reported in heartbeats
+  bool heartbeats = true;              // answer rank 0's heartbeats on UDP (the listen port)
 };
 
-// Serves jobs until an error (with `once`, or before the first job) or forever.
+// Serves jobs until an error (with `once`, or before the first job) or forever. Over tcp it
+// also answers heartbeats (cluster/heartbeat.h) on the UDP port of its listener, from a thread of
+// its own: a job whose pool has moved on to a newer epoch (rank 0 re-formed the pool while this
+// node was blocked on a peer that died) is ended at once, so the node is ready for the next.
 Status ServeWorker(const WorkerOptions& o);
 
 }  // namespace shoal::cluster

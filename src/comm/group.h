@@ -60,6 +60,11 @@ class Group {
   // peers it waits on for this long fails. <= 0: no limit (a worker waiting for rank 0's next
   // command while the pool is idle). Backends without a timeout of their own ignore it.
   virtual void SetIoTimeoutMs(int timeout_ms) { (void)timeout_ms; }
+  // May be called from any thread, while another thread is inside a call: the call in progress
+  // and every later one fail at once, and the peers see the connections close (for the pool's
+  // health monitor, which learns that a peer is gone before the data path does). Backends that
+  // cannot be interrupted ignore it.
+  virtual void Abort() {}
 };
 
 }  // namespace shoal::comm

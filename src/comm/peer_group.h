@@ -63,6 +63,7 @@ class PeerGroup : public Group {
   Status Broadcast(void* data, size_t bytes, int root) override;
   Status Barrier() override;
   void SetIoTimeoutMs(int timeout_ms) override { io_->SetIoTimeoutMs(timeout_ms); }
+  void Abort() override { io_->Abort(); }
 
   PeerIo& io() { return *io_; }
 

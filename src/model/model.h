@@ -94,6 +94,7 @@ class Model {
 
   const ModelConfig& config() const { return config_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
+  std::shared_ptr<const Tokenizer> shared_tokenizer() const { return tokenizer_; }
   const gguf::File& file() const { return *file_; }
   const Weights& weights() const { return weights_; }
   const Shard& shard() const { return shard_; }          // Shard::Whole when loaded whole
@@ -106,7 +107,7 @@ class Model {
  private:
   Model() = default;
   std::unique_ptr<gguf::File> file_;
-  std::unique_ptr<Tokenizer> tokenizer_;
+  std::shared_ptr<const Tokenizer> tokenizer_;
   ModelConfig config_;
   Weights weights_;
   size_t weight_bytes_ = 0;

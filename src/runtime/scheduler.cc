@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -60,7 +61,7 @@ struct Sequence {
 };
 
 struct Scheduler::Impl {
-  Executor& ex;
+  Executor* ex;
   std::unordered_set<int32_t> eog;
   SchedulerOptions opt;
   int32_t n_ctx = 0, n_vocab = 0;
@@ -72,21 +73,28 @@ struct Scheduler::Impl {
   bool stopping = false;                          // guarded by mu
   Status failed;                                  // guarded by mu: the engine's error
   SchedulerStats stats;                           // guarded by mu
+  bool reform_wanted = false;                     // guarded by mu: RequestReform
+  bool down = false;                              // guarded by mu: the engine cannot run
+  Clock::time_point down_since;                   // guarded by mu
   uint64_t next_id = 1;                           // guarded by mu
 
   // Scheduler thread only.
+  Status down_why;              // the failure that took the engine down
+  Clock::time_point failed_at;  // the failed step (for last_reform_ms / last_resume_ms)
+  Clock::time_point last_try;   // the last re-form attempt
+  bool resume_pending = false;  // a re-form happened; the next token ends last_resume_ms
   BlockManager blocks;
   std::deque<std::unique_ptr<Sequence>> preempted;  // back to the head of the queue
   std::vector<std::unique_ptr<Sequence>> running;   // admission order: the youngest last
   std::thread thread;
 
   Impl(Executor& e, std::vector<int32_t> eog_tokens, SchedulerOptions o)
-      : ex(e),
+      : ex(&e),
         eog(eog_tokens.begin(), eog_tokens.end()),
         opt(o),
         blocks(e.kv_blocks(), kBlockTokens, o.prefix_cache) {
-    n_vocab = ex.n_vocab();
-    n_ctx = std::min(ex.n_ctx(), ex.kv_blocks() * kBlockTokens);
+    n_vocab = ex->n_vocab();
+    n_ctx = std::min(ex->n_ctx(), ex->kv_blocks() * kBlockTokens);
     stats.kv_blocks_total = blocks.n_blocks();
     stats.kv_block_tokens = kBlockTokens;
   }
@@ -102,7 +110,91 @@ struct Scheduler::Impl {
   bool Reserve(Sequence& s, int32_t end);
   Status Step();
   void Cancel(const std::unordered_set<uint64_t>& ids);
+  // Re-forms the engine (SchedulerOptions::reform); true when it can run.
+  bool TryReform(const Status& why);
+  // Every sequence back to the queue, KV dropped: the new engine rebuilds it.
+  void Restart(Executor* next);
+  // The outage lasted past outage_max_ms: every request ends with the error.
+  void GiveUp();
 };
+
+bool Scheduler::Impl::TryReform(const Status& why) {
+  last_try = Clock::now();
+  auto r = opt.reform(why);
+  if (r.ok() && *r == nullptr) {  // nothing changed
+    std::lock_guard<std::mutex> l(mu);
+    return !down;
+  }
+  if (!r.ok()) {
+    const Status st = r.status();
+    std::lock_guard<std::mutex> l(mu);
+    if (!down) {
+      down = true;
+      down_since = Clock::now();
+      down_why = st;
+    }
+    stats.available = false;
+    stats.unavailable_why = st.message();
+    return false;
+  }
+  bool was_down;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    was_down = down;
+  }
+  Restart(*r);
+  const auto now = Clock::now();
+  std::lock_guard<std::mutex> l(mu);
+  down = false;
+  stats.available = true;
+  stats.unavailable_why.clear();
+  ++stats.reforms_total;
+  if (!why.ok() || was_down) {
+    ++stats.failures_total;
+    stats.last_reform_ms = MsSince(failed_at, now);
+  } else {
+    stats.last_reform_ms = 0;
+  }
+  return true;
+}
+
+void Scheduler::Impl::Restart(Executor* next) {
+  ex = next;
+  int64_t replay = 0;
+  // Oldest first at the head of the queue, as they were admitted.
+  for (auto it = running.rbegin(); it != running.rend(); ++it) {
+    Sequence& s = **it;
+    replay += int64_t(s.tokens.size()) - 1;
+    s.table.clear();
+    s.keys.clear();
+    s.n_computed = 0;
+    preempted.push_front(std::move(*it));
+  }
+  running.clear();
+  for (auto& s : preempted) s->table.clear(), s->keys.clear(), s->n_computed = 0;
+  blocks = BlockManager(ex->kv_blocks(), kBlockTokens, opt.prefix_cache);
+  resume_pending = replay > 0;
+  std::lock_guard<std::mutex> l(mu);
+  stats.replayed_tokens_total += replay;
+  stats.kv_blocks_total = blocks.n_blocks();
+}
+
+void Scheduler::Impl::GiveUp() {
+  std::deque<std::unique_ptr<Sequence>> rest;
+  Status why;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    rest.swap(waiting);
+    stats.requests_queued = 0;
+    why = Unavailable("the pool could not run for " + std::to_string(opt.outage_max_ms / 1000) +
+                      " s: " + stats.unavailable_why);
+  }
+  for (auto& s : running) s->table.clear(), Finish(s, FinishReason::kError, why);
+  running.clear();
+  for (auto& s : preempted) s->table.clear(), Finish(s, FinishReason::kError, why);
+  preempted.clear();
+  for (auto& s : rest) Finish(s, FinishReason::kError, why);
+}
 
 void Scheduler::Impl::ReleaseBlocks(Sequence& s) {
   for (int32_t b : s.table) blocks.Release(b);
@@ -135,6 +227,11 @@ void Scheduler::Impl::Finish(std::unique_ptr<Sequence>& s, FinishReason r, Statu
 }
 
 bool Scheduler::Impl::Emit(std::unique_ptr<Sequence>& s, std::span<const float> logits) {
+  if (resume_pending) {
+    resume_pending = false;
+    std::lock_guard<std::mutex> l(mu);
+    stats.last_resume_ms = MsSince(failed_at, Clock::now());
+  }
   const GenerationParams& p = s->req.params;
   const int32_t t = s->sampler.Sample(logits);
   s->sampler.Accept(t);
@@ -292,7 +389,7 @@ Status Scheduler::Impl::Step() {
   for (Sequence* s : in_batch) {
     if (!s->have_started) s->have_started = true, s->started = t0;
   }
-  SHOAL_ASSIGN_OR_RETURN(std::span<const float> logits, ex.Step(batch));
+  SHOAL_ASSIGN_OR_RETURN(std::span<const float> logits, ex->Step(batch));
   {
     std::lock_guard<std::mutex> l(mu);
     ++stats.steps_total;
@@ -352,10 +449,15 @@ void Scheduler::Impl::Loop() {
     std::vector<std::unique_ptr<Sequence>> cancelled_waiting;
     {
       std::unique_lock<std::mutex> l(mu);
-      cv.wait(l, [&] {
-        return stopping || !waiting.empty() || !running.empty() || !preempted.empty() ||
-               !cancelled.empty();
-      });
+      auto ready = [&] {
+        return stopping || reform_wanted || !cancelled.empty() ||
+               (!down && (!waiting.empty() || !running.empty() || !preempted.empty()));
+      };
+      if (down) {
+        cv.wait_for(l, std::chrono::milliseconds(opt.retry_ms), ready);
+      } else {
+        cv.wait(l, ready);
+      }
       if (stopping) break;
       to_cancel.swap(cancelled);
       for (auto it = waiting.begin(); it != waiting.end();) {
@@ -370,6 +472,27 @@ void Scheduler::Impl::Loop() {
     }
     for (auto& s : cancelled_waiting) Finish(s, FinishReason::kCancelled);
     if (!to_cancel.empty()) Cancel(to_cancel);
+    if (opt.reform) {
+      bool wanted, is_down;
+      Clock::time_point since;
+      {
+        std::lock_guard<std::mutex> l(mu);
+        wanted = reform_wanted;
+        reform_wanted = false;
+        is_down = down;
+        since = down_since;
+      }
+      if (is_down && (wanted || MsSince(last_try, Clock::now()) >= opt.retry_ms)) {
+        is_down = !TryReform(down_why);
+      } else if (wanted) {
+        failed_at = Clock::now();
+        is_down = !TryReform(Status::Ok());
+      }
+      if (is_down) {
+        if (MsSince(since, Clock::now()) > opt.outage_max_ms) GiveUp();
+        continue;
+      }
+    }
     Admit();
     {
       std::lock_guard<std::mutex> l(mu);
@@ -378,6 +501,17 @@ void Scheduler::Impl::Loop() {
     }
     if (running.empty()) continue;
     const Status st = Step();
+    if (!st.ok() && opt.reform) {
+      failed_at = Clock::now();
+      std::fprintf(stderr, "shoal: a step failed (%s): re-forming the pool\n",
+                   st.ToString().c_str());
+      {
+        std::lock_guard<std::mutex> l(mu);
+        down_why = st;
+      }
+      if (!TryReform(st)) continue;
+      continue;
+    }
     if (!st.ok()) {
       {
         std::lock_guard<std::mutex> l(mu);
@@ -455,6 +589,10 @@ StatusOr<uint64_t> Scheduler::Submit(Request request) {
     return Unavailable(m.failed.ok() ? "the scheduler stopped"
                                      : "the engine failed: " + m.failed.ToString());
   }
+  if (m.down && MsSince(m.down_since, Clock::now()) > m.opt.outage_grace_ms) {
+    return Unavailable("the pool cannot run the model now (" + m.stats.unavailable_why +
+                       "); waiting for nodes");
+  }
   if (int64_t(m.waiting.size()) >= m.opt.max_queue) {
     return ResourceExhausted("the queue is full (" + std::to_string(m.opt.max_queue) +
                              " requests waiting)");
@@ -481,6 +619,12 @@ SchedulerStats Scheduler::stats() const {
 }
 
 int32_t Scheduler::n_ctx() const { return impl_->n_ctx; }
+
+void Scheduler::RequestReform() {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  impl_->reform_wanted = true;
+  impl_->cv.notify_all();
+}
 
 void Scheduler::Stop() {
   if (!impl_) return;

@@ -84,6 +84,14 @@ struct SchedulerStats {
   int64_t kv_blocks_total = 0, kv_blocks_used = 0, kv_block_tokens = 0;
   int64_t cancelled_total = 0;
   int64_t preempted_total = 0;  // sequences sent back to the queue for lack of KV blocks
+  // A pooled engine that re-forms (SchedulerOptions::reform):
+  bool available = true;              // false while the pool cannot run (requests wait)
+  std::string unavailable_why;        // then: why
+  int64_t reforms_total = 0;          // the engine was re-formed (after a failure or a change)
+  int64_t failures_total = 0;         // steps that failed and were recovered from
+  int64_t replayed_tokens_total = 0;  // tokens evaluated again to rebuild KV after a re-form
+  double last_reform_ms = 0;          // the last re-form: failed step -> engine ready
+  double last_resume_ms = 0;          // failed step -> the first token after the re-form
 };
 
 class Executor;
@@ -93,6 +101,19 @@ struct SchedulerOptions {
   int32_t max_queue = 256;         // waiting; beyond it Submit says ResourceExhausted
   int32_t max_batch_tokens = 512;  // tokens per step (decode tokens + prompt chunks)
   bool prefix_cache = true;        // reuse cached KV blocks of shared prompt prefixes
+  // A pooled engine that can re-form over the nodes that answer (cluster::Engine::Reform).
+  // Called on the scheduler thread after a failed step (with its error) and when RequestReform
+  // was called (with Ok). Returns the executor to go on with, its KV cache empty (the scheduler
+  // rebuilds every running sequence's KV by evaluating its tokens again, so the tokens that
+  // follow are those of an uninterrupted run), or nullptr when nothing changed. An
+  // error: the engine cannot run yet; requests wait (new ones are refused with Unavailable once
+  // the outage is older than outage_grace_ms) and it is called again on RequestReform or every
+  // retry_ms; past outage_max_ms every request ends with the error. Without it a failed step
+  // ends every request (kError) and the scheduler stops.
+  std::function<StatusOr<Executor*>(const Status&)> reform;
+  int32_t retry_ms = 1000;
+  int32_t outage_grace_ms = 10000;
+  int32_t outage_max_ms = 300000;
 };
 
 class Scheduler {
@@ -116,6 +137,9 @@ class Scheduler {
   // blocks stay cached). Unknown or finished ids are ignored.
   void Cancel(uint64_t id);
   SchedulerStats stats() const;
+  // From any thread: the engine should re-form at the next step boundary (a node joined or is
+  // draining, or was lost). No effect without SchedulerOptions::reform.
+  void RequestReform();
   int32_t n_ctx() const;
   // Ends every request (kCancelled) and joins the thread. Idempotent.
   void Stop();

@@ -1,0 +1,229 @@
+#include "cluster/engine_reform.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+namespace shoal::cluster {
+namespace {
+
+bool Contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+std::string Join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const std::string& s : v) out += (out.empty() ? "" : ",") + s;
+  return out;
+}
+
+}  // namespace
+
+Status StartMembership(Engine* e, const std::vector<std::string>& nodes,
+                       const comm::tcp::Options& link, const ClusterOptions& c) {
+  e->reform = std::make_unique<Engine::ReformState>();
+  Engine::ReformState* rs = e->reform.get();
+  rs->link = link;
+  rs->configured = nodes;
+  rs->ready_wait_ms = c.ready_wait_ms;
+  auto on_event = [e, rs](const MembershipEvent& ev) {
+    std::function<void()> notify;
+    {
+      std::lock_guard<std::mutex> l(rs->mu);
+      const bool member = Contains(rs->members, ev.address);
+      const bool gone = ev.to == NodeState::kLost || ev.restarted;
+      if (member && gone && e->group) {
+        // The data path would wait for its I/O timeout: fail the step in progress now.
+        std::fprintf(stderr, "shoal: ending job %llu: node %s %s\n",
+                     static_cast<unsigned long long>(rs->epoch), ev.address.c_str(),
+                     ev.reason.c_str());
+        e->group->Abort();
+      }
+      const bool joined = !member && ev.to == NodeState::kAlive;
+      if ((member && gone) || joined) notify = rs->on_change;
+    }
+    if (notify) notify();
+  };
+  SHOAL_ASSIGN_OR_RETURN(e->membership, Membership::Start(link.secret, c.heartbeats, on_event));
+  for (const std::string& n : nodes) SHOAL_RETURN_IF_ERROR(e->membership->Add(n));
+  return Status::Ok();
+}
+
+std::vector<std::string> ReadyNodes(const Membership& m, const std::vector<std::string>& nodes,
+                                    int wait_ms, bool startup) {
+  // Ready: answering, in no job (or in this epoch's). Gone: silent for three heartbeats (a node
+  // that just died is not waited for as long as one that is finishing its last step).
+  const uint64_t gone_ms = uint64_t(3 * m.options().interval_ms);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+  std::vector<std::string> ready;
+  for (;;) {
+    ready.clear();
+    bool settled = true;
+    const std::vector<NodeView> view = m.Snapshot();
+    for (const std::string& n : nodes) {
+      auto it =
+          std::find_if(view.begin(), view.end(), [&](const NodeView& v) { return v.address == n; });
+      if (it == view.end()) continue;
+      const bool fresh = it->heard && it->state == NodeState::kAlive &&
+                         it->silent_ms <= uint64_t(m.options().slow_after_ms);
+      const bool free = it->status.activity == NodeActivity::kIdle ||
+                        (it->status.job_pool == m.pool_id() && it->status.job_epoch == m.epoch());
+      if (fresh && free) {
+        ready.push_back(n);
+      } else if (it->silent_ms <= gone_ms || (startup && !it->heard)) {
+        settled = false;  // answering (busy leaving its old job) or only just silent
+      }
+    }
+    if (settled || std::chrono::steady_clock::now() >= until) return ready;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+void SetMembers(Engine* e, const std::vector<std::string>& members) {
+  std::lock_guard<std::mutex> l(e->reform->mu);
+  e->reform->members = members;
+}
+
+void SaveForReform(Engine* e, const std::string& path, const NodeOffer& self,
+                   const JobOptions& job) {
+  Engine::ReformState* rs = e->reform.get();
+  rs->path = path;
+  rs->self = self;
+  rs->job = job;
+  std::lock_guard<std::mutex> l(rs->mu);
+  rs->epoch = job.epoch;
+}
+
+StatusOr<runtime::Executor*> Engine::Reform(const Status& why) {
+  if (!membership || !reform) return Unavailable("this pool cannot re-form: " + why.ToString());
+  ReformState* rs = reform.get();
+  const bool failure = !why.ok();
+  // The nodes that can take part: answering, not draining, in the user's order (then others).
+  std::vector<std::string> want;
+  std::vector<NodeView> view = membership->Snapshot();
+  for (const NodeView& n : view) {
+    if (!n.draining && (n.state == NodeState::kAlive || n.state == NodeState::kSlow)) {
+      want.push_back(n.address);
+    }
+  }
+  std::vector<std::string> members;
+  {
+    std::lock_guard<std::mutex> l(rs->mu);
+    members = rs->members;
+    if (!executor && rs->failed_key == Join(want) && !rs->failed.ok()) return rs->failed;
+  }
+  if (!failure && executor && want == members) return nullptr;  // nothing changed
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string reason =
+      failure ? why.message()
+              : (want.size() < members.size() ? "a node is draining" : "a node joined");
+  {
+    std::lock_guard<std::mutex> l(rs->mu);
+    rs->state = "re-forming";
+    rs->detail = reason;
+  }
+  std::fprintf(stderr, "shoal: re-forming the pool (%s)\n", reason.c_str());
+  // The old job ends: cleanly when it still works (the workers go back to waiting at once),
+  // else the pings of the next epoch free the workers still blocked in it.
+  if (executor && !failure) (void)executor->Finish();
+  {
+    std::lock_guard<std::mutex> l(rs->mu);
+    executor.reset();
+    session.reset();
+    job.reset();
+    model.reset();
+    group.reset();
+    rs->members.clear();
+    ++rs->epoch;
+    membership->SetEpoch(rs->epoch);
+  }
+  const std::vector<std::string> ready = ReadyNodes(*membership, want, rs->ready_wait_ms, false);
+  auto fail = [&](Status st) -> Status {
+    std::lock_guard<std::mutex> l(rs->mu);
+    rs->state = "waiting for nodes";
+    rs->detail = st.message();
+    rs->failed_key = Join(want);
+    rs->failed = st;
+    std::fprintf(stderr, "shoal: the pool cannot run yet: %s\n", st.message().c_str());
+    return st;
+  };
+  if (ready.empty()) {
+    return fail(Unavailable("no worker answers (of " + std::to_string(view.size()) + " watched)"));
+  }
+  auto g = comm::tcp::Launch(ready, rs->link);
+  if (!g.ok()) return fail(Unavailable("connecting the pool: " + g.status().message()));
+  JobOptions jo = rs->job;
+  jo.node_names = {"local"};
+  jo.node_names.insert(jo.node_names.end(), ready.begin(), ready.end());
+  jo.epoch = membership->epoch();
+  auto j = StartJob(**g, *pool, rs->self, jo);
+  if (!j.ok()) {
+    return fail(Unavailable("the " + std::to_string(ready.size()) +
+                            " answering nodes cannot run the model: " + j.status().message()));
+  }
+  std::unique_ptr<Job> started = std::move(j).value();
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  {
+    std::lock_guard<std::mutex> l(rs->mu);
+    group = std::move(g).value();
+    job = std::move(started);
+    model = std::move(job->model);
+    session = std::move(job->session);
+    executor = std::move(job->executor);
+    rs->members = ready;
+    rs->state = "serving";
+    rs->detail.clear();
+    rs->plan_json = job->plan.ToJson().dump();
+    ++rs->reforms;
+    rs->last_reform_ms = ms;
+    rs->last_reform_reason = reason;
+    rs->failed_key.clear();
+    rs->failed = Status::Ok();
+  }
+  std::fprintf(stderr, "shoal: the pool runs job %llu on %zu workers (%s) after %.0f ms\n",
+               static_cast<unsigned long long>(jo.epoch), ready.size(), Join(ready).c_str(), ms);
+  return executor.get();
+}
+
+PoolView Engine::View() const {
+  PoolView v;
+  if (membership) v.nodes = membership->Snapshot();
+  if (!reform) {
+    v.epoch = 1;
+    v.state = "serving";
+    if (job) v.plan_json = job->plan.ToJson().dump();
+    return v;
+  }
+  std::lock_guard<std::mutex> l(reform->mu);
+  v.epoch = reform->epoch;
+  v.state = reform->state;
+  v.detail = reform->detail;
+  v.members = reform->members;
+  v.plan_json = reform->plan_json;
+  v.reforms = reform->reforms;
+  v.last_reform_ms = reform->last_reform_ms;
+  v.last_reform_reason = reform->last_reform_reason;
+  return v;
+}
+
+Status Engine::Drain(const std::string& address, bool drain) {
+  if (!membership || !reform) return InvalidArgument("this pool's nodes are not watched");
+  SHOAL_RETURN_IF_ERROR(membership->SetDraining(address, drain));
+  std::function<void()> notify;
+  {
+    std::lock_guard<std::mutex> l(reform->mu);
+    notify = reform->on_change;
+  }
+  if (notify) notify();
+  return Status::Ok();
+}
+
+void Engine::SetOnPoolChange(std::function<void()> f) {
+  if (!reform) return;
+  std::lock_guard<std::mutex> l(reform->mu);
+  reform->on_change = std::move(f);
+}
+
+}  // namespace shoal::cluster

@@ -1,0 +1,47 @@
+// The parts of cluster::Engine that keep a pool alive (internal to engine.cc and
+// engine_reform.cc): its health monitor, the nodes that can take part now, and what a re-form
+// needs to start the next job like the first.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cluster/engine.h"
+#include "comm/tcp/tcp.h"
+
+namespace shoal::cluster {
+
+struct Engine::ReformState {
+  std::string path;
+  NodeOffer self;
+  JobOptions job;                       // the first job's options (node names and epoch change)
+  comm::tcp::Options link;              // secret, link security, timeouts
+  std::vector<std::string> configured;  // the nodes named by the user, in their order
+  int ready_wait_ms = 3000;
+
+  mutable std::mutex mu;  // guards everything below (the membership thread reads it)
+  std::vector<std::string> members;
+  uint64_t epoch = 0;
+  std::string state = "serving", detail;
+  std::string plan_json;
+  int64_t reforms = 0;
+  double last_reform_ms = 0;
+  std::string last_reform_reason;
+  std::function<void()> on_change;
+  std::string failed_key;  // the node set of the last failed re-form, and why it failed
+  Status failed;
+};
+
+// Creates e->reform and e->membership (heartbeats to every node in `nodes`).
+Status StartMembership(Engine* e, const std::vector<std::string>& nodes,
+                       const comm::tcp::Options& link, const ClusterOptions& c);
+// The nodes of `nodes` (in that order) that answer heartbeats and are in no job, waiting up to
+// wait_ms in all, and no longer for a node silent for three heartbeats (at `startup`, a node
+// never heard is waited for the whole time).
+std::vector<std::string> ReadyNodes(const Membership& m, const std::vector<std::string>& nodes,
+                                    int wait_ms, bool startup);
+void SetMembers(Engine* e, const std::vector<std::string>& members);
+void SaveForReform(Engine* e, const std::string& path, const NodeOffer& self,
+                   const JobOptions& job);
+
+}  // namespace shoal::cluster
