@@ -2,6 +2,9 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <string>
+
+#include "cluster/discovery.h"
 
 namespace shoal::cli {
 
@@ -55,6 +58,17 @@ void AddClusterOptions(CLI::App* sub, ClusterOptions* o) {
       ->capture_default_str()
       ->check(CLI::IsMember({"seal", "auth", "none"}))
       ->group(g);
+}
+
+void AddDiscoverOptions(CLI::App* sub, ClusterOptions* o) {
+  sub->add_option("--discover", o->discover,
+                  "find workers started with `shoal worker --announce` on the local network: "
+                  "listen on a multicast group, GROUP:PORT (default " +
+                      std::string(cluster::kDefaultDiscoveryGroup) +
+                      "); only announcements tagged with the cluster secret count")
+      ->expected(0, 1)
+      ->default_str(cluster::kDefaultDiscoveryGroup)
+      ->group("Pool (run across several nodes)");
 }
 
 }  // namespace shoal::cli

@@ -16,5 +16,7 @@ using cluster::Engine;
 using cluster::OpenEngine;
 
 void AddClusterOptions(CLI::App* sub, ClusterOptions* o);
+// --discover [GROUP:PORT] (`shoal serve`): find workers by their announcements (discoverer.h).
+void AddDiscoverOptions(CLI::App* sub, ClusterOptions* o);
 
 }  // namespace shoal::cli

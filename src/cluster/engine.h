@@ -37,6 +37,7 @@ struct ClusterOptions {
   int io_timeout_ms = 30000;
   bool busy_poll = false;              // spin while waiting on peers
   std::string link_security = "seal";  // tcp frames: seal, auth or none (docs/security.md)
+  std::string discover;  // multicast GROUP:PORT to find workers on (cluster/discoverer.h); "": not
   bool pooled() const { return !nodes.empty() || !hostfile.empty() || local > 0 || mpi; }
 };
 
