@@ -60,8 +60,9 @@ struct Sender {
 };
 
 std::vector<uint8_t> Datagram(uint64_t instance, uint64_t counter, uint16_t port,
-                              const std::string& secret = kSecret) {
+                              const std::string& secret = kSecret, const std::string& host = "") {
   Announcement a;
+  a.host = host;
   a.instance = instance;
   a.counter = counter;
   a.port = port;
@@ -72,8 +73,8 @@ std::vector<uint8_t> Datagram(uint64_t instance, uint64_t counter, uint16_t port
   return b.ok() ? *b : std::vector<uint8_t>{};
 }
 
-int OpenFds() {
-  DIR* d = ::opendir("/proc/self/fd");
+int Entries(const char* dir) {
+  DIR* d = ::opendir(dir);
   if (d == nullptr) return -1;
   int n = 0;
   while (::readdir(d) != nullptr) ++n;
@@ -186,6 +187,63 @@ TEST(Discoverer, NewInstanceAtAKnownAddressReplacesTheOld) {
   EXPECT_EQ(events[1].replaced, 100u);
 }
 
+TEST(Discoverer, SameInstanceAtANewAddressMoves) {
+  std::mutex mu;
+  std::vector<FoundNode> events;
+  auto d = Listen([&](const FoundNode& n) {
+    std::lock_guard<std::mutex> lock(mu);
+    events.push_back(n);
+  });
+  ASSERT_NE(d, nullptr);
+  Sender s;
+  s.Send(d->port(), Datagram(300, 1, 7706));
+  s.Send(d->port(), Datagram(300, 2, 7706, kSecret, "10.1.2.3"));
+  ASSERT_TRUE(WaitFor([&] { return d->counts().accepted == 2; }));
+  std::vector<FoundNode> nodes = d->Snapshot();
+  ASSERT_EQ(nodes.size(), 1u);
+  EXPECT_EQ(nodes[0].address, "10.1.2.3:7706");
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].address, "127.0.0.1:7706");
+  EXPECT_EQ(events[1].address, "10.1.2.3:7706");
+}
+
+// The announcer's own datagrams, read off a plain socket: one instance, counters 1, 2, 3, ...
+TEST(Discoverer, AnnouncerCountsEveryDatagram) {
+  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in at{};
+  at.sin_family = AF_INET;
+  at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&at), sizeof at), 0);
+  socklen_t len = sizeof at;
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&at), &len), 0);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  AnnouncerOptions o;
+  o.group = "";
+  o.targets = {"127.0.0.1:" + std::to_string(ntohs(at.sin_port))};
+  o.interval_ms = 10;
+  o.secret = kSecret;
+  o.what.port = 7707;
+  auto a = Announcer::Start(o);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  const DiscoveryKey key = DeriveDiscoveryKey(kSecret);
+  for (uint64_t want = 1; want <= 4; ++want) {
+    uint8_t buf[1024];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    ASSERT_GT(n, 0);
+    auto got = ParseAnnouncement(buf, size_t(n), key);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(got->instance, (*a)->instance());
+    EXPECT_EQ(got->counter, want);
+    EXPECT_EQ(got->port, 7707);
+    EXPECT_EQ(got->host, "");
+  }
+  a->reset();
+  ::close(fd);
+}
+
 TEST(Discoverer, SilentNodesExpire) {
   std::atomic<int> events{0};
   auto d = Listen([&](const FoundNode&) { ++events; }, /*expire_ms=*/100);
@@ -221,8 +279,8 @@ TEST(Discoverer, BadOptionsAreRefused) {
 }
 
 TEST(Discoverer, StopsCleanlyWithNoThreadOrFdLeft) {
-  const int before = OpenFds();
-  if (before < 0) GTEST_SKIP() << "no /proc/self/fd";
+  const int before = Entries("/proc/self/fd"), threads = Entries("/proc/self/task");
+  if (before < 0 || threads < 0) GTEST_SKIP() << "no /proc/self";
   for (int i = 0; i < 5; ++i) {
     auto d = Listen();
     ASSERT_NE(d, nullptr);
@@ -236,7 +294,8 @@ TEST(Discoverer, StopsCleanlyWithNoThreadOrFdLeft) {
     ASSERT_TRUE(a.ok());
     ASSERT_TRUE(WaitFor([&] { return d->counts().accepted >= 1; }));
   }
-  EXPECT_EQ(OpenFds(), before);
+  EXPECT_EQ(Entries("/proc/self/fd"), before);
+  EXPECT_EQ(Entries("/proc/self/task"), threads);
 }
 
 }  // namespace

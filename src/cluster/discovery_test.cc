@@ -100,8 +100,16 @@ TEST(Discovery, LargestAnnouncementFitsTheBound) {
   a.model_id = std::string(kMaxAnnounceModelBytes, 'f');
   auto bytes = EncodeAnnouncement(a, DeriveDiscoveryKey(kSecret));
   ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+  EXPECT_EQ(bytes->size(), 434u);  // docs/wire-protocol.md: 53 .. 434 bytes
   EXPECT_LE(bytes->size(), kMaxAnnounceBytes);
   EXPECT_TRUE(ParseAnnouncement(bytes->data(), bytes->size(), DeriveDiscoveryKey(kSecret)).ok());
+  a.host = a.version = a.model_id = "";
+  auto smallest = EncodeAnnouncement(a, DeriveDiscoveryKey(kSecret));
+  ASSERT_TRUE(smallest.ok());
+  EXPECT_EQ(smallest->size(), kMinAnnounceBytes);
+  EXPECT_EQ(kMinAnnounceBytes, 53u);
+  EXPECT_TRUE(
+      ParseAnnouncement(smallest->data(), smallest->size(), DeriveDiscoveryKey(kSecret)).ok());
 }
 
 TEST(Discovery, EncodeRefusesFieldsOutOfBounds) {
@@ -234,6 +242,14 @@ TEST(Discovery, ReplayGuardWantsAGrowingCounterPerInstance) {
   Status retired = g.Accept(2, 100);
   EXPECT_FALSE(retired.ok());
   EXPECT_NE(retired.message().find("retired"), std::string::npos);
+}
+
+TEST(Discovery, ReplayGuardRemembers4096InstancesByDefault) {
+  ReplayGuard g;
+  for (uint64_t i = 1; i <= 5000; ++i) ASSERT_TRUE(g.Accept(i, 1).ok());
+  EXPECT_EQ(g.size(), 4096u);
+  EXPECT_FALSE(g.Accept(5000 - 4095, 1).ok());  // the oldest still remembered
+  EXPECT_TRUE(g.Accept(5000 - 4096, 1).ok());   // the one before it forgotten
 }
 
 TEST(Discovery, ReplayGuardForgetsTheLeastRecentlyHeardWhenFull) {
