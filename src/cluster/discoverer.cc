@@ -74,9 +74,11 @@ StatusOr<std::unique_ptr<Discoverer>> Discoverer::Start(const DiscovererOptions&
   }
   SHOAL_ASSIGN_OR_RETURN(d->fd_, udp::OpenSocket());
   const int fd = d->fd_.get();
-  // Several discoverers (and tests) on one machine may listen on the group's port together.
+  // Several discoverers on one machine may listen on the group's port together, each getting
+  // every multicast datagram: SO_REUSEADDR on Linux, SO_REUSEPORT on the BSDs and macOS (on Linux
+  // that one would share unicast datagrams out between the sockets instead).
   SHOAL_RETURN_IF_ERROR(Opt(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR"));
-#ifdef SO_REUSEPORT
+#if defined(SO_REUSEPORT) && !defined(__linux__)
   SHOAL_RETURN_IF_ERROR(Opt(fd, SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT"));
 #endif
 #ifdef IP_MULTICAST_ALL
