@@ -6,8 +6,8 @@
 # datagram, and it also announces by unicast to host 1); host 2 also runs a worker with another
 # secret. `shoal discover --json` on host 1 must list exactly the two workers of our secret, with
 # this binary's version and host 2's model identity (and have dropped the other's datagrams); the
-# unicast listener exactly host 3; and a pooled run over the addresses found gives the tokens of
-# one node. Root only; skipped otherwise.
+# unicast listener exactly host 3; a second listener on host 1 the same two; and a pooled run over
+# the addresses found gives the tokens of one node. Root only; skipped otherwise.
 set -euo pipefail
 SHOAL=${1:?shoal binary}
 TMP=${2:?scratch dir}
@@ -60,8 +60,11 @@ PIDS+=($!)
 ip netns exec "${TAG}h1" "$SHOAL" discover --group '' --listen 10.78.0.1:7799 --seconds 3 --json \
   >"$TMP/unicast.json" &
 UNICAST_PID=$!
+# A second listener on the same host and group hears the same workers.
+ip netns exec "${TAG}h1" "$SHOAL" discover --seconds 3 --json >"$TMP/second.json" &
+SECOND_PID=$!
 FOUND=$(ip netns exec "${TAG}h1" "$SHOAL" discover --seconds 3 --json)
-wait "$UNICAST_PID"
+wait "$UNICAST_PID" "$SECOND_PID"
 UNICAST=$(cat "$TMP/unicast.json")
 echo "found by multicast: $FOUND"
 echo "found by unicast  : $UNICAST"
@@ -71,12 +74,15 @@ if ! grep -q "no route for 239.255.77.77:7788; announcing on interface 10.78.0.2
   echo "FAIL: worker 2 did not say which interface it announces on"; exit 1
 fi
 VERSION=$("$SHOAL" --version | sed 's/^shoal //')
-UNICAST="$UNICAST" python3 - <<'PY'
+UNICAST="$UNICAST" SECOND="$(cat "$TMP/second.json")" python3 - <<'PY'
 import json, os, sys
 d = json.loads(os.environ["UNICAST"])
 addrs = [n["address"] for n in d["nodes"]]
 if addrs != ["10.78.0.3:7700"]:
     sys.exit(f"FAIL: by unicast found {addrs}, want exactly ['10.78.0.3:7700']")
+second = sorted(n["address"] for n in json.loads(os.environ["SECOND"])["nodes"])
+if second != ["10.78.0.2:7700", "10.78.0.3:7700"]:
+    sys.exit(f"FAIL: the second listener on host 1 found {second}")
 PY
 NODES=$(FOUND="$FOUND" VERSION="$VERSION" MODEL_ID="$MODEL_ID" python3 - <<'PY'
 import json, os, sys
