@@ -38,7 +38,8 @@ struct DiscovererOptions {
   std::string secret;  // the cluster secret
   int expire_ms = 5000;
   // Called on the discoverer's thread (no lock held) for a node that was not in the snapshot, or
-  // that is at a new address, or a new instance at a known address (a restarted worker).
+  // that is at a new address, or a new instance at a known address (a restarted worker). It may
+  // call Snapshot(); it must not destroy the discoverer.
   std::function<void(const FoundNode&)> on_node;
 };
 
