@@ -35,6 +35,7 @@ Action RegisterServe(CLI::App& app);
 Action RegisterTemplate(CLI::App& app);
 Action RegisterId(CLI::App& app);
 Action RegisterSecret(CLI::App& app);
+Action RegisterDiscover(CLI::App& app);
 
 // The whole file, byte for byte.
 StatusOr<std::string> ReadFileBytes(const std::string& path);

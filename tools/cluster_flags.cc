@@ -2,6 +2,9 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <string>
+
+#include "cluster/discovery.h"
 
 namespace shoal::cli {
 
@@ -82,5 +85,16 @@ FailoverLink::FailoverLink(Engine& e, runtime::Scheduler& s) : e_(e) {
 }
 
 FailoverLink::~FailoverLink() { e_.SetOnPoolChange({}); }
+
+void AddDiscoverOptions(CLI::App* sub, ClusterOptions* o) {
+  sub->add_option("--discover", o->discover,
+                  "find workers started with `shoal worker --announce` on the local network: "
+                  "listen on a multicast group, GROUP:PORT (default " +
+                      std::string(cluster::kDefaultDiscoveryGroup) +
+                      "); only announcements tagged with the cluster secret count")
+      ->expected(0, 1)
+      ->default_str(cluster::kDefaultDiscoveryGroup)
+      ->group("Pool (run across several nodes)");
+}
 
 }  // namespace shoal::cli

@@ -17,6 +17,8 @@ using cluster::Engine;
 using cluster::OpenEngine;
 
 void AddClusterOptions(CLI::App* sub, ClusterOptions* o);
+// --discover [GROUP:PORT] (`shoal serve`): find workers by their announcements (discoverer.h).
+void AddDiscoverOptions(CLI::App* sub, ClusterOptions* o);
 
 // A pool whose nodes are watched re-forms when one is lost or joins: the scheduler drives it.
 void EnableFailover(Engine& e, runtime::SchedulerOptions* so);

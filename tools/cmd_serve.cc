@@ -137,6 +137,7 @@ Action RegisterServe(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("serve", "Answer OpenAI / Anthropic API requests over HTTP");
   sub->add_option("-m,--model", o->model, "GGUF file")->required();
   AddClusterOptions(sub, &o->cluster);
+  AddDiscoverOptions(sub, &o->cluster);
   sub->add_option("--host", o->http.host, "address to listen on")->capture_default_str();
   sub->add_option("--port", o->http.port, "port to listen on (0: any free one)")
       ->capture_default_str()

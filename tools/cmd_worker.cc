@@ -1,4 +1,5 @@
 // shoal worker --listen ADDR [-m MODEL] [-t T] [--mem SIZE] [--bandwidth GBS] [--once]
+//              [--announce [GROUP:PORT]] [--announce-to HOST:PORT,...]
 // A node of a pool (cluster/worker.h): waits for a rank 0 (`shoal run --nodes ...`), authenticates
 // it with the cluster secret, holds its shard of the model for the job, and waits for the next
 // job. Also the child of `shoal run --local N` (--port-fd, or --shm NAME --rank R).
@@ -6,6 +7,7 @@
 #include <memory>
 
 #include "cli_common.h"
+#include "cluster/discovery.h"
 #include "cluster/worker.h"
 
 namespace shoal::cli {
@@ -34,6 +36,23 @@ Action RegisterWorker(CLI::App& app) {
                   "none (benchmarks only); the same on every node")
       ->capture_default_str()
       ->check(CLI::IsMember({"seal", "auth", "none"}));
+  const char* d = "Discovery (see `shoal discover`)";
+  sub->add_option("--announce", o->announce,
+                  "announce this worker (tagged with the cluster secret) to a multicast group, "
+                  "GROUP:PORT (default " +
+                      std::string(cluster::kDefaultDiscoveryGroup) + ", TTL 1)")
+      ->expected(0, 1)
+      ->default_str(cluster::kDefaultDiscoveryGroup)
+      ->group(d);
+  sub->add_option("--announce-to", o->announce_to,
+                  "also announce to these unicast HOST:PORT,... (networks without multicast)")
+      ->delimiter(',')
+      ->group(d);
+  sub->add_option("--announce-interval-ms", o->announce_interval_ms,
+                  "milliseconds between announcements")
+      ->capture_default_str()
+      ->check(CLI::Range(10, 3600000))
+      ->group(d);
   sub->add_flag("--once", o->once, "serve one job, then exit");
   sub->add_option("--port-fd", o->port_fd, "write the port to this descriptor (for --local)")
       ->group("");

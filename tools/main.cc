@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   add(shoal::cli::RegisterServe);
   add(shoal::cli::RegisterId);
   add(shoal::cli::RegisterSecret);
+  add(shoal::cli::RegisterDiscover);
 
   try {
     app.parse(argc, argv);

@@ -22,6 +22,7 @@
 namespace shoal::cluster {
 
 Engine::~Engine() {
+  discoverer.reset();  // adds to the membership
   membership.reset();  // no more aborts from its thread
   executor.reset();    // rank 0: tells the workers the job is over
   job.reset();
@@ -113,6 +114,9 @@ Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_c
     to.io_timeout_ms = c.io_timeout_ms;
     to.busy_poll = c.busy_poll;
     SHOAL_RETURN_IF_ERROR(StartMembership(e, nodes, to, c));
+    if (!c.discover.empty()) {
+      SHOAL_RETURN_IF_ERROR(StartDiscovery(e, c.discover, to.secret, c.ready_wait_ms, &nodes));
+    }
     std::vector<std::string> ready = ReadyNodes(*e->membership, nodes, c.ready_wait_ms, true);
     if (ready.empty()) {
       ready = nodes;  // none answers heartbeats: the dial below says why

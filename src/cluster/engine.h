@@ -13,6 +13,7 @@
 
 #include "base/status.h"
 #include "base/thread_pool.h"
+#include "cluster/discoverer.h"
 #include "cluster/job.h"
 #include "cluster/membership.h"
 #include "comm/group.h"
@@ -42,7 +43,10 @@ struct ClusterOptions {
   std::string link_security = "seal";  // tcp frames: seal, auth or none (docs/security.md)
   MembershipOptions heartbeats;        // --nodes / --hostfile pools: health and failover
   int ready_wait_ms = 3000;            // at start and on a re-form: how long to wait for each node
-  bool pooled() const { return !nodes.empty() || !hostfile.empty() || local > 0 || mpi; }
+  std::string discover;  // multicast GROUP:PORT to find workers on (cluster/discoverer.h); "": not
+  bool pooled() const {
+    return !nodes.empty() || !hostfile.empty() || !discover.empty() || local > 0 || mpi;
+  }
 };
 
 // The pool as rank 0 sees it now (for /v1/pool, `shoal nodes`, the dashboard).
@@ -85,7 +89,8 @@ struct Engine {
   std::unique_ptr<Job> job;               // pooled
   std::unique_ptr<runtime::Executor> executor;
   int64_t n_ctx = 0;
-  std::unique_ptr<Membership> membership;                  // --nodes / --hostfile
+  std::unique_ptr<Membership> membership;                  // --nodes / --hostfile / --discover
+  std::unique_ptr<Discoverer> discoverer;                  // --discover: adds the workers it finds
   std::shared_ptr<const model::Tokenizer> tokenizer_keep;  // outlives re-formed models
 
   // For Reform (set by OpenEngine).

@@ -80,6 +80,30 @@ std::vector<std::string> ReadyNodes(const Membership& m, const std::vector<std::
   }
 }
 
+Status StartDiscovery(Engine* e, const std::string& group, const std::string& secret, int wait_ms,
+                      std::vector<std::string>* nodes) {
+  DiscovererOptions o;
+  o.group = group;
+  o.secret = secret;
+  Membership* m = e->membership.get();
+  o.on_node = [m](const FoundNode& f) {
+    std::fprintf(stderr, "shoal: discovered worker %s (shoal %s)\n", f.address.c_str(),
+                 f.version.c_str());
+    (void)m->Add(f.address);
+  };
+  SHOAL_ASSIGN_OR_RETURN(e->discoverer, Discoverer::Start(o));
+  std::this_thread::sleep_for(std::chrono::milliseconds(std::max(wait_ms, 2500)));
+  for (const FoundNode& f : e->discoverer->Snapshot()) {
+    if (!Contains(*nodes, f.address)) nodes->push_back(f.address);
+  }
+  if (nodes->empty()) {
+    return NotFound("no worker announced itself on " + group + " within " +
+                    std::to_string(std::max(wait_ms, 2500) / 1000) +
+                    " s (start workers with `shoal worker --announce`, the same cluster secret)");
+  }
+  return Status::Ok();
+}
+
 void SetMembers(Engine* e, const std::vector<std::string>& members) {
   std::lock_guard<std::mutex> l(e->reform->mu);
   e->reform->members = members;

@@ -40,6 +40,11 @@ Status StartMembership(Engine* e, const std::vector<std::string>& nodes,
 // never heard is waited for the whole time).
 std::vector<std::string> ReadyNodes(const Membership& m, const std::vector<std::string>& nodes,
                                     int wait_ms, bool startup);
+// Starts e->discoverer on multicast `group`: every worker it finds (now or later) is watched by
+// e->membership. Waits wait_ms (at least two announcements) and appends the workers found by
+// then to *nodes; NotFound when *nodes is still empty.
+Status StartDiscovery(Engine* e, const std::string& group, const std::string& secret, int wait_ms,
+                      std::vector<std::string>* nodes);
 void SetMembers(Engine* e, const std::vector<std::string>& members);
 void SaveForReform(Engine* e, const std::string& path, const NodeOffer& self,
                    const JobOptions& job);

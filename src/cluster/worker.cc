@@ -7,12 +7,15 @@
 #include <mutex>
 #include <string>
 
+#include "base/sysinfo.h"
 #include "base/thread_pool.h"
+#include "cluster/announcer.h"
 #include "cluster/heartbeat.h"
 #include "cluster/job.h"
 #include "cluster/local_workers.h"
 #include "cluster/transfer.h"
 #include "comm/shm/shm.h"
+#include "comm/tcp/handshake.h"
 #include "comm/tcp/tcp.h"
 #include "format/identity_cache.h"
 #include "parallel/plan.h"
@@ -77,8 +80,12 @@ Status ServeWorker(const WorkerOptions& o) {
   if (!o.model.empty()) {
     if (auto f = gguf::File::Open(o.model); f.ok()) {
       model_id =
-          gguf::LookupIdentity(**f, pool, gguf::DefaultIdentityCacheDir()).identity.model.Short();
+          gguf::LookupIdentity(**f, pool, gguf::DefaultIdentityCacheDir()).identity.model.Hex();
     }
+  }
+  const bool announcing = !o.announce.empty() || !o.announce_to.empty();
+  if (announcing && !o.shm.empty()) {
+    return InvalidArgument("worker: --announce is for tcp workers (--listen), not --shm");
   }
   if (!o.shm.empty()) {  // one job over shared memory, as a child of `shoal run --local`
     comm::shm::Options so;
@@ -124,6 +131,26 @@ Status ServeWorker(const WorkerOptions& o) {
                           return s;
                         },
                         [&watch](const Ping& p) { watch.OnPing(p); }));
+  }
+  std::unique_ptr<Announcer> announcer;  // stops (thread joined, socket closed) on return
+  if (announcing) {
+    AnnouncerOptions ao;
+    ao.group = o.announce;
+    ao.targets = o.announce_to;
+    ao.interval_ms = o.announce_interval_ms;
+    ao.secret = to.secret;
+    SHOAL_ASSIGN_OR_RETURN(const comm::tcp::HostPort ahp, comm::tcp::ParseHostPort(o.listen));
+    ao.what.host = IsWildcardHost(ahp.host) ? "" : ahp.host;
+    ao.what.port = uint16_t(listener.port());
+    ao.what.protocol = comm::tcp::kProtocolVersion;
+    ao.what.memory_bytes = self.memory_bytes ? self.memory_bytes : AvailableMemoryBytes();
+    ao.what.version = o.version.substr(0, kMaxAnnounceVersionBytes);
+    ao.what.model_id = model_id;
+    SHOAL_ASSIGN_OR_RETURN(announcer, Announcer::Start(ao));
+    std::string where = o.announce.empty() ? "" : "group " + o.announce;
+    for (const std::string& t : o.announce_to) where += (where.empty() ? "" : ", ") + t;
+    std::fprintf(stderr, "shoal worker: announcing to %s (instance %016llx)\n", where.c_str(),
+                 static_cast<unsigned long long>(announcer->instance()));
   }
   for (;;) {
     auto g = comm::tcp::Join(listener, to, /*accept_timeout_ms=*/o.once ? 60000 : -1);

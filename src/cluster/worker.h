@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "base/status.h"
 
@@ -25,8 +26,13 @@ struct WorkerOptions {
   int io_timeout_ms = 30000;
   bool busy_poll = false;
   std::string link_security = "seal";  // tcp frames: seal, auth or none (docs/security.md)
-  std::string version;                 // shoal's build, reported in heartbeats
+  std::string version;                 // shoal's build, reported in heartbeats and announced
   bool heartbeats = true;              // answer rank 0's heartbeats on UDP (the listen port)
+  // Discovery (cluster/announcer.h): while the worker runs, announce its address to this
+  // multicast GROUP:PORT ("": not) and to these unicast HOST:PORT targets.
+  std::string announce;
+  std::vector<std::string> announce_to;
+  int announce_interval_ms = 1000;
 };
 
 // Serves jobs until an error (with `once`, or before the first job) or forever. Over tcp it

@@ -134,6 +134,19 @@ void HkdfSha256(const uint8_t* salt, size_t salt_bytes, const uint8_t* ikm, size
   sodium_memzero(prk, sizeof prk);
 }
 
+void HmacSha256(const uint8_t* key, size_t key_bytes, const uint8_t* data, size_t bytes,
+                uint8_t out[32]) {
+  crypto_auth_hmacsha256_state st;
+  crypto_auth_hmacsha256_init(&st, key, key_bytes);
+  crypto_auth_hmacsha256_update(&st, data, bytes);
+  crypto_auth_hmacsha256_final(&st, out);
+  sodium_memzero(&st, sizeof st);
+}
+
+bool EqualConstantTime(const void* a, const void* b, size_t bytes) {
+  return sodium_memcmp(a, b, bytes) == 0;
+}
+
 Status CheckSecret(std::string_view secret) {
   const char* how =
       "; make one with `shoal secret -o FILE` and give every node the same file (--secret-file "

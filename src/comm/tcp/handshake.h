@@ -113,6 +113,11 @@ StatusOr<AuthMsg> DecodeAuth(const std::vector<uint8_t>& payload);
 // ikm), OKM = HMAC(PRK, info | 0x01). Exposed for its test vector.
 void HkdfSha256(const uint8_t* salt, size_t salt_bytes, const uint8_t* ikm, size_t ikm_bytes,
                 const uint8_t* info, size_t info_bytes, uint8_t out[32]);
+// HMAC-SHA256(key, data) (libsodium), for other layers' tags (cluster/discovery.h).
+void HmacSha256(const uint8_t* key, size_t key_bytes, const uint8_t* data, size_t bytes,
+                uint8_t out[32]);
+// Compares in time independent of the contents (libsodium's sodium_memcmp).
+bool EqualConstantTime(const void* a, const void* b, size_t bytes);
 
 struct Assignment {
   uint8_t session[kSessionBytes];
