@@ -36,6 +36,8 @@ Action RegisterTemplate(CLI::App& app);
 Action RegisterId(CLI::App& app);
 Action RegisterSecret(CLI::App& app);
 Action RegisterDiscover(CLI::App& app);
+Action RegisterNodes(CLI::App& app);
+Action RegisterDrain(CLI::App& app);
 
 // The whole file, byte for byte.
 StatusOr<std::string> ReadFileBytes(const std::string& path);

@@ -105,6 +105,9 @@ Status Serve(Opts o) {
     }
   }
   b.engine = e.get();  // the dashboard (GET /v1/pool)
+  if (e->can_reform()) {
+    b.drain = [eng = e.get()](const std::string& node, bool on) { return eng->Drain(node, on); };
+  }
   o.http.http_threads = o.parallel + o.queue + 16;
   SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<server::HttpServer> http,
                          server::HttpServer::Create(o.http, b));

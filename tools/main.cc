@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
   add(shoal::cli::RegisterId);
   add(shoal::cli::RegisterSecret);
   add(shoal::cli::RegisterDiscover);
+  add(shoal::cli::RegisterNodes);
+  add(shoal::cli::RegisterDrain);
 
   try {
     app.parse(argc, argv);

@@ -157,6 +157,10 @@ Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_c
   e->model = std::move(e->job->model);
   e->session = std::move(e->job->session);
   e->executor = std::move(e->job->executor);
+  if (e->reform) {
+    std::lock_guard<std::mutex> l(e->reform->mu);
+    e->reform->plan_json = e->job->plan.ToJson().dump();
+  }
   return Status::Ok();
 }
 

@@ -74,6 +74,9 @@ struct Engine {
   StatusOr<runtime::Executor*> Reform(const Status& why);
   bool can_reform() const { return membership != nullptr; }
   PoolView View() const;
+  // Runs f with rank 0's model held still (a re-form waits); false when there is none now (the
+  // pool is re-forming). For other threads than the one driving the engine.
+  bool WithModel(const std::function<void(const model::Model&)>& f) const;
   // Takes a node out of the pool at the next step boundary (the pool re-forms without it);
   // `drain` false undoes it. NotFound for a node this pool does not watch.
   Status Drain(const std::string& address, bool drain);

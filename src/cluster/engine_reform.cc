@@ -232,6 +232,18 @@ PoolView Engine::View() const {
   return v;
 }
 
+bool Engine::WithModel(const std::function<void(const model::Model&)>& f) const {
+  if (!reform) {
+    if (!model) return false;
+    f(*model);
+    return true;
+  }
+  std::lock_guard<std::mutex> l(reform->mu);
+  if (!model) return false;
+  f(*model);
+  return true;
+}
+
 Status Engine::Drain(const std::string& address, bool drain) {
   if (!membership || !reform) return InvalidArgument("this pool's nodes are not watched");
   SHOAL_RETURN_IF_ERROR(membership->SetDraining(address, drain));

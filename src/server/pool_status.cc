@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <filesystem>
@@ -45,9 +46,52 @@ bool ProcessAlive(pid_t pid) {
 
 }  // namespace
 
-Json ModelCard(const cluster::Engine& e, const std::string& model_id) {
-  const model::ModelConfig& c = e.model->config();
-  const gguf::File& f = e.model->file();
+Json WatchedNode(const cluster::NodeView& v) {
+  Json o;
+  o["address"] = v.address;
+  o["state"] = cluster::NodeStateName(v.state);
+  o["reason"] = v.reason;
+  o["draining"] = v.draining;
+  o["state_age_ms"] = v.state_age_ms;
+  o["silent_ms"] = v.silent_ms;
+  o["rtt_ms"] = v.rtt_ms;
+  if (v.heard) {
+    const cluster::NodeStatus& st = v.status;
+    o["version"] = st.version;
+    o["protocol"] = st.protocol;
+    o["model_id"] = st.model;
+    o["uptime_ms"] = st.uptime_ms;
+    o["memory_total_bytes"] = st.memory_total_bytes;
+    o["memory_available_bytes"] = st.memory_available_bytes;
+    o["load"] = st.load;
+    o["threads"] = st.threads;
+    o["in_job"] = st.activity == cluster::NodeActivity::kJob;
+    o["job_epoch"] = st.job_epoch;
+  }
+  return o;
+}
+
+Json PoolState(const cluster::PoolView& v, const runtime::SchedulerStats& s) {
+  Json p;
+  p["epoch"] = v.epoch;
+  p["state"] = s.available ? v.state : "waiting for nodes";
+  p["detail"] = s.available ? v.detail : s.unavailable_why;
+  p["members"] = v.members;
+  p["reforms"] = s.reforms_total;
+  p["failures"] = s.failures_total;
+  p["last_reform_ms"] = s.last_reform_ms;
+  p["last_reform_reason"] = v.last_reform_reason;
+  p["last_resume_ms"] = s.last_resume_ms;
+  p["replayed_tokens"] = s.replayed_tokens_total;
+  Json nodes = Json::array();
+  for (const cluster::NodeView& n : v.nodes) nodes.push_back(WatchedNode(n));
+  p["nodes"] = nodes;
+  return p;
+}
+
+Json ModelCard(const model::Model& m, int64_t n_ctx, const std::string& model_id) {
+  const model::ModelConfig& c = m.config();
+  const gguf::File& f = m.file();
   int64_t params = 0;
   std::map<std::string, uint64_t> by_type;
   for (const gguf::TensorInfo& t : f.tensors()) {
@@ -70,7 +114,7 @@ Json ModelCard(const cluster::Engine& e, const std::string& model_id) {
   j["quantization"] = main_type;
   j["weight_types"] = types;
   j["weight_bytes"] = f.tensor_data_bytes();
-  j["context"] = e.n_ctx;
+  j["context"] = n_ctx;
   j["context_train"] = c.n_ctx_train;
   j["kv_bytes_per_token"] = c.KvCacheBytes(1);
   j["n_layer"] = c.n_layer;
@@ -86,6 +130,10 @@ Json ModelCard(const cluster::Engine& e, const std::string& model_id) {
 }
 
 Json EnginePlan(const cluster::Engine& e) {
+  if (e.can_reform()) {  // the plan changes when the pool re-forms
+    const std::string plan = e.View().plan_json;
+    return plan.empty() ? Json(nullptr) : Json::parse(plan);
+  }
   if (e.job) return Json::parse(e.job->plan.ToJson().dump());
   auto desc = parallel::DescribeModel(e.model->file());
   if (!desc.ok()) return Json{{"error", desc.status().ToString()}};
@@ -98,7 +146,7 @@ Json EnginePlan(const cluster::Engine& e) {
 }
 
 Json NodeStatus(const cluster::Engine& e, const Json& plan, const runtime::SchedulerStats& s,
-                const std::string& engine_error) {
+                const std::string& engine_error, const cluster::PoolView& view) {
   Json nodes = Json::array();
   if (!plan.contains("nodes") || !plan.contains("ranks")) return nodes;
   const Json& specs = plan["nodes"];
@@ -113,8 +161,17 @@ Json NodeStatus(const cluster::Engine& e, const Json& plan, const runtime::Sched
     o["rank"] = rank;
     o["name"] = n.value("name", "");
     std::string status = "up", detail;
+    const auto watched = std::find_if(
+        view.nodes.begin(), view.nodes.end(),
+        [&](const cluster::NodeView& v) { return v.address == o["name"].get<std::string>(); });
     if (rank == 0) {
       detail = "this process (rank 0: HTTP, tokenizer, sampler)";
+    } else if (watched != view.nodes.end()) {
+      status = watched->state == cluster::NodeState::kLost   ? "down"
+               : watched->state == cluster::NodeState::kSlow ? "slow"
+                                                             : "up";
+      detail = watched->reason;
+      o["health"] = WatchedNode(*watched);
     } else if (e.workers && size_t(rank) <= e.workers->pids().size()) {
       const pid_t pid = e.workers->pids()[size_t(rank - 1)];
       o["pid"] = pid;
@@ -149,8 +206,9 @@ Json NodeStatus(const cluster::Engine& e, const Json& plan, const runtime::Sched
 PoolMonitor::PoolMonitor(PoolSources sources, PoolMonitorOptions options)
     : src_(std::move(sources)), opt_(options), history_(options.capacity) {
   started_ms_ = NowMs();
-  if (src_.engine != nullptr && src_.engine->model) {
-    model_ = ModelCard(*src_.engine, src_.model_id);
+  if (src_.engine != nullptr) {
+    src_.engine->WithModel(
+        [&](const model::Model& m) { model_ = ModelCard(m, src_.engine->n_ctx, src_.model_id); });
     plan_ = EnginePlan(*src_.engine);
   }
   Sample();  // the baseline
@@ -192,9 +250,12 @@ Json PoolMonitor::Status(int64_t since_ms) const {
   j["now_ms"] = NowMs();
   j["started_ms"] = started_ms_;
   j["model"] = model_.is_null() ? Json(nullptr) : model_;
-  j["plan"] = plan_.is_null() ? Json(nullptr) : plan_;
-  j["nodes"] = src_.engine != nullptr && !plan_.is_null()
-                   ? NodeStatus(*src_.engine, plan_, s, g.last_error)
+  const cluster::PoolView view = src_.engine ? src_.engine->View() : cluster::PoolView{};
+  const Json plan = src_.engine && src_.engine->can_reform() ? EnginePlan(*src_.engine) : plan_;
+  j["plan"] = plan.is_null() ? Json(nullptr) : plan;
+  j["pool"] = PoolState(view, s);
+  j["nodes"] = src_.engine != nullptr && !plan.is_null()
+                   ? NodeStatus(*src_.engine, plan, s, g.last_error, view)
                    : Json::array();
   j["engine"] = {{"ok", g.last_error.empty()},
                  {"error", g.last_error.empty() ? Json(nullptr) : Json(g.last_error)}};

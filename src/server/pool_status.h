@@ -13,12 +13,9 @@
 #include <string>
 #include <thread>
 
+#include "cluster/engine.h"
 #include "runtime/scheduler.h"
 #include "server/live_history.h"
-
-namespace shoal::cluster {
-struct Engine;
-}
 
 namespace shoal::server {
 
@@ -27,6 +24,9 @@ struct PoolSources {
   std::function<runtime::SchedulerStats()> stats;  // the scheduler's; may be empty
   std::function<GenerationTotals()> totals;        // finished generations; may be empty
   std::string model_id;
+  // POST /v1/pool/drain: takes a node out of the pool (true) or lets it back (false); empty:
+  // the pool's nodes are not watched (the endpoint answers 400).
+  std::function<Status(const std::string& node, bool drain)> drain;
 };
 
 struct PoolMonitorOptions {
@@ -35,15 +35,20 @@ struct PoolMonitorOptions {
 };
 
 // The model card: architecture, parameters, weight types, context, KV bytes per token.
-nlohmann::ordered_json ModelCard(const cluster::Engine& e, const std::string& model_id);
+nlohmann::ordered_json ModelCard(const model::Model& m, int64_t n_ctx, const std::string& model_id);
 // The engine's plan: a pool's (the job's), or for one machine the plan `shoal plan -m MODEL -c
 // CTX` makes for this machine alone.
 nlohmann::ordered_json EnginePlan(const cluster::Engine& e);
 // Every node of the plan with its status (up / down / unknown) as this process can tell it.
 // `engine_error`: the last error the engine reported (empty: none).
+// `view`: the pool's health (heartbeats) where its nodes are watched.
 nlohmann::ordered_json NodeStatus(const cluster::Engine& e, const nlohmann::ordered_json& plan,
-                                  const runtime::SchedulerStats& s,
-                                  const std::string& engine_error);
+                                  const runtime::SchedulerStats& s, const std::string& engine_error,
+                                  const cluster::PoolView& view);
+// One watched node: state, reason, and what its heartbeats say (version, memory, load, uptime).
+nlohmann::ordered_json WatchedNode(const cluster::NodeView& v);
+// The pool's "pool" object: epoch, state, members, re-forms and their timings, watched nodes.
+nlohmann::ordered_json PoolState(const cluster::PoolView& v, const runtime::SchedulerStats& s);
 
 class PoolMonitor {
  public:

@@ -209,8 +209,9 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const ServerOptions& o,
                   "text/plain; version=0.0.4");
   });
 
-  impl->monitor = RegisterDashboard(s, {b.engine, [im] { return im->ctx.scheduler->stats(); },
-                                        [im] { return im->metrics.totals(); }, b.model_id});
+  impl->monitor =
+      RegisterDashboard(s, {b.engine, [im] { return im->ctx.scheduler->stats(); },
+                            [im] { return im->metrics.totals(); }, b.model_id, b.drain});
 
   const int port =
       o.port == 0 ? s.bind_to_any_port(o.host) : (s.bind_to_port(o.host, o.port) ? o.port : -1);

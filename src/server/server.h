@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -49,6 +50,7 @@ struct Backend {
   int n_nodes = 1;
   std::vector<NodeInfo> nodes;              // pooled: every node (empty: single node)
   const cluster::Engine* engine = nullptr;  // the dashboard's model, plan and nodes (optional)
+  std::function<Status(const std::string& node, bool drain)> drain;  // POST /v1/pool/drain
 };
 
 // True for 127.0.0.0/8, ::1 and "localhost".
