@@ -39,6 +39,7 @@ Status StartMembership(Engine* e, const std::vector<std::string>& nodes,
                      static_cast<unsigned long long>(rs->epoch), ev.address.c_str(),
                      ev.reason.c_str());
         e->group->Abort();
+        rs->broken = true;
       }
       const bool joined = !member && ev.to == NodeState::kAlive;
       if ((member && gone) || joined) notify = rs->on_change;
@@ -122,7 +123,11 @@ void SaveForReform(Engine* e, const std::string& path, const NodeOffer& self,
 StatusOr<runtime::Executor*> Engine::Reform(const Status& why) {
   if (!membership || !reform) return Unavailable("this pool cannot re-form: " + why.ToString());
   ReformState* rs = reform.get();
-  const bool failure = !why.ok();
+  bool failure = !why.ok();
+  {
+    std::lock_guard<std::mutex> l(rs->mu);
+    failure = failure || rs->broken;
+  }
   // The nodes that can take part: answering, not draining, in the user's order (then others).
   std::vector<std::string> want;
   std::vector<NodeView> view = membership->Snapshot();
@@ -140,7 +145,7 @@ StatusOr<runtime::Executor*> Engine::Reform(const Status& why) {
   if (!failure && executor && want == members) return nullptr;  // nothing changed
   const auto t0 = std::chrono::steady_clock::now();
   const std::string reason =
-      failure ? why.message()
+      failure ? (why.ok() ? "a member was lost" : why.message())
               : (want.size() < members.size() ? "a node is draining" : "a node joined");
   {
     std::lock_guard<std::mutex> l(rs->mu);
@@ -159,6 +164,7 @@ StatusOr<runtime::Executor*> Engine::Reform(const Status& why) {
     model.reset();
     group.reset();
     rs->members.clear();
+    rs->broken = false;
     ++rs->epoch;
     membership->SetEpoch(rs->epoch);
   }

@@ -21,6 +21,7 @@ struct Engine::ReformState {
 
   mutable std::mutex mu;  // guards everything below (the membership thread reads it)
   std::vector<std::string> members;
+  bool broken = false;  // a member was lost: the current job is aborted
   uint64_t epoch = 0;
   std::string state = "serving", detail;
   std::string plan_json;

@@ -1,0 +1,189 @@
+// A pool that heals (issue 11), on this machine: real `shoal worker` processes on 127.0.0.1 and a
+// rank 0 watching them with heartbeats. A worker killed (or paused) mid-generation: the pool
+// re-forms over the others and the run ends with one node's tokens. Drain, a late worker joining
+// and a rejoining one, seen through `shoal nodes --json` and `shoal drain`.
+#include <signal.h>
+
+#include <set>
+
+#include "cluster/pool_process.h"
+
+namespace shoal::pool_test {
+namespace {
+
+const char* kSecret = "SHOAL_SECRET=failover-test-secret-0123456789abcdefghijk";
+
+// f32 weights: over 800 tokens the node count does not move a greedy token (tensor-parallel
+// partial sums are added in another order on another node count; with f16 or quantized weights a
+// near-tie far into a long generation can flip, as it can between any two node counts), so "the
+// tokens of an uninterrupted run" are one node's.
+const std::string& F32Model() {
+  static const std::string path = [] {
+    const std::string p = Tmp() + "/failover-f32.gguf";
+    Proc g = RunShoal({"gen-model", "-o", p, "--n-embd", "512", "--n-layer", "4", "--n-head", "8",
+                       "--n-head-kv", "2", "--n-ff", "1536", "--type", "f32", "--seed", "11"},
+                      "gen-f32");
+    EXPECT_EQ(g.code, 0) << g.err();
+    return p;
+  }();
+  return path;
+}
+
+struct Worker {
+  Proc p;
+  std::string address;
+};
+
+Worker StartWorker(const std::string& tag, const std::string& listen = "127.0.0.1:0") {
+  Worker w;
+  w.p = Start({"worker", "--listen", listen, "-t", "1"}, tag, {kSecret});
+  w.address = ListenAddress(w.p);
+  EXPECT_FALSE(w.address.empty()) << w.p.err();
+  return w;
+}
+
+void Stop(Worker& w) {
+  kill(w.p.pid, SIGCONT);
+  kill(w.p.pid, SIGTERM);
+  w.p.Wait(10);
+}
+
+// A greedy run of 800 tokens, started (not waited for).
+Proc StartRun(const std::vector<std::string>& extra, const std::string& tag) {
+  std::vector<std::string> args = {"run",    "-m",  F32Model(), "-p",   "Pools of machines heal",
+                                   "-n",     "800", "-c",       "1024", "--ignore-eos",
+                                   "--temp", "0",   "-t",       "1",    "--json"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return Start(args, tag, {kSecret});
+}
+
+std::vector<int> TokensOf(Proc& p, double timeout_s) {
+  EXPECT_TRUE(p.Wait(timeout_s)) << "did not finish: " << p.err();
+  EXPECT_EQ(p.code, 0) << p.err();
+  json j = Json(p);
+  return j.is_object() ? j["tokens"].get<std::vector<int>>() : std::vector<int>{};
+}
+
+// A worker lost mid-generation, by SIGKILL and by SIGSTOP (silent, connections open): rank 0
+// detects it by heartbeats, re-forms over the other two and replays the sequence; the run ends
+// with one node's tokens.
+TEST(Failover, RunLosesAWorkerAndEndsWithOneNodesTokens) {
+  Proc one = StartRun({}, "failover-one");
+  const std::vector<int> want = TokensOf(one, 120);
+  ASSERT_EQ(want.size(), 800u);
+  for (int sig : {SIGKILL, SIGSTOP}) {
+    const std::string name = sig == SIGKILL ? "killed" : "paused";
+    SCOPED_TRACE(name);
+    std::vector<Worker> w;
+    for (int i = 0; i < 3; ++i) w.push_back(StartWorker("failover-w" + name + std::to_string(i)));
+    Proc run = StartRun({"--nodes", w[0].address + "," + w[1].address + "," + w[2].address},
+                        "failover-run-" + name);
+    // Wait until it generates, then take a worker away.
+    for (int i = 0; i < 600 && run.err().find("alive: joined") == std::string::npos; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    kill(w[1].p.pid, sig);
+    const std::vector<int> got = TokensOf(run, 120);
+    EXPECT_EQ(got, want);
+    const std::string err = run.err();
+    EXPECT_NE(err.find("re-forming the pool"), std::string::npos) << err;
+    EXPECT_NE(err.find("the pool runs job 2 on 2 workers"), std::string::npos) << err;
+    if (sig == SIGSTOP) {
+      EXPECT_NE(err.find(w[1].address + " lost"), std::string::npos) << err;
+    }
+    for (Worker& x : w) Stop(x);
+  }
+}
+
+json Nodes(const std::string& server) {
+  Proc p = RunShoal({"nodes", "--json", "--server", server}, "failover-nodes", 30);
+  EXPECT_EQ(p.code, 0) << p.err();
+  return Json(p);
+}
+
+std::set<std::string> Members(const json& pool) {
+  std::set<std::string> out;
+  for (const json& m : pool.value("members", json::array())) out.insert(m.get<std::string>());
+  return out;
+}
+
+// Waits (up to 20 s) until the pool's members are `want`.
+json WaitMembers(const std::string& server, const std::set<std::string>& want) {
+  json pool;
+  for (int i = 0; i < 100; ++i) {
+    pool = Nodes(server);
+    if (Members(pool) == want && pool.value("state", "") == "serving") return pool;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ADD_FAILURE() << "members never became the wanted set: " << pool.dump();
+  return pool;
+}
+
+// serve over two running workers and a third listed but not started: the pool starts with two;
+// drain takes one out and back; the third joins when it starts; a restarted worker rejoins.
+TEST(Failover, ServeDrainJoinAndRestart) {
+  Worker a = StartWorker("failover-sa"), b = StartWorker("failover-sb");
+  // A free port for the late worker: bind, read the port, close (the worker binds it later).
+  Worker probe = StartWorker("failover-probe");
+  const std::string late_addr = probe.address;
+  Stop(probe);
+  Proc serve = Start({"serve", "-m", F32Model(), "--port", "0", "-t", "1", "--nodes",
+                      a.address + "," + b.address + "," + late_addr},
+                     "failover-serve", {kSecret});
+  std::string server;
+  for (int i = 0; i < 3000 && server.empty(); ++i) {
+    const std::string e = serve.err();
+    const size_t at = e.find("listening on http://");
+    if (at != std::string::npos) server = e.substr(at + 13, e.find(' ', at + 20) - at - 13);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_FALSE(server.empty()) << serve.err();
+  json pool = WaitMembers(server, {a.address, b.address});
+  EXPECT_EQ(pool["nodes"].size(), 3u);
+  for (const json& n : pool["nodes"]) {
+    if (n["address"] == late_addr) {
+      EXPECT_EQ(n["state"], "unknown") << n.dump();
+    }
+    if (n["address"] == a.address) {
+      EXPECT_EQ(n["state"], "alive");
+      EXPECT_GT(n.value("memory_total_bytes", uint64_t{0}), 0u);
+      EXPECT_FALSE(n.value("version", std::string()).empty());
+    }
+  }
+  // Drain b: the pool re-forms over a alone; undo: b is back.
+  Proc d = RunShoal({"drain", b.address, "--server", server}, "failover-drain", 30);
+  EXPECT_EQ(d.code, 0) << d.err();
+  WaitMembers(server, {a.address});
+  Proc u = RunShoal({"drain", b.address, "--undo", "--server", server}, "failover-undo", 30);
+  EXPECT_EQ(u.code, 0) << u.err();
+  WaitMembers(server, {a.address, b.address});
+  // An unknown node is refused.
+  Proc bad = RunShoal({"drain", "10.255.255.1:1", "--server", server}, "failover-drain-bad", 30);
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.err().find("no node"), std::string::npos) << bad.err();
+  // The late worker starts: it joins.
+  Worker late = StartWorker("failover-late", late_addr);
+  pool = WaitMembers(server, {a.address, b.address, late_addr});
+  // a restarted at the same address: a new instance; the pool re-forms with it again.
+  const int64_t reforms = pool.value("reforms", int64_t{0});
+  kill(a.p.pid, SIGKILL);
+  a.p.Wait(10);
+  Worker again = StartWorker("failover-again", a.address);
+  for (int i = 0; i < 100; ++i) {
+    pool = Nodes(server);
+    if (pool.value("reforms", int64_t{0}) > reforms &&
+        Members(pool) == std::set<std::string>{a.address, b.address, late_addr}) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(Members(pool), (std::set<std::string>{a.address, b.address, late_addr})) << pool.dump();
+  EXPECT_GT(pool.value("reforms", int64_t{0}), reforms);
+  kill(serve.pid, SIGTERM);
+  EXPECT_TRUE(serve.Wait(30)) << serve.err();
+  for (Worker* x : {&b, &late, &again}) Stop(*x);
+}
+
+}  // namespace
+}  // namespace shoal::pool_test
