@@ -489,6 +489,10 @@ void Scheduler::Impl::Loop() {
         is_down = !TryReform(Status::Ok());
       }
       if (is_down) {
+        {
+          std::lock_guard<std::mutex> l(mu);
+          since = down_since;  // TryReform may have just set it
+        }
         if (MsSince(since, Clock::now()) > opt.outage_max_ms) GiveUp();
         continue;
       }

@@ -465,5 +465,82 @@ TEST_F(SchedulerTest, PreemptionByRecomputationChangesNoToken) {
   EXPECT_EQ(st.kv_blocks_total, 9);
 }
 
+// A pooled engine re-forms (SchedulerOptions::reform) several times while requests run, once
+// failing first (the pool down for a retry): every sequence is replayed on the new executor and
+// every request gets the tokens it gets alone, greedy and seeded alike.
+TEST_F(SchedulerTest, ReformReplaysEverySequenceAndChangesNoToken) {
+  SchedulerOptions o;
+  o.max_sequences = 4;
+  o.max_batch_tokens = 32;
+  o.retry_ms = 20;
+  const int32_t kv_blocks = KvBlocksFor(*m_.model, 128, o.max_sequences, 0);
+  std::vector<std::unique_ptr<Session>> sessions;  // each re-form's engine (scheduler thread)
+  std::vector<std::unique_ptr<Executor>> executors;
+  int calls = 0;
+  o.reform = [&](const Status&) -> StatusOr<Executor*> {
+    if (++calls == 2) return Unavailable("no worker answers");
+    sessions.push_back(std::make_unique<Session>(*m_.model, *pool_, 128, Parallelism{}, kv_blocks));
+    executors.push_back(std::make_unique<Executor>(*sessions.back(), nullptr));
+    return executors.back().get();
+  };
+  Open(128, o, kv_blocks);
+  std::vector<std::unique_ptr<Outcome>> outs;
+  for (int i = 0; i < 4; ++i) {
+    outs.push_back(std::make_unique<Outcome>());
+    GenerationParams p = Params(i % 2 == 0 ? 0.0f : 0.8f, uint64_t(30 + i), 40);
+    ASSERT_TRUE(sched_->Submit(MakeRequest(Prompt(9 + 4 * i, i), p, outs.back().get())).ok());
+  }
+  for (int k = 0; k < 5; ++k) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(15));
+    sched_->RequestReform();
+  }
+  for (int i = 0; i < 4; ++i) {
+    outs[size_t(i)]->done.get_future().wait();
+    GenerationParams p = Params(i % 2 == 0 ? 0.0f : 0.8f, uint64_t(30 + i), 40);
+    EXPECT_EQ(outs[size_t(i)]->tokens(),
+              RunLoop(*m_.model, 128, Prompt(9 + 4 * i, i), p, eog_).tokens)
+        << "request " << i;
+    EXPECT_EQ(outs[size_t(i)]->result.reason, FinishReason::kLength)
+        << outs[size_t(i)]->result.status.ToString();
+  }
+  const SchedulerStats st = sched_->stats();
+  sched_->Stop();  // before the executors it may use go
+  EXPECT_GE(calls, 2);
+  EXPECT_GE(st.reforms_total, 1);
+  EXPECT_GE(st.failures_total, 1);  // the re-form that failed took the pool down once
+  EXPECT_TRUE(st.available);
+}
+
+// A pool that cannot run: requests wait, new ones are refused past outage_grace_ms with
+// Unavailable, and past outage_max_ms the waiting ones end with the error.
+TEST_F(SchedulerTest, APoolThatCannotRunRefusesThenEndsRequests) {
+  SchedulerOptions o;
+  o.retry_ms = 20;
+  o.outage_grace_ms = 0;
+  o.outage_max_ms = 300;
+  o.reform = [](const Status&) -> StatusOr<Executor*> { return Unavailable("no worker answers"); };
+  Open(128, o);
+  Outcome first;
+  ASSERT_TRUE(sched_->Submit(MakeRequest(Prompt(8, 1), Params(0.0f, 1, 200), &first)).ok());
+  sched_->RequestReform();
+  for (int i = 0; i < 500 && sched_->stats().available; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  const SchedulerStats st = sched_->stats();
+  EXPECT_FALSE(st.available);
+  EXPECT_NE(st.unavailable_why.find("no worker answers"), std::string::npos);
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  Outcome second;
+  auto refused = sched_->Submit(MakeRequest(Prompt(8, 2), Params(0.0f, 1, 4), &second));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(refused.status().message().find("waiting for nodes"), std::string::npos);
+  ASSERT_EQ(first.done.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(first.result.reason, FinishReason::kError);
+  EXPECT_NE(first.result.status.message().find("could not run"), std::string::npos)
+      << first.result.status.ToString();
+  EXPECT_EQ(first.done_calls, 1);
+}
+
 }  // namespace
 }  // namespace shoal::runtime
