@@ -106,9 +106,11 @@ StatusOr<std::span<const uint8_t>> Open(const HeartbeatKey& key, std::span<const
   Reader r(d);
   uint32_t magic;
   uint8_t version, t;
+  uint16_t reserved;
   r.U32(&magic);
   r.U8(&version);
   r.U8(&t);
+  r.U16(&reserved);
   if (magic != kMagic) return Corrupt("not a heartbeat (bad magic)");
   if (version != kHeartbeatVersion) {
     return Corrupt("heartbeat version " + std::to_string(version) + ", this node speaks " +
@@ -121,6 +123,7 @@ StatusOr<std::span<const uint8_t>> Open(const HeartbeatKey& key, std::span<const
     return Corrupt("heartbeat tag does not verify (another cluster secret, or altered)");
   }
   if (t != type) return Corrupt("unexpected heartbeat type " + std::to_string(t));
+  if (reserved != 0) return Corrupt("heartbeat with its reserved field set");
   return d.subspan(kHeaderBytes, body - kHeaderBytes);
 }
 
