@@ -68,6 +68,17 @@ void AddClusterOptions(CLI::App* sub, ClusterOptions* o) {
       ->capture_default_str()
       ->check(CLI::Range(10, 600000))
       ->group(g);
+  sub->add_option("--rebalance-margin", o->rebalance_margin,
+                  "a node joining a running pool is taken when the cost model predicts decode "
+                  "this much faster with it (0.1: 10%)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 100.0))
+      ->group(g);
+  sub->add_option("--link-gbits", o->link_gbits,
+                  "the links' bandwidth (Gbit/s) the cost model assumes when re-planning")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 100000.0))
+      ->group(g);
   sub->add_option("--dead-after-ms", o->heartbeats.dead_after_ms,
                   "a node silent this long is lost: the pool re-forms without it")
       ->capture_default_str()

@@ -43,6 +43,10 @@ struct ClusterOptions {
   std::string link_security = "seal";  // tcp frames: seal, auth or none (docs/security.md)
   MembershipOptions heartbeats;        // --nodes / --hostfile pools: health and failover
   int ready_wait_ms = 3000;            // at start and on a re-form: how long to wait for each node
+  // A node that joins a running pool is taken when the cost model predicts decode this much
+  // faster with it (link bandwidth assumed link_gbits; latency from the heartbeats).
+  double rebalance_margin = 0.10;
+  double link_gbits = 10.0;
   std::string discover;  // multicast GROUP:PORT to find workers on (cluster/discoverer.h); "": not
   bool pooled() const {
     return !nodes.empty() || !hostfile.empty() || !discover.empty() || local > 0 || mpi;

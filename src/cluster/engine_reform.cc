@@ -5,6 +5,9 @@
 #include <cstdio>
 #include <thread>
 
+#include "parallel/cost.h"
+#include "runtime/kv_cache.h"
+
 namespace shoal::cluster {
 namespace {
 
@@ -18,6 +21,50 @@ std::string Join(const std::vector<std::string>& v) {
   return out;
 }
 
+// Predicted decode tokens/s (the cost model, parallel/cost.h) of the plan over rank 0 and
+// `workers`: members keep the offer they made for the current plan, others offer what their
+// heartbeats report. The link: half the median heartbeat round trip, and `link_gbits`.
+StatusOr<double> PredictDecode(const Engine& e, const Engine::ReformState& rs,
+                               const std::vector<NodeView>& view,
+                               const std::vector<std::string>& workers) {
+  const parallel::Plan& now = e.job->plan;
+  std::vector<parallel::NodeSpec> nodes = {now.nodes[0]};
+  std::vector<double> rtts;
+  for (const std::string& w : workers) {
+    auto known = std::find_if(now.nodes.begin(), now.nodes.end(),
+                              [&](const parallel::NodeSpec& n) { return n.name == w; });
+    auto v =
+        std::find_if(view.begin(), view.end(), [&](const NodeView& n) { return n.address == w; });
+    if (v != view.end() && v->heard) rtts.push_back(v->rtt_ms);
+    if (known != now.nodes.end()) {
+      nodes.push_back(*known);
+    } else if (v != view.end() && v->heard) {
+      nodes.push_back(
+          {w, v->status.memory_available_bytes, std::max(1, int(v->status.threads)), 0.0});
+    } else {
+      return NotFound("no offer from " + w);
+    }
+  }
+  SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<gguf::File> f, gguf::File::Open(rs.path));
+  SHOAL_ASSIGN_OR_RETURN(parallel::ModelDesc desc, parallel::DescribeModel(*f));
+  parallel::PlanOptions po;
+  po.n_ctx = rs.job.n_ctx;
+  po.kv_tokens = int64_t(rs.job.kv_blocks) * runtime::kBlockTokens;
+  po.stages = rs.job.stages;
+  po.expert_split = rs.job.expert_split;
+  po.reserve_bytes = rs.job.reserve_bytes;
+  SHOAL_ASSIGN_OR_RETURN(parallel::Plan plan, parallel::MakePlan(desc, nodes, po));
+  if (!plan.fits) return ResourceExhausted(plan.why_not);
+  std::sort(rtts.begin(), rtts.end());
+  parallel::LinkSpec link;
+  link.latency_us = rtts.empty() ? 50.0 : std::max(1.0, rtts[rtts.size() / 2] * 1000.0 / 2.0);
+  link.bandwidth_gbits = rs.link_gbits;
+  parallel::PredictOptions pr;
+  SHOAL_ASSIGN_OR_RETURN(parallel::Prediction p,
+                         parallel::Predict(plan, desc, link, parallel::Calibration{}, pr));
+  return p.decode.tok_s;
+}
+
 }  // namespace
 
 Status StartMembership(Engine* e, const std::vector<std::string>& nodes,
@@ -27,6 +74,8 @@ Status StartMembership(Engine* e, const std::vector<std::string>& nodes,
   rs->link = link;
   rs->configured = nodes;
   rs->ready_wait_ms = c.ready_wait_ms;
+  rs->rebalance_margin = c.rebalance_margin;
+  rs->link_gbits = c.link_gbits;
   auto on_event = [e, rs](const MembershipEvent& ev) {
     std::function<void()> notify;
     {
@@ -143,6 +192,28 @@ StatusOr<runtime::Executor*> Engine::Reform(const Status& why) {
     if (!executor && rs->failed_key == Join(want) && !rs->failed.ok()) return rs->failed;
   }
   if (!failure && executor && want == members) return nullptr;  // nothing changed
+  const bool grows_only = want.size() > members.size() &&
+                          std::all_of(members.begin(), members.end(),
+                                      [&](const std::string& m) { return Contains(want, m); });
+  if (!failure && executor && job && grows_only) {
+    // A node joined: worth moving slices only when the cost model predicts a faster pool.
+    auto now = PredictDecode(*this, *rs, view, members);
+    auto next = PredictDecode(*this, *rs, view, want);
+    if (!now.ok() || !next.ok() || *next < *now * (1.0 + rs->rebalance_margin)) {
+      std::fprintf(stderr, "shoal: staying on the current plan (%zu workers): %s\n", members.size(),
+                   now.ok() && next.ok()
+                       ? (std::to_string(int(*next * 10) / 10.0) + " tok/s predicted with " +
+                          std::to_string(want.size()) + " workers vs " +
+                          std::to_string(int(*now * 10) / 10.0) + " now, under the " +
+                          std::to_string(int(rs->rebalance_margin * 100)) + "% margin")
+                             .c_str()
+                       : (!next.ok() ? next.status().message() : now.status().message()).c_str());
+      return nullptr;
+    }
+    std::fprintf(
+        stderr, "shoal: re-planning over %zu workers: %.1f tok/s predicted vs %.1f now (+%.0f%%)\n",
+        want.size(), *next, *now, (*next / *now - 1.0) * 100.0);
+  }
   const auto t0 = std::chrono::steady_clock::now();
   const std::string reason =
       failure ? (why.ok() ? "a member was lost" : why.message())

@@ -18,6 +18,8 @@ struct Engine::ReformState {
   comm::tcp::Options link;              // secret, link security, timeouts
   std::vector<std::string> configured;  // the nodes named by the user, in their order
   int ready_wait_ms = 3000;
+  double rebalance_margin = 0.10;  // a joining node is taken when the pool gets this much faster
+  double link_gbits = 10.0;        // the links' bandwidth the cost model assumes
 
   mutable std::mutex mu;  // guards everything below (the membership thread reads it)
   std::vector<std::string> members;

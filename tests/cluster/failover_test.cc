@@ -185,5 +185,37 @@ TEST(Failover, ServeDrainJoinAndRestart) {
   for (Worker* x : {&b, &late, &again}) Stop(*x);
 }
 
+// A node that joins is taken only when the cost model predicts a pool faster by the margin: with
+// an impossible margin the pool stays as it is and says why.
+TEST(Failover, AJoiningNodeUnderTheMarginIsNotTaken) {
+  Worker a = StartWorker("failover-ma");
+  Worker probe = StartWorker("failover-mprobe");
+  const std::string late_addr = probe.address;
+  Stop(probe);
+  Proc serve = Start({"serve", "-m", F32Model(), "--port", "0", "-t", "1", "--nodes",
+                      a.address + "," + late_addr, "--rebalance-margin", "100"},
+                     "failover-mserve", {kSecret});
+  std::string server;
+  for (int i = 0; i < 3000 && server.empty(); ++i) {
+    const std::string e = serve.err();
+    const size_t at = e.find("listening on http://");
+    if (at != std::string::npos) server = e.substr(at + 13, e.find(' ', at + 20) - at - 13);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_FALSE(server.empty()) << serve.err();
+  WaitMembers(server, {a.address});
+  Worker late = StartWorker("failover-mlate", late_addr);
+  for (int i = 0; i < 100 && serve.err().find("staying on the current plan") == std::string::npos;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(serve.err().find("staying on the current plan (1 workers)"), std::string::npos)
+      << serve.err();
+  EXPECT_EQ(Members(Nodes(server)), std::set<std::string>{a.address});
+  kill(serve.pid, SIGTERM);
+  EXPECT_TRUE(serve.Wait(30)) << serve.err();
+  for (Worker* x : {&a, &late}) Stop(*x);
+}
+
 }  // namespace
 }  // namespace shoal::pool_test
