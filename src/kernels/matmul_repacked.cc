@@ -13,6 +13,7 @@
 // int16 widening multiply-adds, as MatMulQ32Portable does.
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/blocks.h"
@@ -81,6 +82,10 @@ HWY_INLINE void Pin(__m256i& v) { asm("" : "+x"(v)); }
 
 #include "kernels/dpbusd_avx2-inl.h"  // NOLINT(build/include)
 
+// AVX3 targets compile the same AVX2 code with EVEX encodings: 32 vector registers, so wider
+// register tiles fit without spilling.
+constexpr bool kWideRegs = HWY_TARGET <= HWY_AVX3;
+
 HWY_INLINE __m256i Bcast4(const int8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
@@ -95,9 +100,16 @@ constexpr size_t kPrefetchRowBytes = 512;
 
 // NG groups (8 NG rows from `row`, group data at g) x NT tokens from t. The arithmetic of each
 // output is the same in every tile shape.
+// Lines of the weights to prefetch into L2 while a multi-token tile runs: n lines of 64 bytes
+// from p, spread evenly over the tile's blocks (none when p is null).
+struct RpPf {
+  const uint8_t* p = nullptr;
+  size_t n = 0;
+};
+
 template <bool kQ4, int NG, int NT, int kDot>
 HWY_INLINE void RpTile(const RpArgs& a, const RpSide& side, const uint8_t* g, int64_t row,
-                       int64_t t) {
+                       int64_t t, RpPf pf = {}) {
   const BlockQ8_0* xs[NT];
   const float* dx[NT];
   const int32_t* sx8[NT];
@@ -111,8 +123,14 @@ HWY_INLINE void RpTile(const RpArgs& a, const RpSide& side, const uint8_t* g, in
     for (int j = 0; j < NT; ++j) acc[i][j] = _mm256_setzero_ps();
   }
   const __m256i m4 = _mm256_set1_epi8(0xF), ones16 = _mm256_set1_epi16(1);
+  size_t pf_acc = 0;
   for (int64_t ib = 0; ib < a.nb; ++ib) {
     const uint8_t* col = g + ib * a.col_bytes;
+    if constexpr (NT > 1) {  // Bresenham: n lines over nb blocks
+      for (pf_acc += pf.n; pf_acc >= static_cast<size_t>(a.nb); pf_acc -= a.nb, pf.p += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(pf.p), _MM_HINT_T1);
+      }
+    }
     if constexpr (NT == 1) {  // decode streams the weights from DRAM: prefetch ahead
       for (int i = 0; i < NG; ++i) {
         for (size_t o = 0; o < a.col_bytes; o += 64) {
@@ -321,6 +339,70 @@ int64_t RpGridT(const RpArgs& a, const RpSide& side, int64_t n_tok, int64_t r0, 
   return r;
 }
 
+// One tile of nt tokens (1 <= nt <= NTmax) from t: the instance for that width.
+template <bool kQ4, int NG, int NTmax, int kDot, int NT = NTmax>
+HWY_INLINE void RpTileN(const RpArgs& a, const RpSide& side, const uint8_t* g, int64_t row,
+                        int64_t t, int nt, RpPf pf) {
+  if constexpr (NT >= 1) {
+    if (nt == NT) return RpTile<kQ4, NG, NT, kDot>(a, side, g, row, t, pf);
+    if constexpr (NT > 1) RpTileN<kQ4, NG, NTmax, kDot, NT - 1>(a, side, g, row, t, nt, pf);
+  }
+}
+
+// Batches (2 .. a few dozen tokens): rows [r, r + 8 NG) x all tokens in P = ceil(n / NTmax)
+// tiles of nearly equal width (10 tokens with NTmax 8: 5 + 5, not 8 + 2), and while they run,
+// the next NG groups' weights (next_bytes at `next`) are prefetched into L2, spread over the P
+// tiles: the stream from memory overlaps the arithmetic instead of preceding it.
+template <bool kQ4, int NG, int NTmax, int kDot>
+HWY_INLINE void RpRowsBatch(const RpArgs& a, const RpSide& side, const uint8_t* g, int64_t n_tok,
+                            int64_t r, const uint8_t* next, size_t next_bytes) {
+  const int64_t P = (n_tok + NTmax - 1) / NTmax, base = n_tok / P, extra = n_tok % P;
+  const size_t lines = next_bytes / 64;
+  int64_t t = 0;
+  for (int64_t p = 0; p < P; ++p) {
+    const int nt = static_cast<int>(base + (p < extra ? 1 : 0));
+    const size_t l0 = lines * p / P, l1 = lines * (p + 1) / P;
+    RpTileN<kQ4, NG, NTmax, kDot>(
+        a, side, g, r, t, nt,
+        RpPf{next == nullptr ? nullptr : next + 64 * l0, next == nullptr ? 0 : l1 - l0});
+    t += nt;
+  }
+}
+
+// As RpGridT for batches: RpRowsBatch over chunks of NG groups, then single groups.
+template <bool kQ4, int NG, int NTmax, int kDot>
+int64_t RpGridBatch(const RpArgs& a, const RpSide& side, int64_t n_tok, int64_t r0, int64_t r1,
+                    const uint8_t* W = nullptr, size_t w_row_bytes = 0) {
+  if (W != nullptr && g_pack_buf.size() < NG * a.group_bytes) g_pack_buf.resize(NG * a.group_bytes);
+  // Group data of rows [r, r + 8 ng), and what to prefetch meanwhile (packed only: the groups
+  // after them in the range, up to NG).
+  auto run = [&](int64_t r, auto ng_c) {
+    constexpr int ng = decltype(ng_c)::value;
+    const uint8_t* g;
+    const uint8_t* next = nullptr;
+    size_t next_bytes = 0;
+    if (W == nullptr) {
+      g = a.Wp + (r / kRepackRows) * a.group_bytes;
+      const int64_t left = (r1 - r) / kRepackRows - ng;
+      next = g + ng * a.group_bytes;
+      next_bytes = static_cast<size_t>(std::min<int64_t>(left, NG)) * a.group_bytes;
+    } else {
+      for (int i = 0; i < ng; ++i) {
+        PackGroup<kQ4>(W + (r + i * kRepackRows) * w_row_bytes, w_row_bytes, a.nb,
+                       g_pack_buf.data() + i * a.group_bytes);
+      }
+      g = g_pack_buf.data();
+    }
+    RpRowsBatch<kQ4, ng, NTmax, kDot>(a, side, g, n_tok, r, next, next_bytes);
+  };
+  int64_t r = r0;
+  for (; r + NG * kRepackRows <= r1; r += NG * kRepackRows) {
+    run(r, std::integral_constant<int, NG>());
+  }
+  for (; r + kRepackRows <= r1; r += kRepackRows) run(r, std::integral_constant<int, 1>());
+  return r;
+}
+
 // Tile shapes (groups x tokens) measured on Zen 3 (2048 x 2048, 64 tokens, medians of 5):
 // q4_0 prefill 2 x 3 (+18% over 1 x 4), q8_0 prefill 2 x 4 (+36%), q4_0 decode 2 x 1 (+15%),
 // q8_0 decode 1 x 1 (2 x 1 lost ~10%).
@@ -331,8 +413,16 @@ int64_t RpGridShapes(const RpArgs& a, const RpSide& side, int64_t n_tok, int64_t
     if constexpr (kQ4) return RpGridT<kQ4, 2, 1, kDot>(a, side, n_tok, r0, r1, W, w_row_bytes);
     return RpGridT<kQ4, 1, 1, kDot>(a, side, n_tok, r0, r1, W, w_row_bytes);
   }
-  if constexpr (kQ4) return RpGridT<kQ4, 2, 3, kDot>(a, side, n_tok, r0, r1, W, w_row_bytes);
-  return RpGridT<kQ4, 2, 4, kDot>(a, side, n_tok, r0, r1, W, w_row_bytes);
+  if (!SmallBatchTiles()) {  // as before the batch tiles (benchmarks compare against it)
+    if constexpr (kQ4) return RpGridT<kQ4, 2, 3, kDot>(a, side, n_tok, r0, r1, W, w_row_bytes);
+    return RpGridT<kQ4, 2, 4, kDot>(a, side, n_tok, r0, r1, W, w_row_bytes);
+  }
+  // AVX3 (32 registers): 2 x 6 (2 x 6 x 2 accumulators); AVX2 (16): the prefill shapes.
+  if constexpr (kWideRegs) {
+    return RpGridBatch<kQ4, 2, 6, kDot>(a, side, n_tok, r0, r1, W, w_row_bytes);
+  }
+  if constexpr (kQ4) return RpGridBatch<kQ4, 2, 3, kDot>(a, side, n_tok, r0, r1, W, w_row_bytes);
+  return RpGridBatch<kQ4, 2, 4, kDot>(a, side, n_tok, r0, r1, W, w_row_bytes);
 }
 
 // The int8 dot instruction (int8_dot.h) is chosen here, once per call.
