@@ -220,6 +220,100 @@ HWY_INLINE void RpRows(const RpArgs& a, const RpSide& side, const uint8_t* g, in
   }
 }
 
+#if HWY_TARGET <= HWY_AVX3
+#define SHOAL_RP_ZMM 1
+// 512-bit vpdpbusd (AVX512-VNNI), by inline assembly as Dpbusd.
+HWY_INLINE __m512i DpbusdZ(__m512i acc, __m512i u8, __m512i s8) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u8), "v"(s8));
+  return acc;
+}
+
+HWY_INLINE __m512i Bcast4Z(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// 32 bytes at p0 (low half) and at p1 (high half).
+HWY_INLINE __m512i Load2x32(const uint8_t* p0, const uint8_t* p1) {
+  return _mm512_inserti64x4(
+      _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p0))),
+      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p1)), 1);
+}
+
+// RpTile<kQ4, 2, NT, *> in 512-bit registers: lanes 0-7 hold group 0's rows, lanes 8-15 group
+// 1's, so one vpdpbusd does both groups' chunk for a token (twice the work per instruction of
+// the 256-bit tiles on cores with two 512-bit VNNI ports). Each lane's integer sums and float
+// operations are those of RpTile (q4_0: the -8 sum(x) correction starts the sum instead of
+// ending it; q8_0: x negated where w < 0 by a byte mask, AVX-512 having no vpsignb; integer
+// sums are exact either way), so the results are bit-identical to it.
+template <bool kQ4, int NT>
+HWY_INLINE void RpTileZ(const RpArgs& a, const RpSide& side, const uint8_t* g, int64_t row,
+                        int64_t t, RpPf pf) {
+  const BlockQ8_0* xs[NT];
+  const float* dx[NT];
+  const int32_t* sx8[NT];
+  for (int j = 0; j < NT; ++j) {
+    xs[j] = reinterpret_cast<const BlockQ8_0*>(a.xq + (t + j) * a.x_row_bytes);
+    dx[j] = side.dx.data() + (t + j) * a.nb;
+    sx8[j] = kQ4 ? side.sx8.data() + (t + j) * a.nb : nullptr;
+  }
+  __m512 acc[NT];
+  for (int j = 0; j < NT; ++j) acc[j] = _mm512_setzero_ps();
+  const __m512i m4 = _mm512_set1_epi8(0xF);
+  const uint8_t* g1 = g + a.group_bytes;
+  size_t pf_acc = 0;
+  for (int64_t ib = 0; ib < a.nb; ++ib) {
+    const uint8_t* c0 = g + ib * a.col_bytes;
+    const uint8_t* c1 = g1 + ib * a.col_bytes;
+    for (pf_acc += pf.n; pf_acc >= static_cast<size_t>(a.nb); pf_acc -= a.nb, pf.p += 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(pf.p), _MM_HINT_T1);
+    }
+    __m512i s[NT];
+    if constexpr (kQ4) {
+      for (int j = 0; j < NT; ++j) s[j] = _mm512_set1_epi32(-sx8[j][ib]);
+      for (int c = 0; c < 4; ++c) {
+        const size_t o = 2 * kRepackRows + 32 * c;
+        const __m512i v = Load2x32(c0 + o, c1 + o);
+        const __m512i lo = _mm512_and_si512(v, m4);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        for (int j = 0; j < NT; ++j) {
+          s[j] = DpbusdZ(DpbusdZ(s[j], lo, Bcast4Z(xs[j][ib].qs + 4 * c)), hi,
+                         Bcast4Z(xs[j][ib].qs + 16 + 4 * c));
+        }
+      }
+    } else {
+      for (int j = 0; j < NT; ++j) s[j] = _mm512_setzero_si512();
+      for (int c = 0; c < 8; ++c) {
+        const size_t o = 2 * kRepackRows + 32 * c;
+        const __m512i v = Load2x32(c0 + o, c1 + o);
+        const __m512i av = _mm512_abs_epi8(v);
+        const __mmask64 neg = _mm512_movepi8_mask(v);
+        for (int j = 0; j < NT; ++j) {
+          const __m512i xb = Bcast4Z(xs[j][ib].qs + 4 * c);
+          s[j] = DpbusdZ(s[j], av, _mm512_mask_sub_epi8(xb, neg, _mm512_setzero_si512(), xb));
+        }
+      }
+    }
+    const __m512 dw = _mm512_cvtph_ps(_mm256_inserti128_si256(
+        _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c0))),
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(c1)), 1));
+    for (int j = 0; j < NT; ++j) {
+      acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[j]),
+                               _mm512_mul_ps(dw, _mm512_set1_ps(dx[j][ib])), acc[j]);
+    }
+  }
+  for (int j = 0; j < NT; ++j) {
+    float* out = a.y + (t + j) * a.ldy + row;
+    _mm256_storeu_ps(out, _mm512_castps512_ps256(acc[j]));
+    _mm256_storeu_ps(out + kRepackRows,
+                     _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[j]), 1)));
+  }
+}
+#else
+#define SHOAL_RP_ZMM 0
+#endif
+
 // Half h (16 bytes of quants) of one block of 8 rows (b: the first row's block, rows
 // row_bytes apart), interleaved in 4-byte chunks as the x8 layout stores them
 // (kernels/repack.h): ch[c] holds chunk c of rows 0-3 in its low 128-bit lane, of rows 4-7 in
@@ -340,12 +434,18 @@ int64_t RpGridT(const RpArgs& a, const RpSide& side, int64_t n_tok, int64_t r0, 
 }
 
 // One tile of nt tokens (1 <= nt <= NTmax) from t: the instance for that width.
-template <bool kQ4, int NG, int NTmax, int kDot, int NT = NTmax>
+// kZ: 2-group tiles in 512-bit registers (RpTileZ).
+template <bool kQ4, int NG, int NTmax, int kDot, bool kZ, int NT = NTmax>
 HWY_INLINE void RpTileN(const RpArgs& a, const RpSide& side, const uint8_t* g, int64_t row,
                         int64_t t, int nt, RpPf pf) {
   if constexpr (NT >= 1) {
-    if (nt == NT) return RpTile<kQ4, NG, NT, kDot>(a, side, g, row, t, pf);
-    if constexpr (NT > 1) RpTileN<kQ4, NG, NTmax, kDot, NT - 1>(a, side, g, row, t, nt, pf);
+    if (nt == NT) {
+#if SHOAL_RP_ZMM
+      if constexpr (kZ && NG == 2) return RpTileZ<kQ4, NT>(a, side, g, row, t, pf);
+#endif
+      return RpTile<kQ4, NG, NT, kDot>(a, side, g, row, t, pf);
+    }
+    if constexpr (NT > 1) RpTileN<kQ4, NG, NTmax, kDot, kZ, NT - 1>(a, side, g, row, t, nt, pf);
   }
 }
 
@@ -353,7 +453,7 @@ HWY_INLINE void RpTileN(const RpArgs& a, const RpSide& side, const uint8_t* g, i
 // tiles of nearly equal width (10 tokens with NTmax 8: 5 + 5, not 8 + 2), and while they run,
 // the next NG groups' weights (next_bytes at `next`) are prefetched into L2, spread over the P
 // tiles: the stream from memory overlaps the arithmetic instead of preceding it.
-template <bool kQ4, int NG, int NTmax, int kDot>
+template <bool kQ4, int NG, int NTmax, int kDot, bool kZ>
 HWY_INLINE void RpRowsBatch(const RpArgs& a, const RpSide& side, const uint8_t* g, int64_t n_tok,
                             int64_t r, const uint8_t* next, size_t next_bytes) {
   const int64_t P = (n_tok + NTmax - 1) / NTmax, base = n_tok / P, extra = n_tok % P;
@@ -362,7 +462,7 @@ HWY_INLINE void RpRowsBatch(const RpArgs& a, const RpSide& side, const uint8_t* 
   for (int64_t p = 0; p < P; ++p) {
     const int nt = static_cast<int>(base + (p < extra ? 1 : 0));
     const size_t l0 = lines * p / P, l1 = lines * (p + 1) / P;
-    RpTileN<kQ4, NG, NTmax, kDot>(
+    RpTileN<kQ4, NG, NTmax, kDot, kZ>(
         a, side, g, r, t, nt,
         RpPf{next == nullptr ? nullptr : next + 64 * l0, next == nullptr ? 0 : l1 - l0});
     t += nt;
@@ -370,7 +470,7 @@ HWY_INLINE void RpRowsBatch(const RpArgs& a, const RpSide& side, const uint8_t* 
 }
 
 // As RpGridT for batches: RpRowsBatch over chunks of NG groups, then single groups.
-template <bool kQ4, int NG, int NTmax, int kDot>
+template <bool kQ4, int NG, int NTmax, int kDot, bool kZ = false>
 int64_t RpGridBatch(const RpArgs& a, const RpSide& side, int64_t n_tok, int64_t r0, int64_t r1,
                     const uint8_t* W = nullptr, size_t w_row_bytes = 0) {
   if (W != nullptr && g_pack_buf.size() < NG * a.group_bytes) g_pack_buf.resize(NG * a.group_bytes);
@@ -393,7 +493,7 @@ int64_t RpGridBatch(const RpArgs& a, const RpSide& side, int64_t n_tok, int64_t 
       }
       g = g_pack_buf.data();
     }
-    RpRowsBatch<kQ4, ng, NTmax, kDot>(a, side, g, n_tok, r, next, next_bytes);
+    RpRowsBatch<kQ4, ng, NTmax, kDot, kZ>(a, side, g, n_tok, r, next, next_bytes);
   };
   int64_t r = r0;
   for (; r + NG * kRepackRows <= r1; r += NG * kRepackRows) {
@@ -419,6 +519,13 @@ int64_t RpGridShapes(const RpArgs& a, const RpSide& side, int64_t n_tok, int64_t
   }
   // AVX3 (32 registers): 2 x 6 (2 x 6 x 2 accumulators); AVX2 (16): the prefill shapes.
   if constexpr (kWideRegs) {
+#if SHOAL_RP_ZMM
+    if constexpr (kDot != 0) {
+      if (HasAvx512Vnni()) {
+        return RpGridBatch<kQ4, 2, 8, kDot, true>(a, side, n_tok, r0, r1, W, w_row_bytes);
+      }
+    }
+#endif
     return RpGridBatch<kQ4, 2, 6, kDot>(a, side, n_tok, r0, r1, W, w_row_bytes);
   }
   if constexpr (kQ4) return RpGridBatch<kQ4, 2, 3, kDot>(a, side, n_tok, r0, r1, W, w_row_bytes);
