@@ -441,7 +441,9 @@ int64_t RpGridShapes(const RpArgs& a, const RpSide& side, int64_t n_tok, int64_t
   if constexpr (kWideRegs) {
 #if SHOAL_RP_ZMM
     if constexpr (kDot != 0) {
-      if (HasAvx512Vnni()) {
+      // q8_0 at 2 tokens: the 256-bit tiles (the 512-bit ones' extra mask and insert per chunk
+      // cost more than the wider dots save: 0.88-0.93x from cache)
+      if (HasAvx512Vnni() && (kQ4 || n_tok > 2)) {
         return RpGridBatch<kQ4, 2, 8, kDot, true>(a, side, n_tok, r0, r1, W, w_row_bytes);
       }
     }
