@@ -102,15 +102,15 @@ constexpr size_t kPrefetchBytes = 1536;
 // Plain rows read as 8 streams (one per row): prefetch distance in each.
 constexpr size_t kPrefetchRowBytes = 512;
 
-// NG groups (8 NG rows from `row`, group data at g) x NT tokens from t. The arithmetic of each
-// output is the same in every tile shape.
 // Lines of the weights to prefetch into L2 while a multi-token tile runs: n lines of 64 bytes
-// from p, spread evenly over the tile's blocks (none when p is null).
+// from p, spread evenly over the tile's blocks (none when n is 0).
 struct RpPf {
   const uint8_t* p = nullptr;
   size_t n = 0;
 };
 
+// NG groups (8 NG rows from `row`, group data at g) x NT tokens from t. The arithmetic of each
+// output is the same in every tile shape.
 template <bool kQ4, int NG, int NT, int kDot>
 HWY_INLINE void RpTile(const RpArgs& a, const RpSide& side, const uint8_t* g, int64_t row,
                        int64_t t, RpPf pf = {}) {
