@@ -3,13 +3,18 @@
 // JSON object per line: GB/s of weight bytes read and GFLOP/s (2 * rows * k * n_tok per call).
 //
 //   shoal_matmul_bench [--rows R] [--k K] [--threads T] [--copies C] [--types q4_0,q8_0,...]
-//                      [--n_tok N] [--layouts plain,x8] [--int8 maddubs,avx_vnni,avx512_vnni]
+//                      [--n_tok 1,2,4,...] [--layouts plain,x8] [--tiles batch,legacy]
+//                      [--int8 maddubs,avx_vnni,avx512_vnni]
 //
 // --int8: the int8 dot instructions of the q4_0 / q8_0 x8 tiles to run side by side (int8_dot.h;
 // default: the one chosen for this CPU); a path the CPU lacks is skipped.
 //
 // --layouts: "plain" runs MatMul on GGUF rows, "x8" runs MatMulRepacked on the row-interleaved
 // layout (q4_0 / q8_0 only), side by side in one run.
+//
+// --tiles: for the q4_0 / q8_0 x8 kernels at n_tok > 1, "batch" runs the batch tiles (the
+// default), "legacy" the tiles as they were before them (repack.h SetSmallBatchTiles), side by
+// side in one run; the other types ignore it (run once).
 //
 // --copies C cycles through C independent copies of the matrix so the working set exceeds the
 // last-level cache (C = 1 measures the cache-resident rate).
@@ -51,6 +56,7 @@ struct Options {
   std::vector<int64_t> n_toks = {1, 64};
   std::vector<std::string> layouts = {"plain", "x8"};
   std::vector<std::string> int8;  // empty: the CPU's best
+  std::vector<std::string> tiles = {"batch"};
 };
 
 std::vector<std::string> SplitComma(const std::string& v) {
@@ -64,7 +70,8 @@ std::vector<std::string> SplitComma(const std::string& v) {
   return out;
 }
 
-void Bench(const Options& o, DType t, int64_t n_tok, bool x8, shoal::ThreadPool& pool) {
+void Bench(const Options& o, DType t, int64_t n_tok, bool x8, const std::string& tiles,
+           shoal::ThreadPool& pool) {
   const size_t row_bytes = shoal::RowBytes(t, o.k);
   const size_t mat_bytes = row_bytes * o.rows;
   std::vector<std::vector<uint8_t>> mats(o.copies);
@@ -132,11 +139,12 @@ void Bench(const Options& o, DType t, int64_t n_tok, bool x8, shoal::ThreadPool&
   std::printf(
       "{\"type\":\"%s\",\"layout\":\"%s\",\"rows\":%lld,\"k\":%lld,\"n_tok\":%lld,\"threads\":%d,"
       "\"copies\":%d,"
-      "\"int8_dot\":\"%s\",\"clock\":\"%s\",\"us_per_call\":%.1f,\"weight_GBps\":%.2f,"
+      "\"int8_dot\":\"%s\",\"tiles\":\"%s\",\"clock\":\"%s\",\"us_per_call\":%.1f,\"weight_GBps\":%"
+      ".2f,"
       "\"GFLOPs\":%.2f}\n",
       std::string(shoal::DTypeName(t)).c_str(), x8 ? "x8" : "plain", static_cast<long long>(o.rows),
       static_cast<long long>(o.k), static_cast<long long>(n_tok), pool.size(), o.copies,
-      shoal::kernels::Int8DotName(shoal::kernels::Int8DotPath()),
+      shoal::kernels::Int8DotName(shoal::kernels::Int8DotPath()), tiles.c_str(),
       pool.size() == 1 ? "thread_cpu" : "wall", s * 1e6, static_cast<double>(mat_bytes) / s / 1e9,
       2.0 * static_cast<double>(o.rows * o.k * n_tok) / s / 1e9);
   std::fflush(stdout);
@@ -157,11 +165,14 @@ int main(int argc, char** argv) {
     } else if (a == "--copies") {
       o.copies = std::max(1, std::atoi(v.c_str()));
     } else if (a == "--n_tok") {
-      o.n_toks = {std::atoll(v.c_str())};
+      o.n_toks.clear();
+      for (const std::string& n : SplitComma(v)) o.n_toks.push_back(std::atoll(n.c_str()));
     } else if (a == "--types") {
       o.types = SplitComma(v);
     } else if (a == "--layouts") {
       o.layouts = SplitComma(v);
+    } else if (a == "--tiles") {
+      o.tiles = SplitComma(v);
     } else if (a == "--int8") {
       o.int8 = SplitComma(v);
     } else {
@@ -189,10 +200,16 @@ int main(int argc, char** argv) {
       for (const std::string& l : o.layouts) {
         const bool x8 = l == "x8";
         if (x8 && !shoal::kernels::CanRepack(*t, o.rows, o.k)) continue;
+        const bool tiled = (*t == DType::kQ4_0 || *t == DType::kQ8_0) && n_tok > 1;
         for (Int8Dot p : paths) {
           shoal::kernels::SetInt8Dot(p);
-          Bench(o, *t, n_tok, x8, pool);
+          for (const std::string& tl : o.tiles) {
+            shoal::kernels::SetSmallBatchTiles(tl != "legacy");
+            Bench(o, *t, n_tok, x8, tiled ? tl : "-", pool);
+            if (!tiled) break;
+          }
         }
+        shoal::kernels::SetSmallBatchTiles(true);
       }
     }
   }

@@ -5,11 +5,14 @@
 // (0.55 GB q4_0, 1.04 GB q8_0 per layout), so decode streams them from DRAM.
 //
 //   shoal_model_matmul_bench [--threads 1,2] [--types q4_0,q8_0] [--layouts plain,x8]
-//                            [--n_tok 1,64] [--reps 5]
+//                            [--n_tok 1,64] [--reps 5] [--tiles batch,legacy]
 //
 // Per forward: q, k, v, o, gate+up, down of each layer (one thread-pool run each, rows split in
 // chunks of 16 as the engine does), then the output matrix for the last token only. Prints one
-// JSON line per (type, layout, threads, n_tok): tok/s and weight GB/s (median of reps, wall time).
+// JSON line per (type, layout, threads, n_tok, tiles): tok/s and weight GB/s (median of reps,
+// wall time). --tiles batch,legacy runs the batch tiles and the tiles as they were before them
+// (repack.h SetSmallBatchTiles) alternately, rep by rep on the same matrices, so both see the
+// same machine; with two it adds a line with the ratio of the medians (legacy ms / batch ms).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -86,7 +89,8 @@ double ReadProbeGBps(shoal::ThreadPool& pool) {
   return best;
 }
 
-void Run(DType t, bool x8, int64_t n_tok, int reps, shoal::ThreadPool& pool) {
+void Run(DType t, bool x8, int64_t n_tok, int reps, const std::vector<std::string>& tiles,
+         shoal::ThreadPool& pool) {
   const int64_t E = 2048, KV = 512, FF = 5632, V = 128256, L = 16;
   std::mt19937_64 rng(7);
   std::vector<Matrix> mats;
@@ -138,20 +142,34 @@ void Run(DType t, bool x8, int64_t n_tok, int reps, shoal::ThreadPool& pool) {
     });
   };
   forward();
-  std::vector<double> s;
+  std::vector<std::vector<double>> s(tiles.size());
   for (int rep = 0; rep < reps; ++rep) {
-    const double t0 = Now();
-    forward();
-    s.push_back(Now() - t0);
+    for (size_t i = 0; i < tiles.size(); ++i) {
+      k::SetSmallBatchTiles(tiles[i] != "legacy");
+      const double t0 = Now();
+      forward();
+      s[i].push_back(Now() - t0);
+    }
   }
-  std::sort(s.begin(), s.end());
-  const double med = s[s.size() / 2];
-  std::printf(
-      "{\"type\":\"%s\",\"layout\":\"%s\",\"threads\":%d,\"n_tok\":%lld,\"weight_bytes\":%zu,"
-      "\"ms_per_forward\":%.2f,\"tok_s\":%.2f,\"weight_GBps\":%.2f}\n",
-      std::string(shoal::DTypeName(t)).c_str(), x8 ? "x8" : "plain", pool.size(),
-      static_cast<long long>(n_tok), bytes, med * 1e3, static_cast<double>(n_tok) / med,
-      static_cast<double>(bytes) / med / 1e9);
+  k::SetSmallBatchTiles(true);
+  std::vector<double> meds;
+  for (size_t i = 0; i < tiles.size(); ++i) {
+    std::sort(s[i].begin(), s[i].end());
+    const double med = s[i][s[i].size() / 2];
+    meds.push_back(med);
+    std::printf(
+        "{\"type\":\"%s\",\"layout\":\"%s\",\"threads\":%d,\"n_tok\":%lld,\"tiles\":\"%s\","
+        "\"weight_bytes\":%zu,\"ms_per_forward\":%.2f,\"tok_s\":%.2f,\"weight_GBps\":%.2f}\n",
+        std::string(shoal::DTypeName(t)).c_str(), x8 ? "x8" : "plain", pool.size(),
+        static_cast<long long>(n_tok), tiles[i].c_str(), bytes, med * 1e3,
+        static_cast<double>(n_tok) / med, static_cast<double>(bytes) / med / 1e9);
+  }
+  if (tiles.size() == 2) {
+    std::printf(
+        "{\"type\":\"%s\",\"layout\":\"%s\",\"threads\":%d,\"n_tok\":%lld,\"%s_over_%s\":%.3f}\n",
+        std::string(shoal::DTypeName(t)).c_str(), x8 ? "x8" : "plain", pool.size(),
+        static_cast<long long>(n_tok), tiles[1].c_str(), tiles[0].c_str(), meds[1] / meds[0]);
+  }
   std::fflush(stdout);
 }
 
@@ -159,7 +177,7 @@ void Run(DType t, bool x8, int64_t n_tok, int reps, shoal::ThreadPool& pool) {
 
 int main(int argc, char** argv) {
   std::vector<std::string> threads = {"1", "2"}, types = {"q4_0", "q8_0"},
-                           layouts = {"plain", "x8"}, n_toks = {"1", "64"};
+                           layouts = {"plain", "x8"}, n_toks = {"1", "64"}, tiles = {"batch"};
   int reps = 5;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
@@ -171,6 +189,8 @@ int main(int argc, char** argv) {
       layouts = Split(v);
     } else if (a == "--n_tok") {
       n_toks = Split(v);
+    } else if (a == "--tiles") {
+      tiles = Split(v);
     } else if (a == "--reps") {
       reps = std::max(1, std::atoi(v.c_str()));
     } else {
@@ -188,7 +208,8 @@ int main(int argc, char** argv) {
         return 2;
       }
       for (const std::string& l : layouts) {
-        for (const std::string& n : n_toks) Run(*t, l == "x8", std::atoll(n.c_str()), reps, pool);
+        for (const std::string& n : n_toks)
+          Run(*t, l == "x8", std::atoll(n.c_str()), reps, tiles, pool);
       }
     }
   }

@@ -28,6 +28,19 @@ Int8Dot BestInt8Dot() {
   return best;
 }
 
+bool HasAvx512Vnni() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bw");
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+
 Int8Dot Int8DotPath() { return static_cast<Int8Dot>(Current().load(std::memory_order_relaxed)); }
 
 const char* Int8DotName(Int8Dot p) {

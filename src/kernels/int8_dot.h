@@ -11,6 +11,9 @@ enum class Int8Dot { kMaddubs = 0, kAvxVnni = 1, kAvx512Vnni = 2 };
 Int8Dot BestInt8Dot();               // what this CPU offers (kMaddubs off x86)
 Int8Dot Int8DotPath();               // what the kernels use now
 const char* Int8DotName(Int8Dot p);  // "maddubs", "avx_vnni", "avx512_vnni"
+// Whether the CPU has AVX512-VNNI with AVX512-VL and -BW (512-bit vpdpbusd), whichever path is
+// chosen: the AVX3 batch tiles of the x8 matmul use it in 512-bit registers.
+bool HasAvx512Vnni();
 // For tests and benchmarks: use p (clamped to what the CPU offers); returns the path set.
 Int8Dot SetInt8Dot(Int8Dot p);
 

@@ -9,10 +9,15 @@
 // widening; q8_0: maddubs(|w|, sign(x, w)) widened to int32 per chunk. Each row's result is one
 // float fmadd chain over its blocks, in block order, whatever the tile.
 //
+// Batches (n_tok > 1) run the batch tiles (RpGridBatch: balanced token tiles, the next rows
+// prefetched into L2 meanwhile); on AVX3 targets of CPUs with AVX512-VNNI, two groups side by
+// side in 512-bit registers (matmul_repacked_avx512-inl.h). See docs/kernels.md, "Batch tiles".
+//
 // Portable (other targets): each block column is restored to signed int8 rows and dotted with
 // int16 widening multiply-adds, as MatMulQ32Portable does.
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/blocks.h"
@@ -81,6 +86,10 @@ HWY_INLINE void Pin(__m256i& v) { asm("" : "+x"(v)); }
 
 #include "kernels/dpbusd_avx2-inl.h"  // NOLINT(build/include)
 
+// AVX3 targets compile the same AVX2 code with EVEX encodings: 32 vector registers, so wider
+// register tiles fit without spilling.
+constexpr bool kWideRegs = HWY_TARGET <= HWY_AVX3;
+
 HWY_INLINE __m256i Bcast4(const int8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
@@ -93,11 +102,18 @@ constexpr size_t kPrefetchBytes = 1536;
 // Plain rows read as 8 streams (one per row): prefetch distance in each.
 constexpr size_t kPrefetchRowBytes = 512;
 
+// Lines of the weights to prefetch into L2 while a multi-token tile runs: n lines of 64 bytes
+// from p, spread evenly over the tile's blocks (none when n is 0).
+struct RpPf {
+  const uint8_t* p = nullptr;
+  size_t n = 0;
+};
+
 // NG groups (8 NG rows from `row`, group data at g) x NT tokens from t. The arithmetic of each
 // output is the same in every tile shape.
 template <bool kQ4, int NG, int NT, int kDot>
 HWY_INLINE void RpTile(const RpArgs& a, const RpSide& side, const uint8_t* g, int64_t row,
-                       int64_t t) {
+                       int64_t t, RpPf pf = {}) {
   const BlockQ8_0* xs[NT];
   const float* dx[NT];
   const int32_t* sx8[NT];
@@ -111,8 +127,14 @@ HWY_INLINE void RpTile(const RpArgs& a, const RpSide& side, const uint8_t* g, in
     for (int j = 0; j < NT; ++j) acc[i][j] = _mm256_setzero_ps();
   }
   const __m256i m4 = _mm256_set1_epi8(0xF), ones16 = _mm256_set1_epi16(1);
+  size_t pf_acc = 0;
   for (int64_t ib = 0; ib < a.nb; ++ib) {
     const uint8_t* col = g + ib * a.col_bytes;
+    if constexpr (NT > 1) {  // Bresenham: n lines over nb blocks
+      for (pf_acc += pf.n; pf_acc >= static_cast<size_t>(a.nb); pf_acc -= a.nb, pf.p += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(pf.p), _MM_HINT_T1);
+      }
+    }
     if constexpr (NT == 1) {  // decode streams the weights from DRAM: prefetch ahead
       for (int i = 0; i < NG; ++i) {
         for (size_t o = 0; o < a.col_bytes; o += 64) {
@@ -201,6 +223,14 @@ HWY_INLINE void RpRows(const RpArgs& a, const RpSide& side, const uint8_t* g, in
     if (n_tok - t == 3) RpTile<kQ4, NG, 3, kDot>(a, side, g, r, t);
   }
 }
+
+#undef SHOAL_RP_ZMM
+#if HWY_TARGET <= HWY_AVX3
+#define SHOAL_RP_ZMM 1
+#include "kernels/matmul_repacked_avx512-inl.h"  // NOLINT(build/include)
+#else
+#define SHOAL_RP_ZMM 0
+#endif
 
 // Half h (16 bytes of quants) of one block of 8 rows (b: the first row's block, rows
 // row_bytes apart), interleaved in 4-byte chunks as the x8 layout stores them
@@ -321,9 +351,81 @@ int64_t RpGridT(const RpArgs& a, const RpSide& side, int64_t n_tok, int64_t r0, 
   return r;
 }
 
+// One tile of nt tokens (1 <= nt <= NTmax) from t: the instance for that width.
+// kZ: 2-group tiles in 512-bit registers (RpTileZ).
+template <bool kQ4, int NG, int NTmax, int kDot, bool kZ, int NT = NTmax>
+HWY_INLINE void RpTileN(const RpArgs& a, const RpSide& side, const uint8_t* g, int64_t row,
+                        int64_t t, int nt, RpPf pf) {
+  if constexpr (NT >= 1) {
+    if (nt == NT) {
+#if SHOAL_RP_ZMM
+      if constexpr (kZ && NG == 2) return RpTileZ<kQ4, NT>(a, side, g, row, t, pf);
+#endif
+      return RpTile<kQ4, NG, NT, kDot>(a, side, g, row, t, pf);
+    }
+    if constexpr (NT > 1) RpTileN<kQ4, NG, NTmax, kDot, kZ, NT - 1>(a, side, g, row, t, nt, pf);
+  }
+}
+
+// Batches (2 .. a few dozen tokens): rows [r, r + 8 NG) x all tokens in P = ceil(n / NTmax)
+// tiles of nearly equal width (10 tokens with NTmax 8: 5 + 5, not 8 + 2), and while they run,
+// the next NG groups' weights (next_bytes at `next`) are prefetched into L2, spread over the P
+// tiles: the stream from memory overlaps the arithmetic instead of preceding it.
+template <bool kQ4, int NG, int NTmax, int kDot, bool kZ>
+HWY_INLINE void RpRowsBatch(const RpArgs& a, const RpSide& side, const uint8_t* g, int64_t n_tok,
+                            int64_t r, const uint8_t* next, size_t next_bytes) {
+  const int64_t P = (n_tok + NTmax - 1) / NTmax, base = n_tok / P, extra = n_tok % P;
+  const size_t lines = next_bytes / 64;
+  int64_t t = 0;
+  for (int64_t p = 0; p < P; ++p) {
+    const int nt = static_cast<int>(base + (p < extra ? 1 : 0));
+    const size_t l0 = lines * p / P, l1 = lines * (p + 1) / P;
+    RpTileN<kQ4, NG, NTmax, kDot, kZ>(
+        a, side, g, r, t, nt,
+        RpPf{next == nullptr ? nullptr : next + 64 * l0, next == nullptr ? 0 : l1 - l0});
+    t += nt;
+  }
+}
+
+// As RpGridT for batches: RpRowsBatch over chunks of NG groups, then single groups.
+template <bool kQ4, int NG, int NTmax, int kDot, bool kZ = false>
+int64_t RpGridBatch(const RpArgs& a, const RpSide& side, int64_t n_tok, int64_t r0, int64_t r1,
+                    const uint8_t* W = nullptr, size_t w_row_bytes = 0) {
+  if (W != nullptr && g_pack_buf.size() < NG * a.group_bytes) g_pack_buf.resize(NG * a.group_bytes);
+  // Group data of rows [r, r + 8 ng), and what to prefetch meanwhile (packed only: the groups
+  // after them in the range, up to NG).
+  auto run = [&](int64_t r, auto ng_c) {
+    constexpr int ng = decltype(ng_c)::value;
+    const uint8_t* g;
+    const uint8_t* next = nullptr;
+    size_t next_bytes = 0;
+    if (W == nullptr) {
+      g = a.Wp + (r / kRepackRows) * a.group_bytes;
+      const int64_t left = (r1 - r) / kRepackRows - ng;
+      next = g + ng * a.group_bytes;
+      next_bytes = static_cast<size_t>(std::min<int64_t>(left, NG)) * a.group_bytes;
+    } else {
+      for (int i = 0; i < ng; ++i) {
+        PackGroup<kQ4>(W + (r + i * kRepackRows) * w_row_bytes, w_row_bytes, a.nb,
+                       g_pack_buf.data() + i * a.group_bytes);
+      }
+      g = g_pack_buf.data();
+    }
+    RpRowsBatch<kQ4, ng, NTmax, kDot, kZ>(a, side, g, n_tok, r, next, next_bytes);
+  };
+  int64_t r = r0;
+  for (; r + NG * kRepackRows <= r1; r += NG * kRepackRows) {
+    run(r, std::integral_constant<int, NG>());
+  }
+  for (; r + kRepackRows <= r1; r += kRepackRows) run(r, std::integral_constant<int, 1>());
+  return r;
+}
+
 // Tile shapes (groups x tokens) measured on Zen 3 (2048 x 2048, 64 tokens, medians of 5):
 // q4_0 prefill 2 x 3 (+18% over 1 x 4), q8_0 prefill 2 x 4 (+36%), q4_0 decode 2 x 1 (+15%),
-// q8_0 decode 1 x 1 (2 x 1 lost ~10%).
+// q8_0 decode 1 x 1 (2 x 1 lost ~10%). Batches on AVX3 (Intel Xeon with AVX512-VNNI, one
+// thread, 2048 x 2048 from cache): 2 x 8 in 512-bit registers, 1.4-1.6x the 2 x 3 / 2 x 4
+// 256-bit tiles from 4 to 64 tokens; without AVX512-VNNI, 2 x 6 in 256-bit registers.
 template <bool kQ4, int kDot>
 int64_t RpGridShapes(const RpArgs& a, const RpSide& side, int64_t n_tok, int64_t r0, int64_t r1,
                      const uint8_t* W, size_t w_row_bytes) {
@@ -331,8 +433,25 @@ int64_t RpGridShapes(const RpArgs& a, const RpSide& side, int64_t n_tok, int64_t
     if constexpr (kQ4) return RpGridT<kQ4, 2, 1, kDot>(a, side, n_tok, r0, r1, W, w_row_bytes);
     return RpGridT<kQ4, 1, 1, kDot>(a, side, n_tok, r0, r1, W, w_row_bytes);
   }
-  if constexpr (kQ4) return RpGridT<kQ4, 2, 3, kDot>(a, side, n_tok, r0, r1, W, w_row_bytes);
-  return RpGridT<kQ4, 2, 4, kDot>(a, side, n_tok, r0, r1, W, w_row_bytes);
+  if (!SmallBatchTiles()) {  // as before the batch tiles (benchmarks compare against it)
+    if constexpr (kQ4) return RpGridT<kQ4, 2, 3, kDot>(a, side, n_tok, r0, r1, W, w_row_bytes);
+    return RpGridT<kQ4, 2, 4, kDot>(a, side, n_tok, r0, r1, W, w_row_bytes);
+  }
+  // AVX3 (32 registers): 2 x 8 (512-bit) or 2 x 6 (256-bit); AVX2 (16): the prefill shapes.
+  if constexpr (kWideRegs) {
+#if SHOAL_RP_ZMM
+    if constexpr (kDot != 0) {
+      // q8_0 at 2 tokens: the 256-bit tiles (the 512-bit ones' extra mask and insert per chunk
+      // cost more than the wider dots save: 0.88-0.93x from cache)
+      if (HasAvx512Vnni() && (kQ4 || n_tok > 2)) {
+        return RpGridBatch<kQ4, 2, 8, kDot, true>(a, side, n_tok, r0, r1, W, w_row_bytes);
+      }
+    }
+#endif
+    return RpGridBatch<kQ4, 2, 6, kDot>(a, side, n_tok, r0, r1, W, w_row_bytes);
+  }
+  if constexpr (kQ4) return RpGridBatch<kQ4, 2, 3, kDot>(a, side, n_tok, r0, r1, W, w_row_bytes);
+  return RpGridBatch<kQ4, 2, 4, kDot>(a, side, n_tok, r0, r1, W, w_row_bytes);
 }
 
 // The int8 dot instruction (int8_dot.h) is chosen here, once per call.

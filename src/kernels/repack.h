@@ -49,6 +49,12 @@ void Unrepack(DType w, const void* Wp, int64_t rows, int64_t k, void* dst);
 void MatMulRepacked(DType w, const void* Wp, int64_t k, const void* xq, int64_t n_tok, float* y,
                     int64_t ldy, int64_t r0, int64_t r1);
 
+// For benchmarks and tests: false runs batches (n_tok > 1) through the tiles as they were before
+// the batch tiles (fixed 2 x 3 / 2 x 4 tiles, token tiles outermost, no prefetch). The results
+// are bit-identical either way. Process-wide; default true.
+void SetSmallBatchTiles(bool on);
+bool SmallBatchTiles();
+
 namespace scalar {
 void MatMulRepacked(DType w, const void* Wp, int64_t k, const void* xq, int64_t n_tok, float* y,
                     int64_t ldy, int64_t r0, int64_t r1);

@@ -1,5 +1,6 @@
 // Repacking to and from the row-interleaved x8 layout (see repack.h), and the scalar twin of
 // MatMulRepacked: each row is restored to its GGUF form and multiplied by the scalar MatMul.
+#include <atomic>
 #include <cstring>
 #include <vector>
 
@@ -38,6 +39,13 @@ void UnpackColumn(DType w, const uint8_t* packed, size_t row_bytes, uint8_t* blk
 }
 
 }  // namespace
+
+namespace {
+std::atomic<bool> g_small_batch_tiles{true};
+}  // namespace
+
+void SetSmallBatchTiles(bool on) { g_small_batch_tiles.store(on, std::memory_order_relaxed); }
+bool SmallBatchTiles() { return g_small_batch_tiles.load(std::memory_order_relaxed); }
 
 bool CanRepack(DType w, int64_t rows, int64_t k) {
   return (w == DType::kQ4_0 || w == DType::kQ8_0) && rows > 0 && rows % kRepackRows == 0 && k > 0 &&

@@ -190,6 +190,50 @@ TEST(Repack, PlainMatMulBitIdenticalToRepacked) {
   }
 }
 
+// The batch tiles (n_tok > 1: balanced token tiles up to 6 wide on AVX3, prefetch of the next
+// rows) against the tiles they replaced (SetSmallBatchTiles(false)) and the scalar twin, for
+// the serving batch sizes, packed and plain rows, on every target: bit-identical to the old
+// tiles and to each token multiplied alone, within the twin tolerance of the scalar twin. 40
+// rows: two chunks of 2 groups and a single group left over; 13 tokens: tiles of 5, 4, 4.
+TEST(Repack, BatchTilesBitIdenticalToLegacyTiles) {
+  for (DType t : {DType::kQ4_0, DType::kQ8_0}) {
+    for (int64_t n_tok : {2, 3, 5, 6, 7, 8, 12, 13, 16, 32}) {
+      const int64_t rows = 40, k = 32 * 5;
+      const Packed p = Make(t, rows, k, n_tok, static_cast<uint32_t>(90 + n_tok));
+      const std::vector<double> mag = Magnitudes(p);
+      std::vector<float> want(n_tok * rows);
+      scalar::MatMulRepacked(t, p.wp.data(), k, p.xq.data(), n_tok, want.data(), rows, 0, rows);
+      const size_t xrb = ActivationRowBytes(t, k);
+      ForEachTarget([&](const std::string& target) {
+        std::vector<float> out[2][2];  // [legacy, batch][packed, plain]
+        for (int batch = 0; batch < 2; ++batch) {
+          SetSmallBatchTiles(batch == 1);
+          out[batch][0].assign(n_tok * rows, -2.0f);
+          out[batch][1].assign(n_tok * rows, -1.0f);
+          MatMulRepacked(t, p.wp.data(), k, p.xq.data(), n_tok, out[batch][0].data(), rows, 0,
+                         rows);
+          MatMul(t, p.w.data(), RowBytes(t, k), k, p.xq.data(), n_tok, out[batch][1].data(), rows,
+                 0, rows);
+        }
+        SetSmallBatchTiles(true);
+        const std::string what =
+            std::string(DTypeName(t)) + " " + target + " n_tok=" + std::to_string(n_tok);
+        ASSERT_EQ(out[1][0], out[0][0]) << what << " packed";
+        ASSERT_EQ(out[1][1], out[0][1]) << what << " plain";
+        for (int64_t tok = 0; tok < n_tok; ++tok) {
+          std::vector<float> one(rows, 0.0f);
+          MatMulRepacked(t, p.wp.data(), k, p.xq.data() + tok * xrb, 1, one.data(), rows, 0, rows);
+          for (int64_t r = 0; r < rows; ++r) {
+            const size_t i = tok * rows + r;
+            ASSERT_EQ(out[1][0][i], one[r]) << what << " batch vs alone, token " << tok;
+            ASSERT_NEAR(out[1][0][i], want[i], 2e-6 * mag[i] + 1e-30) << what << " i=" << i;
+          }
+        }
+      });
+    }
+  }
+}
+
 // The vpdpbusd paths (AVX-VNNI, AVX512-VNNI; int8_dot.h) give bit-identical results to the
 // maddubs path on every target, prefill and decode tiles, packed and plain rows.
 TEST(Repack, Int8DotPathsBitIdentical) {
