@@ -70,9 +70,9 @@ void AddClusterOptions(CLI::App* sub, ClusterOptions* o) {
       ->group(g);
   sub->add_option("--rebalance-margin", o->rebalance_margin,
                   "a node joining a running pool is taken when the cost model predicts decode "
-                  "this much faster with it (0.1: 10%)")
+                  "this much faster with it (0.1: 10%; -1: always)")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 100.0))
+      ->check(CLI::Range(-1.0, 100.0))
       ->group(g);
   sub->add_option("--link-gbits", o->link_gbits,
                   "the links' bandwidth (Gbit/s) the cost model assumes when re-planning")

@@ -200,18 +200,19 @@ StatusOr<runtime::Executor*> Engine::Reform(const Status& why) {
     auto now = PredictDecode(*this, *rs, view, members);
     auto next = PredictDecode(*this, *rs, view, want);
     if (!now.ok() || !next.ok() || *next < *now * (1.0 + rs->rebalance_margin)) {
-      std::fprintf(stderr, "shoal: staying on the current plan (%zu workers): %s\n", members.size(),
-                   now.ok() && next.ok()
-                       ? (std::to_string(int(*next * 10) / 10.0) + " tok/s predicted with " +
-                          std::to_string(want.size()) + " workers vs " +
-                          std::to_string(int(*now * 10) / 10.0) + " now, under the " +
-                          std::to_string(int(rs->rebalance_margin * 100)) + "% margin")
-                             .c_str()
-                       : (!next.ok() ? next.status().message() : now.status().message()).c_str());
+      if (now.ok() && next.ok()) {
+        std::fprintf(stderr,
+                     "shoal: staying on the current plan (%zu workers): %.1f tok/s predicted with "
+                     "%zu workers vs %.1f now, under the %.0f%% margin\n",
+                     members.size(), *next, want.size(), *now, rs->rebalance_margin * 100.0);
+      } else {
+        std::fprintf(stderr, "shoal: staying on the current plan (%zu workers): %s\n",
+                     members.size(), (!next.ok() ? next.status() : now.status()).message().c_str());
+      }
       return nullptr;
     }
     std::fprintf(
-        stderr, "shoal: re-planning over %zu workers: %.1f tok/s predicted vs %.1f now (+%.0f%%)\n",
+        stderr, "shoal: re-planning over %zu workers: %.1f tok/s predicted vs %.1f now (%+.0f%%)\n",
         want.size(), *next, *now, (*next / *now - 1.0) * 100.0);
   }
   const auto t0 = std::chrono::steady_clock::now();

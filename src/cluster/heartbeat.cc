@@ -202,6 +202,12 @@ uint64_t MonotonicMs() {
                       .count());
 }
 
+uint64_t MonotonicUs() {
+  return uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now().time_since_epoch())
+                      .count());
+}
+
 uint64_t RandomU64() {
   uint64_t v = 0;
   (void)comm::tcp::InitCrypto();

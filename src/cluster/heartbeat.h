@@ -73,6 +73,7 @@ StatusOr<Pong> DecodePong(const HeartbeatKey& key, std::span<const uint8_t> d);
 // This process's status fields that do not depend on a job: memory, load, uptime since start.
 void FillHostStatus(NodeStatus* s, uint64_t started_ms);
 uint64_t MonotonicMs();
+uint64_t MonotonicUs();
 uint64_t RandomU64();
 
 // The node side: a thread answering pings on UDP HOST:PORT until destroyed. `status` is called for

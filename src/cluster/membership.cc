@@ -46,7 +46,7 @@ struct Node {
   NodeStatus status;
   double rtt_ms = 0;
   uint64_t last_heard_ms = 0, changed_ms = 0, added_ms = 0;
-  std::deque<std::pair<uint64_t, uint64_t>> sent;  // (seq, ms) of the last pings
+  std::deque<std::pair<uint64_t, uint64_t>> sent;  // (seq, us) of the last pings
 };
 
 bool Resolve(Node& n) {
@@ -97,16 +97,16 @@ struct Membership::Impl {
 
   void SendPings() {
     std::lock_guard<std::mutex> l(mu);
-    const uint64_t now = MonotonicMs();
     for (Node& n : nodes) {
       if (n.addr_len == 0 && !Resolve(n)) continue;
       Ping p{pool, ++seq, epoch};
+      const uint64_t sent_us = MonotonicUs();
       const std::vector<uint8_t> d = EncodePing(key, p);
       const int fd = n.addr.ss_family == AF_INET6 ? fd6.get() : fd4.get();
       if (fd < 0) continue;
       (void)sendto(fd, d.data(), d.size(), 0, reinterpret_cast<const sockaddr*>(&n.addr),
                    n.addr_len);
-      n.sent.emplace_back(p.seq, now);
+      n.sent.emplace_back(p.seq, sent_us);
       while (n.sent.size() > 64) n.sent.pop_front();
     }
   }
@@ -124,7 +124,7 @@ struct Membership::Impl {
         auto it = std::find_if(n.sent.begin(), n.sent.end(),
                                [&](const auto& s) { return s.first == pong->seq; });
         if (it == n.sent.end()) continue;
-        n.rtt_ms = double(now - it->second);
+        n.rtt_ms = double(MonotonicUs() - it->second) / 1000.0;
         n.sent.erase(n.sent.begin(), it + 1);  // each ping answered once; older ones are late
         const bool restarted = n.heard && n.status.instance != pong->status.instance;
         n.heard = true;

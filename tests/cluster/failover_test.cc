@@ -129,7 +129,7 @@ TEST(Failover, ServeDrainJoinAndRestart) {
   const std::string late_addr = probe.address;
   Stop(probe);
   Proc serve = Start({"serve", "-m", F32Model(), "--port", "0", "-t", "1", "--nodes",
-                      a.address + "," + b.address + "," + late_addr},
+                      a.address + "," + b.address + "," + late_addr, "--rebalance-margin", "-1"},
                      "failover-serve", {kSecret});
   std::string server;
   for (int i = 0; i < 3000 && server.empty(); ++i) {
@@ -182,6 +182,12 @@ TEST(Failover, ServeDrainJoinAndRestart) {
   EXPECT_GT(pool.value("reforms", int64_t{0}), reforms);
   kill(serve.pid, SIGTERM);
   EXPECT_TRUE(serve.Wait(30)) << serve.err();
+  // Rank 0 gone: the workers wait for the next one, which forms a pool from them.
+  Proc next = RunShoal({"run", "-m", F32Model(), "-p", "again", "-n", "4", "-t", "1", "--nodes",
+                        b.address + "," + late_addr + "," + a.address},
+                       "failover-next", 60, {kSecret});
+  EXPECT_EQ(next.code, 0) << next.err();
+  EXPECT_EQ(next.err().find("starting with"), std::string::npos) << next.err();
   for (Worker* x : {&b, &late, &again}) Stop(*x);
 }
 
