@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "base/progress_board.h"
 #include "base/status.h"
 #include "base/thread_pool.h"
 #include "cluster/shard_cache.h"
@@ -51,6 +52,9 @@ struct JobOptions {
   // The job's I/O timeout for the workers' commands (they wait for the next one with none);
   // < 0: the workers keep their group's timeout throughout.
   int io_timeout_ms = -1;
+  // Where rank 0 reports the shipping of shards ("ship", bytes per node), the mapping of its own
+  // shard ("map", node 0) and the nodes' load reports ("load", per node). Optional.
+  ProgressBoard* progress = nullptr;
 };
 
 // Rank 0's handle on a running job.
