@@ -242,6 +242,22 @@ TEST(Model, ReportsProgressPerTensor) {
   }
 }
 
+TEST(Generate, ReportsEachTensorMade) {
+  GenSpec spec;
+  spec.n_embd = 64;
+  spec.n_ff = 96;
+  std::vector<std::pair<uint64_t, uint64_t>> calls;
+  spec.on_progress = [&](uint64_t done, uint64_t total) { calls.emplace_back(done, total); };
+  gguf::Writer w;
+  ASSERT_TRUE(GenerateModelWriter(spec, &w).ok());
+  const std::vector<uint8_t> img = w.Serialize();
+  auto f = gguf::File::FromMemory(img.data(), img.size());
+  ASSERT_TRUE(f.ok());
+  const uint64_t n = (*f)->tensors().size();  // the reference: the file's directory
+  ASSERT_EQ(calls.size(), n + 1);
+  for (uint64_t i = 0; i <= n; ++i) EXPECT_EQ(calls[i], std::make_pair(i, n));
+}
+
 TEST(Model, TiedOutput) {
   const auto img = BuildImage("llama", "output.weight");
   auto m = LoadImage(img);

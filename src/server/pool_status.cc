@@ -149,10 +149,7 @@ Json NodeStatus(const cluster::Engine& e, const Json& plan, const runtime::Sched
 PoolMonitor::PoolMonitor(PoolSources sources, PoolMonitorOptions options)
     : src_(std::move(sources)), opt_(options), history_(options.capacity) {
   started_ms_ = NowMs();
-  if (src_.engine != nullptr && src_.engine->model) {
-    model_ = ModelCard(*src_.engine, src_.model_id);
-    plan_ = EnginePlan(*src_.engine);
-  }
+  SetEngine(src_.engine);
   Sample();  // the baseline
   thread_ = std::thread([this] { Loop(); });
 }
@@ -164,6 +161,18 @@ PoolMonitor::~PoolMonitor() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+}
+
+void PoolMonitor::SetEngine(const cluster::Engine* engine) {
+  Json model, plan;
+  if (engine != nullptr && engine->model) {
+    model = ModelCard(*engine, src_.model_id);
+    plan = EnginePlan(*engine);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  src_.engine = engine;
+  model_ = std::move(model);
+  plan_ = std::move(plan);
 }
 
 void PoolMonitor::Loop() {
@@ -191,11 +200,17 @@ Json PoolMonitor::Status(int64_t since_ms) const {
   j["object"] = "pool";
   j["now_ms"] = NowMs();
   j["started_ms"] = started_ms_;
+  std::unique_lock<std::mutex> engine_lock(mu_);
+  const ProgressSnapshot progress = src_.progress ? src_.progress->Snapshot() : ProgressSnapshot{};
+  j["state"] = src_.progress ? LoadStateName(progress.state) : "ready";
+  j["progress"] = src_.progress ? ProgressJson(progress) : Json(nullptr);
   j["model"] = model_.is_null() ? Json(nullptr) : model_;
   j["plan"] = plan_.is_null() ? Json(nullptr) : plan_;
   j["nodes"] = src_.engine != nullptr && !plan_.is_null()
                    ? NodeStatus(*src_.engine, plan_, s, g.last_error)
                    : Json::array();
+  j["links"] = LinksJson(src_.link, plan_);
+  engine_lock.unlock();
   j["engine"] = {{"ok", g.last_error.empty()},
                  {"error", g.last_error.empty() ? Json(nullptr) : Json(g.last_error)}};
   Json totals;

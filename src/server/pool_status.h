@@ -15,6 +15,7 @@
 
 #include "runtime/scheduler.h"
 #include "server/live_history.h"
+#include "server/pool_progress.h"
 
 namespace shoal::cluster {
 struct Engine;
@@ -27,6 +28,8 @@ struct PoolSources {
   std::function<runtime::SchedulerStats()> stats;  // the scheduler's; may be empty
   std::function<GenerationTotals()> totals;        // finished generations; may be empty
   std::string model_id;
+  const ProgressBoard* progress = nullptr;  // the start's steps (`progress`); may be null
+  LinkInfo link;                            // how rank 0 reaches the workers (`links`)
 };
 
 struct PoolMonitorOptions {
@@ -55,6 +58,9 @@ class PoolMonitor {
 
   // The whole answer; history samples newer than since_ms only (since_ms < 0: all of them).
   nlohmann::ordered_json Status(int64_t since_ms) const;
+  // The engine, once it is open (a server answers while it loads): the model card, plan and
+  // nodes appear.
+  void SetEngine(const cluster::Engine* engine);
 
  private:
   void Loop();
@@ -62,7 +68,7 @@ class PoolMonitor {
 
   PoolSources src_;
   PoolMonitorOptions opt_;
-  nlohmann::ordered_json model_, plan_;  // fixed once the engine is open
+  nlohmann::ordered_json model_, plan_;  // fixed once the engine is open (under mu_)
   int64_t started_ms_ = 0;
   mutable std::mutex mu_;
   std::condition_variable cv_;
