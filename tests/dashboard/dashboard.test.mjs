@@ -292,6 +292,7 @@ test('3 nodes: a worker stopped by the test shows as down', async () => {
   process.kill(last.pid, 'SIGKILL');
   await page.waitForSelector('article.node[data-rank="2"][data-status="down"]', { timeout: 10000 });
   assert.match(await page.$eval('article.node[data-rank="2"] .detail', (d) => d.textContent), new RegExp(`${last.pid} has exited`));
+  await page.waitForSelector('svg.links .link.down[data-to="2"] line[stroke-dasharray]');  // its link dashed
   assert.equal(await page.$eval('article.node[data-rank="0"]', (n) => n.dataset.status), 'up');
   // (rank 1 may go down too: its links to rank 2 break and a worker ends with its job)
   assert.match(await page.$eval('#banner', (b) => b.textContent), /nodes? (is|are) down: .*local worker 2/);

@@ -417,4 +417,12 @@ describe('loading', () => {
       assert.equal(await srv.stop(), 0);
     }
   });
+  test('SIGTERM while loading ends the server at once, with status 1', async () => {
+    const srv = await startServer(model, [], { loading: true,
+      env: { SHOAL_TEST_LOAD_DELAY_MS: '30000' } });
+    const t0 = Date.now();
+    assert.equal(await srv.stop(), 1);
+    assert.ok(Date.now() - t0 < 10000);
+    assert.match(srv.log(), /stopped while loading/);
+  });
 });

@@ -128,7 +128,7 @@ function renderProgress(p) {
     : `Loading${pr.label ? `: ${pr.label}` : ''}`;
   const names = Object.fromEntries((p.plan?.nodes || []).map((n, i) => [i, n.name]));
   $('progress').replaceChildren(progressView(pr, names),
-    pr.error ? el('p', { class: 'detail', role: 'alert' }, pr.error) : null);
+    ...(pr.error ? [el('p', { class: 'detail', role: 'alert' }, pr.error)] : []));
 }
 
 function renderModel(m) {

@@ -30,7 +30,8 @@ export function progressRows(progress, names = {}) {
     rows.push({ phase: p.phase, node: null, label: p.label, done: p.done, total: p.total,
       unit: p.unit, finished: p.finished, frac: fraction(p.done, p.total),
       text: progressText(p.done, p.total, p.unit, p.elapsed_ms) });
-    for (const n of p.nodes || []) {
+    // A step of one node only (rank 0 mapping its shard) needs no bar of its own for it.
+    for (const n of p.nodes?.length > 1 ? p.nodes : []) {
       rows.push({ phase: p.phase, node: n.node, label: names[n.node] ?? `node ${n.node}`,
         done: n.done, total: n.total, unit: p.unit, finished: n.finished,
         frac: fraction(n.done, n.total), text: progressText(n.done, n.total, p.unit, n.elapsed_ms) });

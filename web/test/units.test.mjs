@@ -6,7 +6,7 @@ import { readSse } from '../src/sse.js';
 import { rangeText, planColumns } from '../src/plan.js';
 import { niceScale } from '../src/chart.js';
 import { progressText, progressRows, fraction } from '../src/progress.js';
-import { ringPositions, linkLabel } from '../src/links.js';
+import { ringPositions, fanPositions, linkLabel } from '../src/links.js';
 
 function bodyOf(text, cuts) {
   const bytes = new TextEncoder().encode(text);
@@ -82,11 +82,13 @@ test('progress: amounts, rate and time left, per phase and per node', () => {
     { phase: 'ship', label: 'shipping weights', unit: 'B', done: 30, total: 40, finished: false, elapsed_ms: 0,
       nodes: [{ node: 1, done: 20, total: 20, finished: true, elapsed_ms: 0 },
         { node: 2, done: 10, total: 20, finished: false, elapsed_ms: 0 }] },
+    { phase: 'map', label: 'mapping', unit: 'B', done: 5, total: 5, finished: true, elapsed_ms: 0,
+      nodes: [{ node: 0, done: 5, total: 5, finished: true, elapsed_ms: 0 }] },
     { phase: 'warmup', label: 'warming up', unit: 'steps', done: 0, total: 1, finished: false, elapsed_ms: 0, nodes: null },
   ] }, { 2: 'box-b' });
   assert.deepEqual(rows.map((r) => [r.phase, r.node, r.label, r.frac]), [
     ['ship', null, 'shipping weights', 0.75], ['ship', 1, 'node 1', 1], ['ship', 2, 'box-b', 0.5],
-    ['warmup', null, 'warming up', 0]]);
+    ['map', null, 'mapping', 1], ['warmup', null, 'warming up', 0]]);
   assert.deepEqual(progressRows(null), []);
 });
 
@@ -97,6 +99,9 @@ test('links: workers on a circle around rank 0, labels name the protection', () 
   assert.ok(near(pos[1].x, 150) && near(pos[1].y, 100));
   assert.ok(near(pos[2].x, 100) && near(pos[2].y, 150));
   for (const p of pos) assert.ok(near(Math.hypot(p.x - 100, p.y - 100), 50));
+  // Up to 8: a column, `gap` apart, centred on the middle.
+  assert.deepEqual(fanPositions(3, 400, 200, 50), [{ x: 400, y: 50 }, { x: 400, y: 100 }, { x: 400, y: 150 }]);
+  assert.deepEqual(fanPositions(1, 400, 110, 56), [{ x: 400, y: 55 }]);
   assert.equal(linkLabel({ transport: 'tcp', security: 'seal' }), 'tcp · seal (encrypted)');
   assert.equal(linkLabel({ transport: 'shm', security: 'local' }), 'shm · local (shared memory)');
 });
