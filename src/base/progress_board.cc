@@ -95,14 +95,22 @@ void ProgressBoard::Draw(const ProgressPhase& p, const ProgressItem& it, double 
   const std::string line =
       FormatProgress(label, it.done, it.total, p.unit, elapsed_s, tty_ ? 30 : 0);
   if (tty_) {
-    // \r and clear to the end of the line: one line redrawn in place; a line end once an item
-    // finishes, so each finished step stays on the screen.
-    std::fprintf(echo_, "\r%s\x1b[K%s", line.c_str(), it.finished ? "\n" : "");
-    line_open_ = !it.finished;
+    // \r and clear to the end of the line: one line redrawn in place. A step that took long
+    // keeps its finished line (a line end); the next draw overwrites a quick one.
+    const bool keep = it.finished && elapsed_s >= min_log_s_;
+    std::fprintf(echo_, "\r%s\x1b[K%s", line.c_str(), keep ? "\n" : "");
+    line_open_ = !keep;
   } else {
     std::fprintf(echo_, "%s\n", line.c_str());
   }
   std::fflush(echo_);
+}
+
+void ProgressBoard::ClearLine() {
+  if (echo_ == nullptr || !line_open_) return;
+  std::fprintf(echo_, "\r\x1b[K");  // the terminal line goes; what follows starts clean
+  std::fflush(echo_);
+  line_open_ = false;
 }
 
 ProgressFn ProgressBoard::Reporter(const std::string& phase, const std::string& label,
@@ -115,22 +123,14 @@ ProgressFn ProgressBoard::Reporter(const std::string& phase, const std::string& 
 void ProgressBoard::SetReady() {
   std::lock_guard<std::mutex> lock(mu_);
   state_ = LoadState::kReady;
-  if (echo_ != nullptr && line_open_) {
-    std::fprintf(echo_, "\n");
-    std::fflush(echo_);
-    line_open_ = false;
-  }
+  ClearLine();
 }
 
 void ProgressBoard::SetFailed(const std::string& error) {
   std::lock_guard<std::mutex> lock(mu_);
   state_ = LoadState::kFailed;
   error_ = error;
-  if (echo_ != nullptr && line_open_) {
-    std::fprintf(echo_, "\n");
-    std::fflush(echo_);
-    line_open_ = false;
-  }
+  ClearLine();
 }
 
 LoadState ProgressBoard::state() const {

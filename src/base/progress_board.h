@@ -56,8 +56,9 @@ class ProgressBoard {
   // echo: where to draw the terminal lines (nullptr: nowhere); redrawn in place when it is a
   // terminal.
   explicit ProgressBoard(FILE* echo = nullptr);
-  // tty: redraw in place; else one plain line when an item that took at least min_log_s
-  // finishes.
+  // tty: one line redrawn in place (an item that took at least min_log_s keeps its finished
+  // line; SetReady / SetFailed clear the last one); else one plain line when an item that took
+  // at least min_log_s finishes.
   ProgressBoard(FILE* echo, bool tty, double min_log_s = 1.0);
   ProgressBoard(const ProgressBoard&) = delete;
   ProgressBoard& operator=(const ProgressBoard&) = delete;
@@ -75,13 +76,14 @@ class ProgressBoard {
 
  private:
   void Draw(const ProgressPhase& p, const ProgressItem& it, double elapsed_s);
+  void ClearLine();  // under mu_
 
   mutable std::mutex mu_;
   FILE* echo_;
   bool tty_;
   double min_log_s_;
   double last_draw_s_ = -1e9;
-  bool line_open_ = false;  // a terminal line drawn without its line end
+  bool line_open_ = false;  // a terminal line drawn without its line end (to overwrite)
   LoadState state_ = LoadState::kLoading;
   std::string error_;
   std::vector<ProgressPhase> phases_;

@@ -111,13 +111,13 @@ TEST(ProgressBoard, ManyThreadsReportConsistently) {
   EXPECT_TRUE(s.phases[0].finished());
 }
 
-TEST(ProgressBoard, TerminalRedrawsOneLineAndEndsItWhenAnItemFinishes) {
+TEST(ProgressBoard, TerminalRedrawsOneLineAndClearsItWhenReady) {
   FILE* f = std::tmpfile();
   {
-    ProgressBoard b(f, /*tty=*/true);
+    ProgressBoard b(f, /*tty=*/true, /*min_log_s=*/1000.0);  // every step quick
     for (uint64_t d = 0; d <= 4; ++d) b.Report("map", "mapping weights", "tensors", -1, d, 4);
     b.Report("ship", "shipping weights", "B", 2, 0, 1 << 20);
-    b.SetReady();  // closes the open line
+    b.SetReady();  // clears the line
   }
   const std::string s = ReadAll(f);
   std::fclose(f);
@@ -126,8 +126,25 @@ TEST(ProgressBoard, TerminalRedrawsOneLineAndEndsItWhenAnItemFinishes) {
             std::string::npos)
       << s;
   EXPECT_NE(s.find("\rshoal: shipping weights, node 2 [>"), std::string::npos) << s;
-  EXPECT_EQ(std::count(s.begin(), s.end(), '\n'), 2) << s;  // the finished item, then SetReady
-  EXPECT_EQ(s.back(), '\n');
+  EXPECT_EQ(std::count(s.begin(), s.end(), '\n'), 0) << s;  // one line throughout
+  EXPECT_EQ(s.substr(s.size() - 4), "\r\x1b[K") << s;
+}
+
+TEST(ProgressBoard, TerminalKeepsTheLineOfALongStep) {
+  FILE* f = std::tmpfile();
+  {
+    ProgressBoard b(f, /*tty=*/true, /*min_log_s=*/0.0);  // every step "long"
+    b.Report("map", "mapping weights", "tensors", -1, 0, 2);
+    b.Report("map", "mapping weights", "tensors", -1, 2, 2);
+    b.Report("warmup", "warming up", "steps", -1, 0, 1);
+    b.Report("warmup", "warming up", "steps", -1, 1, 1);
+    b.SetReady();  // nothing open: nothing to clear
+  }
+  const std::string s = ReadAll(f);
+  std::fclose(f);
+  EXPECT_EQ(std::count(s.begin(), s.end(), '\n'), 2) << s;
+  EXPECT_NE(s.find("100%  2/2 tensors  0s\x1b[K\n"), std::string::npos) << s;
+  EXPECT_EQ(s.substr(s.size() - 4), "\x1b[K\n") << s;
 }
 
 TEST(ProgressBoard, PlainLinesOnlyForStepsThatTookLong) {
