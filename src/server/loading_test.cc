@@ -125,5 +125,27 @@ TEST_F(LoadingTest, ApiKeyIsCheckedBeforeTheLoadingAnswer) {
   EXPECT_FALSE(server_->ready());
 }
 
+// A load that fails at once stops the server just as it starts to listen: Run still returns,
+// whichever comes first.
+TEST(HttpServerStop, StopJustAfterRunStartsEndsRun) {
+  for (int i = 0; i < 50; ++i) {
+    ServerOptions o;
+    o.port = 0;
+    auto s = HttpServer::Create(o, Backend{});
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    std::thread t([&] { (void)(*s)->Run(); });
+    if (i % 2 == 0) std::this_thread::yield();
+    (*s)->Stop();
+    t.join();  // hangs here if a Stop before the listen loop was lost
+  }
+  // Stop before Run: Run returns at once.
+  ServerOptions o;
+  o.port = 0;
+  auto s = HttpServer::Create(o, Backend{});
+  ASSERT_TRUE(s.ok());
+  (*s)->Stop();
+  EXPECT_TRUE((*s)->Run().ok());
+}
+
 }  // namespace
 }  // namespace shoal::server

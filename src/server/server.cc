@@ -5,7 +5,9 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <chrono>
 #include <exception>
+#include <thread>
 
 #include "server/api.h"
 #include "server/dashboard.h"
@@ -85,6 +87,7 @@ struct HttpServer::Impl {
   int port = 0;
   // Set (release) once ctx and backend hold the engine; handlers read it (acquire) first.
   std::atomic<bool> ready{false};
+  std::atomic<bool> stopping{false}, run_entered{false}, run_done{false};  // Stop and Run
 };
 
 // Paths a loading server answers: the pages, their assets and the pool's progress.
@@ -113,10 +116,27 @@ Status HttpServer::SetReady(const Backend& b) {
 }
 HttpServer::~HttpServer() { Stop(); }
 int HttpServer::port() const { return impl_->port; }
-void HttpServer::Stop() { impl_->http.stop(); }
+// httplib's stop() does nothing before its listen loop runs: a Stop that comes just as Run starts
+// (a load that fails at once) waits for the loop to start, then stops it; a Run that starts after
+// a Stop returns at once.
+void HttpServer::Stop() {
+  Impl* im = impl_.get();
+  im->stopping.store(true);
+  im->http.stop();
+  if (!im->run_entered.load()) return;
+  while (!im->run_done.load() && !im->http.is_running()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  im->http.stop();
+}
 
 Status HttpServer::Run() {
-  if (!impl_->http.listen_after_bind()) return IoError("the HTTP server stopped with an error");
+  Impl* im = impl_.get();
+  im->run_entered.store(true);
+  bool ok = true;
+  if (!im->stopping.load()) ok = im->http.listen_after_bind();
+  im->run_done.store(true);
+  if (!ok) return IoError("the HTTP server stopped with an error");
   return Status::Ok();
 }
 

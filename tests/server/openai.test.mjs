@@ -390,7 +390,12 @@ describe('loading', () => {
       await assert.rejects(client.completions.create({ model: 'tiny.gguf', prompt: 'x',
         max_tokens: 2 }), (err) => err.status === 503);
 
-      const pool = await (await fetch(`${srv.url}/v1/pool`)).json();
+      // Once the delay began (the steps before it done):
+      const pool = await waitFor(async () => {
+        const p = await (await fetch(`${srv.url}/v1/pool`)).json();
+        return p.progress.phase === 'test-delay' ? p : null;
+      }, 20000, 50);
+      assert.ok(pool, 'the loading reaches the delay');
       assert.equal(pool.state, 'loading');
       assert.equal(pool.model, null);
       const phases = pool.progress.phases.map((p) => p.phase);
@@ -413,9 +418,11 @@ describe('loading', () => {
       const c = await client.completions.create({ model: 'tiny.gguf', prompt, max_tokens: N,
         temperature: 0, ignore_eos: true });
       assert.equal(c.choices[0].text, shoalRun(model, prompt, N, ['--ignore-eos']).text);
-    } finally {
-      assert.equal(await srv.stop(), 0);
+    } catch (e) {
+      await srv.stop();
+      throw e;
     }
+    assert.equal(await srv.stop(), 0);
   });
   test('SIGTERM while loading ends the server at once, with status 1', async () => {
     const srv = await startServer(model, [], { loading: true,
