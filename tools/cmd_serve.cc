@@ -222,6 +222,7 @@ Status Serve(Opts o) {
   pthread_kill(waiter.native_handle(), SIGTERM);
   waiter.join();
   sched.Stop();
+  http.reset();  // its dashboard monitor reads the scheduler: gone before the scheduler is
   std::fprintf(stderr, "shoal serve: stopped\n");
   return http_status;
 }
