@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <string>
 
+#include "base/progress_board.h"
 #include "cli_common.h"
 #include "format/gguf.h"
 #include "gen_model.h"
@@ -91,6 +92,8 @@ Status GenModel(const Opts& o) {
     return InvalidArgument("--tokenizer-config and --pre need --tokenizer-json");
   }
   const double t0 = NowMs();
+  ProgressBoard board(stderr);  // a line on a terminal; one plain line when it took long
+  spec.on_progress = board.Reporter("gen", "gen-model: making tensors", "tensors");
   std::string wrote = o.out;
   if (o.split_max_size.empty()) {
     SHOAL_RETURN_IF_ERROR(model::GenerateModel(spec, o.out));

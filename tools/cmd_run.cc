@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "base/progress_board.h"
 #include "cli_common.h"
 #include "cluster_flags.h"
 #include "model/tokenizer_stream.h"
@@ -34,8 +35,10 @@ struct Opts {
 Status Run(Opts o) {
   SHOAL_ASSIGN_OR_RETURN(std::string text, PromptText(o.prompt, o.file));
   if (o.n_predict < 0) return InvalidArgument("-n must be >= 0");
+  ProgressBoard board(stderr);  // the loading's steps: a line on a terminal
   SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<Engine> e,
-                         OpenEngine(o.model, o.n_threads, o.n_ctx, o.cluster));
+                         OpenEngine(o.model, o.n_threads, o.n_ctx, o.cluster, 1, &board));
+  board.SetReady();
   const model::Tokenizer& tok = e->tokenizer();
   const std::vector<int32_t> prompt = tok.Encode(text, true, !o.no_parse_special);
   if (prompt.empty()) return InvalidArgument("the prompt is empty (and the model adds no BOS)");

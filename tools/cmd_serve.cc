@@ -7,12 +7,17 @@
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <thread>
 
+#include "base/progress_board.h"
 #include "cli_common.h"
 #include "cluster_flags.h"
 #include "model/chat_template.h"
@@ -32,6 +37,89 @@ struct Opts {
   int queue = 64;
   int batch_tokens = 512;
 };
+
+// How rank 0 reaches the workers, for the dashboard's links.
+server::LinkInfo LinkOf(const ClusterOptions& c) {
+  if (!c.pooled()) return {};
+  if (c.mpi) return {"mpi", "mpi"};
+  if (c.local > 0 && c.transport == "shm") return {"shm", "local"};
+  return {"tcp", c.link_security};
+}
+
+// For tests: SHOAL_TEST_LOAD_DELAY_MS (at most a minute) holds the server in its loading state
+// that long, as a step of its own, so that a test can watch the loading.
+void TestLoadDelay(ProgressBoard& board) {
+  const char* env = std::getenv("SHOAL_TEST_LOAD_DELAY_MS");
+  if (env == nullptr) return;
+  const int64_t ms = std::clamp<int64_t>(std::atoll(env), 0, 60000);
+  for (int64_t done = 0;; done += 100) {
+    board.Report("test-delay", "held by SHOAL_TEST_LOAD_DELAY_MS", "ms", -1,
+                 uint64_t(std::min(done, ms)), uint64_t(ms));
+    if (done >= ms) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(100, ms - done)));
+  }
+}
+
+// One step of one token through every node, so that the first request does not pay for
+// faulting the weights in (and a node that cannot compute shows before any request).
+Status WarmUp(Engine& e, ProgressBoard& board) {
+  auto fn = board.Reporter("warmup", "warming up", "steps");
+  fn(0, 1);
+  const int32_t tok = std::max(0, e.tokenizer().bos());
+  if (e.executor->kv_blocks() > 0) {
+    runtime::StepBatch b;
+    b.entries.push_back({0, 0, tok, 1});
+    b.tables.push_back({0});
+    SHOAL_RETURN_IF_ERROR(e.executor->Step(b).status().With("the warm-up step"));
+  } else {
+    SHOAL_RETURN_IF_ERROR(e.Eval(std::span<const int32_t>(&tok, 1), false).status());
+    SHOAL_RETURN_IF_ERROR(e.Reset());
+  }
+  fn(1, 1);
+  return Status::Ok();
+}
+
+// What the server answers from once the model is loaded.
+struct Loaded {
+  std::unique_ptr<Engine> engine;
+  std::optional<model::ChatTemplate> tmpl;
+  std::unique_ptr<runtime::Scheduler> sched;
+  std::unique_ptr<FailoverLink> failover;  // before the scheduler goes
+};
+
+StatusOr<Loaded> Load(const Opts& o, ProgressBoard& board) {
+  Loaded l;
+  SHOAL_ASSIGN_OR_RETURN(l.engine,
+                         OpenEngine(o.model, o.n_threads, o.n_ctx, o.cluster, o.parallel, &board));
+  Engine& e = *l.engine;
+  model::ChatTemplateOptions to;
+  to.fallback = o.chat_template_fallback;
+  auto t = model::ChatTemplate::FromModel(*e.model, to);
+  if (t.ok()) {
+    l.tmpl = std::move(*t);
+  } else if (t.status().code() == StatusCode::kNotFound && o.chat_template_fallback.empty()) {
+    std::fprintf(stderr,
+                 "shoal serve: %s; chat endpoints are off (--chat-template-fallback NAME turns "
+                 "them on)\n",
+                 t.status().message().c_str());
+  } else {
+    return t.status().With("the chat template");
+  }
+  TestLoadDelay(board);
+  SHOAL_RETURN_IF_ERROR(WarmUp(e, board));
+  std::vector<int32_t> eog;
+  for (int32_t id = 0; id < e.tokenizer().n_vocab(); ++id) {
+    if (e.tokenizer().IsEog(id)) eog.push_back(id);
+  }
+  runtime::SchedulerOptions so;
+  so.max_sequences = o.parallel;
+  so.max_queue = o.queue;
+  so.max_batch_tokens = o.batch_tokens;
+  EnableFailover(e, &so);
+  SHOAL_ASSIGN_OR_RETURN(l.sched, runtime::Scheduler::Create(*e.executor, eog, so));
+  l.failover = std::make_unique<FailoverLink>(e, *l.sched);
+  return l;
+}
 
 Status Serve(Opts o) {
   // SIGINT/SIGTERM are taken by one thread (below) before any other thread starts.
@@ -54,46 +142,63 @@ Status Serve(Opts o) {
                            " (not a loopback address) needs --api-key-file (or, knowingly, "
                            "--insecure-no-auth)");
   }
-  SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<Engine> e,
-                         OpenEngine(o.model, o.n_threads, o.n_ctx, o.cluster, o.parallel));
-  const model::Tokenizer& tok = e->tokenizer();
 
-  std::optional<model::ChatTemplate> tmpl;
-  model::ChatTemplateOptions to;
-  to.fallback = o.chat_template_fallback;
-  auto t = model::ChatTemplate::FromModel(*e->model, to);
-  if (t.ok()) {
-    tmpl = std::move(*t);
-  } else if (t.status().code() == StatusCode::kNotFound && o.chat_template_fallback.empty()) {
-    std::fprintf(stderr,
-                 "shoal serve: %s; chat endpoints are off (--chat-template-fallback NAME turns "
-                 "them on)\n",
-                 t.status().message().c_str());
-  } else {
-    return t.status().With("the chat template");
-  }
-
-  std::vector<int32_t> eog;
-  for (int32_t id = 0; id < tok.n_vocab(); ++id) {
-    if (tok.IsEog(id)) eog.push_back(id);
-  }
-  runtime::SchedulerOptions so;
-  so.max_sequences = o.parallel;
-  so.max_queue = o.queue;
-  so.max_batch_tokens = o.batch_tokens;
-  EnableFailover(*e, &so);
-  SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Scheduler> sched,
-                         runtime::Scheduler::Create(*e->executor, eog, so));
-  FailoverLink failover(*e, *sched);
-
+  // The HTTP server answers first (the dashboard shows the loading; the API answers 503 with
+  // Retry-After), then the model loads on this thread.
+  ProgressBoard board(stderr);
   server::Backend b;
-  b.scheduler = sched.get();
-  b.tokenizer = &tok;
-  b.chat_template = tmpl ? &*tmpl : nullptr;
   b.model_id = !o.alias.empty() ? o.alias : std::filesystem::path(o.model).filename().string();
-  b.n_nodes = e->n_nodes();
-  if (e->job) {
-    const parallel::Plan& plan = e->job->plan;
+  b.progress = &board;
+  b.link = LinkOf(o.cluster);
+  o.http.http_threads = o.parallel + o.queue + 16;
+  SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<server::HttpServer> http,
+                         server::HttpServer::Create(o.http, b));
+  std::fprintf(stderr,
+               "shoal serve: http://%s:%d shows the loading (the API answers 503 until "
+               "the model is ready)\n",
+               o.http.host.c_str(), http->port());
+  std::fflush(stderr);
+
+  std::atomic<runtime::Scheduler*> ready_sched{nullptr};
+  std::atomic<bool> ending{false};  // the main thread wakes the waiter to end it
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    if (ending.load()) return;
+    if (runtime::Scheduler* s = ready_sched.load()) {
+      s->Stop();  // ends every request (their streams close), then the HTTP threads can end
+    } else {
+      // Still loading: nothing to finish (local workers end with this process).
+      std::fprintf(stderr, "\nshoal serve: stopped while loading\n");
+      std::fflush(stderr);
+      std::_Exit(1);
+    }
+    http->Stop();
+  });
+  Status http_status;
+  std::thread http_thread([&] { http_status = http->Run(); });
+  auto finish = [&](Status st) {
+    http->Stop();
+    http_thread.join();
+    ending.store(true);
+    pthread_kill(waiter.native_handle(), SIGTERM);
+    waiter.join();
+    return st;
+  };
+
+  StatusOr<Loaded> loaded = Load(o, board);
+  if (!loaded.ok()) {
+    board.SetFailed(loaded.status().ToString());
+    return finish(loaded.status());
+  }
+  Engine& e = *loaded->engine;
+  runtime::Scheduler& sched = *loaded->sched;
+  b.scheduler = &sched;
+  b.tokenizer = &e.tokenizer();
+  b.chat_template = loaded->tmpl ? &*loaded->tmpl : nullptr;
+  b.n_nodes = e.n_nodes();
+  if (e.job) {
+    const parallel::Plan& plan = e.job->plan;
     for (size_t r = 0; r < plan.ranks.size(); ++r) {
       server::NodeInfo n;
       n.rank = plan.ranks[r].rank;
@@ -104,33 +209,28 @@ Status Serve(Opts o) {
       b.nodes.push_back(n);
     }
   }
-  b.engine = e.get();  // the dashboard (GET /v1/pool)
-  if (e->can_reform()) {
-    b.drain = [eng = e.get()](const std::string& node, bool on) { return eng->Drain(node, on); };
+  b.engine = &e;  // the dashboard (GET /v1/pool)
+  if (e.can_reform()) {
+    b.drain = [eng = &e](const std::string& node, bool on) { return eng->Drain(node, on); };
   }
-  o.http.http_threads = o.parallel + o.queue + 16;
-  SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<server::HttpServer> http,
-                         server::HttpServer::Create(o.http, b));
+  if (Status st = http->SetReady(b); !st.ok()) return finish(st);
+  board.SetReady();
+  ready_sched.store(&sched);
   std::fprintf(stderr,
                "shoal serve: listening on http://%s:%d (model %s, %d node%s, context %d, "
                "%d sequences at once)\n",
                o.http.host.c_str(), http->port(), b.model_id.c_str(), b.n_nodes,
-               b.n_nodes == 1 ? "" : "s", sched->n_ctx(), o.parallel);
+               b.n_nodes == 1 ? "" : "s", sched.n_ctx(), o.parallel);
   std::fflush(stderr);
 
-  std::thread waiter([&] {
-    int sig = 0;
-    sigwait(&sigs, &sig);
-    sched->Stop();  // ends every request (their streams close), then the HTTP threads can end
-    http->Stop();
-  });
-  Status st = http->Run();
-  // Run returned (signal, or a listen error): make sure the waiter ends too.
+  http_thread.join();  // until a signal stops it, or a listen error
+  ending.store(true);
   pthread_kill(waiter.native_handle(), SIGTERM);
   waiter.join();
-  sched->Stop();
+  sched.Stop();
+  http.reset();  // its dashboard monitor reads the scheduler: gone before the scheduler is
   std::fprintf(stderr, "shoal serve: stopped\n");
-  return st;
+  return http_status;
 }
 
 }  // namespace

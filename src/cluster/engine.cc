@@ -52,7 +52,7 @@ StatusOr<std::vector<std::string>> ReadHostfile(const std::string& path) {
 }
 
 Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_ctx,
-                  int32_t max_sequences, const ClusterOptions& c) {
+                  int32_t max_sequences, const ClusterOptions& c, ProgressBoard* progress) {
   if (int(!c.nodes.empty()) + int(!c.hostfile.empty()) + int(c.local > 0) + int(c.mpi) > 1) {
     return InvalidArgument("use one of --nodes, --hostfile, --local and --mpi");
   }
@@ -143,7 +143,8 @@ Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_c
   jo.reserve_bytes = uint64_t(c.reserve_mib) << 20;
   jo.node_names = names;
   jo.io_timeout_ms = c.io_timeout_ms;  // workers: none while idle, this during a command
-  if (max_sequences > 1) {             // a paged cache of max_sequences contexts on every node
+  jo.progress = progress;
+  if (max_sequences > 1) {  // a paged cache of max_sequences contexts on every node
     const int64_t blocks = (n_ctx + runtime::kBlockTokens - 1) / runtime::kBlockTokens;
     jo.kv_blocks = int32_t(std::min<int64_t>(blocks * max_sequences, int64_t{1} << 26));
   }
@@ -167,7 +168,8 @@ Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_c
 }  // namespace
 
 StatusOr<std::unique_ptr<Engine>> OpenEngine(const std::string& path, int n_threads, int64_t n_ctx,
-                                             const ClusterOptions& cluster, int32_t max_sequences) {
+                                             const ClusterOptions& cluster, int32_t max_sequences,
+                                             ProgressBoard* progress) {
   if (max_sequences < 1 || max_sequences > 4096) {
     return InvalidArgument("sequences at once must be in [1, 4096], not " +
                            std::to_string(max_sequences));
@@ -181,12 +183,14 @@ StatusOr<std::unique_ptr<Engine>> OpenEngine(const std::string& path, int n_thre
   if (cluster.pooled()) {
     if (n_ctx == 0) n_ctx = 4096;  // the plan sizes every node's KV cache for it
     e->n_ctx = n_ctx;
-    SHOAL_RETURN_IF_ERROR(OpenPooled(e.get(), path, n_threads, n_ctx, max_sequences, cluster));
+    SHOAL_RETURN_IF_ERROR(
+        OpenPooled(e.get(), path, n_threads, n_ctx, max_sequences, cluster, progress));
     e->tokenizer_keep = e->model->shared_tokenizer();
     return e;
   }
   model::LoadOptions lo;
   lo.check_memory = false;  // checked below, with the context actually used
+  if (progress) lo.on_progress = progress->Reporter("map", "mapping and repacking weights", "B");
   SHOAL_ASSIGN_OR_RETURN(e->model, model::Model::Load(path, lo));
   const model::ModelConfig& cfg = e->model->config();
   if (n_ctx == 0) {

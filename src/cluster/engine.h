@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "base/progress_board.h"
 #include "base/status.h"
 #include "base/thread_pool.h"
 #include "cluster/discoverer.h"
@@ -120,10 +121,12 @@ struct Engine {
 // server's --parallel; 1 for one request at a time). Alone, the cache is cut to three quarters of
 // the machine's available memory (never below one sequence); pooled, every node allocates the
 // same number of blocks and checks them against its own memory.
+// progress (optional): where the loading's steps are reported (base/progress_board.h).
 // Fails with a clear Status on a missing or corrupt file, an unsupported model, or a model (plus
 // its KV cache) larger than this machine's memory (or, pooled, than the pool's).
 StatusOr<std::unique_ptr<Engine>> OpenEngine(const std::string& path, int n_threads, int64_t n_ctx,
                                              const ClusterOptions& cluster = {},
-                                             int32_t max_sequences = 1);
+                                             int32_t max_sequences = 1,
+                                             ProgressBoard* progress = nullptr);
 
 }  // namespace shoal::cluster

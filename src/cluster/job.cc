@@ -85,9 +85,13 @@ struct Loaded {
 
 // Loads this rank's shard and makes its session (memory checked against this machine).
 StatusOr<Loaded> LoadShard(comm::Group& g, ThreadPool& pool, const std::string& path,
-                           const parallel::Plan& plan, int32_t n_ctx, int32_t kv_blocks) {
+                           const parallel::Plan& plan, int32_t n_ctx, int32_t kv_blocks,
+                           ProgressBoard* progress = nullptr) {
   Loaded l;
   model::LoadOptions lo;
+  if (progress) {
+    lo.on_progress = progress->Reporter("map", "mapping and repacking weights", "B", g.rank());
+  }
   lo.n_ctx = n_ctx;
   lo.shard = plan.ranks[size_t(g.rank())].shard;
   SHOAL_ASSIGN_OR_RETURN(l.model, model::Model::Load(path, lo));
@@ -181,14 +185,29 @@ StatusOr<std::unique_ptr<Job>> StartJob(comm::Group& g, ThreadPool& pool, const 
   // Weights for the nodes without a copy of the model.
   std::vector<model::Shard> shards;
   for (const parallel::RankPlan& r : plan->ranks) shards.push_back(r.shard);
-  SHOAL_RETURN_IF_ERROR(SendShards(g, **file, desc->config, shards));
+  ShipProgressFn ship;
+  if (o.progress) {
+    ship = [p = o.progress](int rank, uint64_t sent, uint64_t total) {
+      p->Report("ship", "shipping weights", "B", rank, sent, total);
+    };
+  }
+  SHOAL_RETURN_IF_ERROR(SendShards(g, **file, desc->config, shards, ship));
   file->reset();
   // 3, 4: every rank loads its shard.
   auto job = std::make_unique<Job>();
   job->plan = *plan;
-  auto loaded = LoadShard(g, pool, o.model_path, *plan, o.n_ctx, o.kv_blocks);
+  auto loaded = LoadShard(g, pool, o.model_path, *plan, o.n_ctx, o.kv_blocks, o.progress);
+  // The nodes' load reports: rank 0's own is known now, the others' when they all arrive.
+  auto report_loaded = [&](int from) {
+    for (int r = from; r < n && o.progress; ++r) {
+      o.progress->Report("load", "nodes loading their shards", "nodes", r,
+                         r == 0 || from > 0 ? 1 : 0, 1);
+    }
+  };
+  report_loaded(0);
   bool go = false;
   SHOAL_RETURN_IF_ERROR(AgreeLoaded(g, loaded.status(), names, &go));
+  report_loaded(1);
   job->plan.config = loaded->model->config();
   job->stage_group = std::move(loaded->stage_group);
   job->model = std::move(loaded->model);

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "base/progress_board.h"
 #include "base/status.h"
 #include "base/thread_pool.h"
 #include "cluster/shard_cache.h"
@@ -55,6 +56,9 @@ struct JobOptions {
   // Which job this is (heartbeats name it; a node still in an older job of the pool leaves it).
   uint64_t pool_id = 0;
   uint64_t epoch = 0;
+  // Where rank 0 reports the shipping of shards ("ship", bytes per node), the mapping of its own
+  // shard ("map", node 0) and the nodes' load reports ("load", per node). Optional.
+  ProgressBoard* progress = nullptr;
 };
 
 // Rank 0's handle on a running job.

@@ -173,7 +173,7 @@ StatusOr<std::string> CachedModel(const std::string& dir, const gguf::Digest& id
 }
 
 Status SendShards(comm::Group& g, const gguf::File& file, const model::ModelConfig& config,
-                  const std::vector<model::Shard>& shards) {
+                  const std::vector<model::Shard>& shards, const ShipProgressFn& on_progress) {
   const int n = g.size();
   uint64_t mine = 0;
   std::vector<uint64_t> room(size_t(n), 0);
@@ -184,6 +184,16 @@ Status SendShards(comm::Group& g, const gguf::File& file, const model::ModelConf
     SHOAL_RETURN_IF_ERROR(g.Broadcast(&h, sizeof(h), 0));
     return kind == kEnd || kind == kNoRoom ? Status::Ok() : g.Send(target, data, bytes);
   };
+  if (on_progress) {  // every node's total first, so that all of them show from the start
+    for (int r = 1; r < n; ++r) {
+      if (room[size_t(r)] == 0) continue;
+      auto ranges = ShardByteRanges(file, config, shards[size_t(r)]);
+      if (!ranges.ok()) continue;  // the loop below says why
+      uint64_t total = 0;
+      for (const ByteRange& br : *ranges) total += br.bytes;
+      if (total <= room[size_t(r)]) on_progress(r, 0, total);
+    }
+  }
   std::vector<uint8_t> chunk;
   RangeHash hash;
   for (int r = 1; r < n; ++r) {
@@ -199,10 +209,13 @@ Status SendShards(comm::Group& g, const gguf::File& file, const model::ModelConf
     SHOAL_RETURN_IF_ERROR(round(r, kRanges, ranges.data(), ranges.size() * sizeof(ByteRange)));
     std::vector<uint64_t> digests;  // hi, lo per range
     chunk.clear();
+    uint64_t sent = 0;
     auto flush = [&]() -> Status {
       if (chunk.empty()) return Status::Ok();
       Status s = round(r, kData, chunk.data(), chunk.size());
+      sent += chunk.size();
       chunk.clear();
+      if (s.ok() && on_progress) on_progress(r, sent, total);
       return s;
     };
     for (const ByteRange& br : ranges) {

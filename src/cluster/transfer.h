@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -49,10 +50,15 @@ std::string DefaultShardCacheDir();
 StatusOr<std::string> CachedModel(const std::string& cache_dir, const gguf::Digest& model_id,
                                   const model::Shard& shard, std::string* note = nullptr);
 
+// Bytes of its shard sent to `rank` so far, of `total`.
+using ShipProgressFn = std::function<void(int rank, uint64_t sent_bytes, uint64_t total_bytes)>;
+
 // Rank 0: receives every rank's request and sends each requesting rank its shard's bytes from
-// `file` (the model rank 0 runs), with `shards[r]` the shard of rank r.
+// `file` (the model rank 0 runs), with `shards[r]` the shard of rank r. on_progress (optional)
+// hears of every requesting rank that has room (0 of its total) before any is sent, then after
+// each chunk sent to it.
 Status SendShards(comm::Group& g, const gguf::File& file, const model::ModelConfig& config,
-                  const std::vector<model::Shard>& shards);
+                  const std::vector<model::Shard>& shards, const ShipProgressFn& on_progress = {});
 
 struct ReceiveOptions {
   uint64_t room_bytes = 0;  // 0: this rank does not need its shard

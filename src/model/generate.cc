@@ -468,10 +468,12 @@ Status GenerateModelWriter(const GenSpec& s, gguf::Writer* w) {
   }
   ThreadPool pool(0);  // one thread per core
   std::vector<uint8_t> bytes;
+  if (s.on_progress) s.on_progress(0, ts.size());
   for (size_t i = 0; i < ts.size(); ++i) {
     SHOAL_RETURN_IF_ERROR(MakeTensor(ts[i], TensorSeed(s.seed, i), pool, &bytes));
     SHOAL_RETURN_IF_ERROR(
         w->AddTensor(ts[i].name, ts[i].type, ts[i].shape, bytes.data(), bytes.size()));
+    if (s.on_progress) s.on_progress(i + 1, ts.size());
   }
   return Status::Ok();
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -74,6 +75,8 @@ struct GenSpec {
   // tokenizer.* keys to copy (e.g. from SetTokenizerMetadata); null: the built-in byte-level BPE
   // vocabulary (see BuiltinTokenizerMetadata).
   const gguf::Metadata* tokenizer = nullptr;
+  // Called with the tensors made so far and their number (0 first, then after each). Optional.
+  std::function<void(uint64_t done, uint64_t total)> on_progress;
 };
 
 // Writes the model to `path`. Bad specs (unknown arch, shapes that do not divide, a type the

@@ -214,6 +214,20 @@ StatusOr<std::unique_ptr<Model>> Model::FromFile(std::unique_ptr<gguf::File> fil
   w.layers.resize(c.n_layer);
   Status status;
   size_t bytes = 0;
+  // The bytes this shard holds of a tensor.
+  auto held_bytes = [&](const gguf::TensorInfo& t, const TensorSlice& slice) -> size_t {
+    return whole ? t.bytes : slice.held_rows() * RowBytes(t.type, slice.col_end - slice.col_begin);
+  };
+  size_t total_bytes = 0;  // for on_progress
+  if (options.on_progress) {
+    FindArch(c.arch)->for_each_tensor(c, [&](const TensorSpec& spec) {
+      const gguf::TensorInfo* t = m->file_->FindTensor(spec.name);
+      if (t == nullptr || !CheckTensor(spec, t).ok()) return;  // the load below says why
+      const TensorSlice slice = SliceFor(c, m->shard_, spec);
+      if (slice.held) total_bytes += held_bytes(*t, slice);
+    });
+    options.on_progress(0, total_bytes);
+  }
   FindArch(c.arch)->for_each_tensor(c, [&](const TensorSpec& spec) {
     if (!status.ok()) return;
     const gguf::TensorInfo* t = m->file_->FindTensor(spec.name);
@@ -248,11 +262,7 @@ StatusOr<std::unique_ptr<Model>> Model::FromFile(std::unique_ptr<gguf::File> fil
     auto Vector = [&](const gguf::TensorInfo& t) {
       return model::Vector(t, slice.col_begin, slice.col_end);
     };
-    if (whole) {
-      bytes += t->bytes;
-    } else {
-      bytes += slice.held_rows() * RowBytes(t->type, slice.col_end - slice.col_begin);
-    }
+    bytes += held_bytes(*t, slice);
     LayerWeights* L = spec.layer >= 0 ? &w.layers[spec.layer] : nullptr;
     switch (spec.role) {
       case TensorRole::kTokenEmbd:
@@ -361,6 +371,7 @@ StatusOr<std::unique_ptr<Model>> Model::FromFile(std::unique_ptr<gguf::File> fil
         SplitKvB(c, Matrix(*t), L, &m->owned_);
         break;
     }
+    if (options.on_progress && status.ok()) options.on_progress(bytes, total_bytes);
   });
   SHOAL_RETURN_IF_ERROR(status);
   if (c.tied_output) w.output = w.token_embd;

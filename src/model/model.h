@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,6 +29,9 @@ struct LoadOptions {
   // Interleave q4_0 / q8_0 projection matrices (attention, dense FFN, output) for the x8 kernels:
   // they are copied out of the mmap once at load (the mapped pages are released).
   bool repack = true;
+  // Called after each tensor is mapped (and repacked) with the bytes of weights done so far and
+  // the bytes this load holds in all (what weight_bytes() then says). Optional.
+  std::function<void(uint64_t done_bytes, uint64_t total_bytes)> on_progress;
 };
 
 // A 2-D weight in the mmap: rows of `cols` values of `type`, row_bytes apart.

@@ -221,6 +221,43 @@ TEST(Model, LoadsEveryArch) {
   }
 }
 
+TEST(Model, ReportsProgressPerTensor) {
+  const auto img = BuildImage("llama");
+  auto f = gguf::File::FromMemory(img.data(), img.size());
+  ASSERT_TRUE(f.ok());
+  uint64_t file_bytes = 0;  // the reference: every tensor of the file, from its directory
+  for (const gguf::TensorInfo& t : (*f)->tensors()) file_bytes += t.bytes;
+  const size_t n_tensors = (*f)->tensors().size();
+  std::vector<std::pair<uint64_t, uint64_t>> calls;
+  LoadOptions lo;
+  lo.on_progress = [&](uint64_t done, uint64_t total) { calls.emplace_back(done, total); };
+  auto m = Model::FromFile(std::move(f).value(), lo);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_EQ(calls.size(), 1 + n_tensors);  // the start, then one per tensor
+  EXPECT_EQ(calls.front(), std::make_pair(uint64_t{0}, file_bytes));
+  EXPECT_EQ(calls.back(), std::make_pair(file_bytes, file_bytes));
+  for (size_t i = 1; i < calls.size(); ++i) {
+    EXPECT_GT(calls[i].first, calls[i - 1].first);
+    EXPECT_EQ(calls[i].second, file_bytes);
+  }
+}
+
+TEST(Generate, ReportsEachTensorMade) {
+  GenSpec spec;
+  spec.n_embd = 64;
+  spec.n_ff = 96;
+  std::vector<std::pair<uint64_t, uint64_t>> calls;
+  spec.on_progress = [&](uint64_t done, uint64_t total) { calls.emplace_back(done, total); };
+  gguf::Writer w;
+  ASSERT_TRUE(GenerateModelWriter(spec, &w).ok());
+  const std::vector<uint8_t> img = w.Serialize();
+  auto f = gguf::File::FromMemory(img.data(), img.size());
+  ASSERT_TRUE(f.ok());
+  const uint64_t n = (*f)->tensors().size();  // the reference: the file's directory
+  ASSERT_EQ(calls.size(), n + 1);
+  for (uint64_t i = 0; i <= n; ++i) EXPECT_EQ(calls[i], std::make_pair(i, n));
+}
+
 TEST(Model, TiedOutput) {
   const auto img = BuildImage("llama", "output.weight");
   auto m = LoadImage(img);

@@ -30,22 +30,20 @@ std::unique_ptr<PoolMonitor> RegisterDashboard(httplib::Server& s, PoolSources s
     s.Get(std::string(a.url),
           [ap](const httplib::Request& q, httplib::Response& r) { ServeAsset(*ap, q, r); });
   }
-  auto drain = sources.drain;
-  s.Post("/v1/pool/drain", [drain](const httplib::Request& q, httplib::Response& r) {
+  auto monitor = std::make_unique<PoolMonitor>(std::move(sources));
+  PoolMonitor* m = monitor.get();
+  s.Post("/v1/pool/drain", [m](const httplib::Request& q, httplib::Response& r) {
     ApiError e;
     const nlohmann::json body = nlohmann::json::parse(q.body, nullptr, false);
-    if (!drain) {
-      e.message = "this server's nodes are not watched (start it with --nodes or --hostfile)";
-    } else if (body.is_discarded() || !body.is_object() || !body.contains("node") ||
-               !body["node"].is_string() ||
-               (body.contains("drain") && !body["drain"].is_boolean())) {
+    if (body.is_discarded() || !body.is_object() || !body.contains("node") ||
+        !body["node"].is_string() || (body.contains("drain") && !body["drain"].is_boolean())) {
       e.message = "want {\"node\": \"HOST:PORT\", \"drain\": true|false}";
       e.param = "node";
       e.code = "invalid_value";
     } else {
       const std::string node = body["node"].get<std::string>();
       const bool on = body.value("drain", true);
-      const Status st = drain(node, on);
+      const Status st = m->Drain(node, on);
       if (st.ok()) {
         SendJson(r, nlohmann::ordered_json{{"node", node}, {"draining", on}});
         return;
@@ -54,8 +52,6 @@ std::unique_ptr<PoolMonitor> RegisterDashboard(httplib::Server& s, PoolSources s
     }
     SendError(r, e);
   });
-  auto monitor = std::make_unique<PoolMonitor>(std::move(sources));
-  PoolMonitor* m = monitor.get();
   s.Get("/v1/pool", [m](const httplib::Request& q, httplib::Response& r) {
     int64_t since = -1;
     if (q.has_param("since")) {

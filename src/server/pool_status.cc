@@ -206,11 +206,7 @@ Json NodeStatus(const cluster::Engine& e, const Json& plan, const runtime::Sched
 PoolMonitor::PoolMonitor(PoolSources sources, PoolMonitorOptions options)
     : src_(std::move(sources)), opt_(options), history_(options.capacity) {
   started_ms_ = NowMs();
-  if (src_.engine != nullptr) {
-    src_.engine->WithModel(
-        [&](const model::Model& m) { model_ = ModelCard(m, src_.engine->n_ctx, src_.model_id); });
-    plan_ = EnginePlan(*src_.engine);
-  }
+  SetEngine(src_.engine);
   Sample();  // the baseline
   thread_ = std::thread([this] { Loop(); });
 }
@@ -222,6 +218,34 @@ PoolMonitor::~PoolMonitor() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+}
+
+void PoolMonitor::SetEngine(const cluster::Engine* engine,
+                            std::function<shoal::Status(const std::string&, bool)> drain) {
+  Json model, plan;
+  if (engine != nullptr) {
+    engine->WithModel(
+        [&](const model::Model& m) { model = ModelCard(m, engine->n_ctx, src_.model_id); });
+    plan = EnginePlan(*engine);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  src_.engine = engine;
+  if (drain) src_.drain = std::move(drain);
+  model_ = std::move(model);
+  plan_ = std::move(plan);
+}
+
+shoal::Status PoolMonitor::Drain(const std::string& node, bool drain) const {
+  std::function<shoal::Status(const std::string&, bool)> f;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    f = src_.drain;
+  }
+  if (!f) {
+    return InvalidArgument(
+        "this server's nodes are not watched (start it with --nodes, --hostfile or --discover)");
+  }
+  return f(node, drain);
 }
 
 void PoolMonitor::Loop() {
@@ -249,6 +273,10 @@ Json PoolMonitor::Status(int64_t since_ms) const {
   j["object"] = "pool";
   j["now_ms"] = NowMs();
   j["started_ms"] = started_ms_;
+  std::unique_lock<std::mutex> engine_lock(mu_);
+  const ProgressSnapshot progress = src_.progress ? src_.progress->Snapshot() : ProgressSnapshot{};
+  j["state"] = src_.progress ? LoadStateName(progress.state) : "ready";
+  j["progress"] = src_.progress ? ProgressJson(progress) : Json(nullptr);
   j["model"] = model_.is_null() ? Json(nullptr) : model_;
   const cluster::PoolView view = src_.engine ? src_.engine->View() : cluster::PoolView{};
   const Json plan = src_.engine && src_.engine->can_reform() ? EnginePlan(*src_.engine) : plan_;
@@ -257,6 +285,8 @@ Json PoolMonitor::Status(int64_t since_ms) const {
   j["nodes"] = src_.engine != nullptr && !plan.is_null()
                    ? NodeStatus(*src_.engine, plan, s, g.last_error, view)
                    : Json::array();
+  j["links"] = LinksJson(src_.link, plan_);
+  engine_lock.unlock();
   j["engine"] = {{"ok", g.last_error.empty()},
                  {"error", g.last_error.empty() ? Json(nullptr) : Json(g.last_error)}};
   Json totals;

@@ -16,6 +16,7 @@
 #include "cluster/engine.h"
 #include "runtime/scheduler.h"
 #include "server/live_history.h"
+#include "server/pool_progress.h"
 
 namespace shoal::server {
 
@@ -27,6 +28,8 @@ struct PoolSources {
   // POST /v1/pool/drain: takes a node out of the pool (true) or lets it back (false); empty:
   // the pool's nodes are not watched (the endpoint answers 400).
   std::function<Status(const std::string& node, bool drain)> drain;
+  const ProgressBoard* progress = nullptr;  // the start's steps (`progress`); may be null
+  LinkInfo link;                            // how rank 0 reaches the workers (`links`)
 };
 
 struct PoolMonitorOptions {
@@ -60,6 +63,12 @@ class PoolMonitor {
 
   // The whole answer; history samples newer than since_ms only (since_ms < 0: all of them).
   nlohmann::ordered_json Status(int64_t since_ms) const;
+  // The engine, once it is open (a server answers while it loads): the model card, plan and
+  // nodes appear.
+  void SetEngine(const cluster::Engine* engine,
+                 std::function<shoal::Status(const std::string& node, bool drain)> drain = {});
+  // POST /v1/pool/drain: the engine's Drain; InvalidArgument when the nodes are not watched.
+  shoal::Status Drain(const std::string& node, bool drain) const;
 
  private:
   void Loop();
@@ -67,7 +76,7 @@ class PoolMonitor {
 
   PoolSources src_;
   PoolMonitorOptions opt_;
-  nlohmann::ordered_json model_, plan_;  // fixed once the engine is open
+  nlohmann::ordered_json model_, plan_;  // fixed once the engine is open (under mu_)
   int64_t started_ms_ = 0;
   mutable std::mutex mu_;
   std::condition_variable cv_;

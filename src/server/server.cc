@@ -4,7 +4,10 @@
 #include <httplib.h>
 #include <sys/socket.h>
 
+#include <atomic>
+#include <chrono>
 #include <exception>
+#include <thread>
 
 #include "server/api.h"
 #include "server/dashboard.h"
@@ -82,15 +85,58 @@ struct HttpServer::Impl {
   Server http;
   std::unique_ptr<PoolMonitor> monitor;  // the dashboard's live figures
   int port = 0;
+  // Set (release) once ctx and backend hold the engine; handlers read it (acquire) first.
+  std::atomic<bool> ready{false};
+  std::atomic<bool> stopping{false}, run_entered{false}, run_done{false};  // Stop and Run
 };
 
+// Paths a loading server answers: the pages, their assets and the pool's progress.
+bool AnsweredWhileLoading(const std::string& path) {
+  return path == "/" || path == "/chat" || path == "/v1/pool" || path.rfind("/assets/", 0) == 0;
+}
+
+constexpr int kLoadingRetryAfterS = 5;
+
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+bool HttpServer::ready() const { return impl_->ready.load(std::memory_order_acquire); }
+
+Status HttpServer::SetReady(const Backend& b) {
+  if (b.scheduler == nullptr || b.tokenizer == nullptr) return InvalidArgument("no engine");
+  if (ready()) return InvalidArgument("the server is ready already");
+  Impl* im = impl_.get();
+  im->backend = b;
+  im->ctx.scheduler = b.scheduler;
+  im->ctx.tokenizer = b.tokenizer;
+  im->ctx.chat_template = b.chat_template;
+  im->ctx.model_id = b.model_id;
+  im->ctx.created = UnixNow();
+  im->monitor->SetEngine(b.engine, b.drain);
+  im->ready.store(true, std::memory_order_release);
+  return Status::Ok();
+}
 HttpServer::~HttpServer() { Stop(); }
 int HttpServer::port() const { return impl_->port; }
-void HttpServer::Stop() { impl_->http.stop(); }
+// httplib's stop() does nothing before its listen loop runs: a Stop that comes just as Run starts
+// (a load that fails at once) waits for the loop to start, then stops it; a Run that starts after
+// a Stop returns at once.
+void HttpServer::Stop() {
+  Impl* im = impl_.get();
+  im->stopping.store(true);
+  im->http.stop();
+  if (!im->run_entered.load()) return;
+  while (!im->run_done.load() && !im->http.is_running()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  im->http.stop();
+}
 
 Status HttpServer::Run() {
-  if (!impl_->http.listen_after_bind()) return IoError("the HTTP server stopped with an error");
+  Impl* im = impl_.get();
+  im->run_entered.store(true);
+  bool ok = true;
+  if (!im->stopping.load()) ok = im->http.listen_after_bind();
+  im->run_done.store(true);
+  if (!ok) return IoError("the HTTP server stopped with an error");
   return Status::Ok();
 }
 
@@ -100,7 +146,7 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const ServerOptions& o,
                            " (not a loopback address) needs --api-key-file (or, knowingly, "
                            "--insecure-no-auth)");
   }
-  if (b.scheduler == nullptr || b.tokenizer == nullptr) return InvalidArgument("no engine");
+  if ((b.scheduler == nullptr) != (b.tokenizer == nullptr)) return InvalidArgument("no engine");
   auto impl = std::make_unique<Impl>();
   impl->opt = o;
   impl->backend = b;
@@ -123,14 +169,27 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const ServerOptions& o,
   s.set_tcp_nodelay(true);
 
   s.set_pre_routing_handler([im](const httplib::Request& req, httplib::Response& res) {
-    if (im->opt.api_key.empty() || req.path.rfind("/v1/", 0) != 0) {
-      return httplib::Server::HandlerResponse::Unhandled;
-    }
+    // While the model loads, only the pages and GET /v1/pool answer; the rest is 503 with
+    // Retry-After (after the API key check, so that a bad key is told so at once).
+    auto loading = [&] {
+      if (im->ready.load(std::memory_order_acquire) || AnsweredWhileLoading(req.path)) {
+        return httplib::Server::HandlerResponse::Unhandled;
+      }
+      ApiError e;
+      e.http_status = 503;
+      e.type = "unavailable_error";
+      e.code = "model_loading";
+      e.message = "the model is loading (GET /v1/pool shows how far); retry in a few seconds";
+      SendError(res, e, req.path == "/v1/messages");
+      res.set_header("Retry-After", std::to_string(kLoadingRetryAfterS));
+      return httplib::Server::HandlerResponse::Handled;
+    };
+    if (im->opt.api_key.empty() || req.path.rfind("/v1/", 0) != 0) return loading();
     std::string given;
     const std::string auth = req.get_header_value("Authorization");
     if (auth.rfind("Bearer ", 0) == 0) given = auth.substr(7);
     if (given.empty()) given = req.get_header_value("x-api-key");  // Anthropic's clients
-    if (SecretEquals(given, im->opt.api_key)) return httplib::Server::HandlerResponse::Unhandled;
+    if (SecretEquals(given, im->opt.api_key)) return loading();
     ApiError e;
     e.http_status = 401;
     e.type = "authentication_error";
@@ -209,9 +268,17 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const ServerOptions& o,
                   "text/plain; version=0.0.4");
   });
 
-  impl->monitor =
-      RegisterDashboard(s, {b.engine, [im] { return im->ctx.scheduler->stats(); },
-                            [im] { return im->metrics.totals(); }, b.model_id, b.drain});
+  PoolSources ps;
+  ps.engine = nullptr;  // SetReady gives it
+  ps.stats = [im] {
+    return im->ready.load(std::memory_order_acquire) ? im->ctx.scheduler->stats()
+                                                     : runtime::SchedulerStats{};
+  };
+  ps.totals = [im] { return im->metrics.totals(); };
+  ps.model_id = b.model_id;
+  ps.progress = b.progress;
+  ps.link = b.link;
+  impl->monitor = RegisterDashboard(s, std::move(ps));
 
   const int port =
       o.port == 0 ? s.bind_to_any_port(o.host) : (s.bind_to_port(o.host, o.port) ? o.port : -1);
@@ -221,7 +288,9 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const ServerOptions& o,
   }
   s.RaiseBacklog(512);
   impl->port = port;
-  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+  std::unique_ptr<HttpServer> server(new HttpServer(std::move(impl)));
+  if (b.scheduler != nullptr) SHOAL_RETURN_IF_ERROR(server->SetReady(b));
+  return server;
 }
 
 }  // namespace shoal::server

@@ -15,6 +15,7 @@
 #include "model/chat_template.h"
 #include "model/tokenizer.h"
 #include "runtime/scheduler.h"
+#include "server/pool_progress.h"
 #include "server/request.h"
 
 namespace shoal::cluster {
@@ -51,6 +52,8 @@ struct Backend {
   std::vector<NodeInfo> nodes;              // pooled: every node (empty: single node)
   const cluster::Engine* engine = nullptr;  // the dashboard's model, plan and nodes (optional)
   std::function<Status(const std::string& node, bool drain)> drain;  // POST /v1/pool/drain
+  const ProgressBoard* progress = nullptr;  // the start's steps, for GET /v1/pool (optional)
+  LinkInfo link;                            // how rank 0 reaches the workers, for /v1/pool
 };
 
 // True for 127.0.0.0/8, ::1 and "localhost".
@@ -61,8 +64,15 @@ bool SecretEquals(const std::string& a, const std::string& b);
 class HttpServer {
  public:
   // Binds the socket. InvalidArgument: a non-loopback host without api_key and without
-  // insecure_no_auth; IoError: the address cannot be bound.
+  // insecure_no_auth; IoError: the address cannot be bound. Without a scheduler (b.scheduler and
+  // b.tokenizer null) the server starts loading: it answers the dashboard's pages and GET
+  // /v1/pool (b.progress shows the loading), and every other endpoint with 503 and Retry-After,
+  // until SetReady.
   static StatusOr<std::unique_ptr<HttpServer>> Create(const ServerOptions& o, const Backend& b);
+  // The model is loaded: every endpoint answers from `b` (which needs a scheduler and a
+  // tokenizer) from now on. Once only.
+  Status SetReady(const Backend& b);
+  bool ready() const;
   ~HttpServer();
   int port() const;
   // Serves until Stop (from another thread or a signal handler's thread).

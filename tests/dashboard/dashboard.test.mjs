@@ -37,7 +37,7 @@ const model = genModel(dir);
 const CTX = '2048';
 let server = null;
 const started = [];
-const serve = async (args) => { const s = await startServer(args); started.push(s); return s; };
+const serve = async (args, opts) => { const s = await startServer(args, opts); started.push(s); return s; };
 
 after(async () => {
   for (const s of started) await stopServer(s);
@@ -292,6 +292,7 @@ test('3 nodes: a worker stopped by the test shows as down', async () => {
   process.kill(last.pid, 'SIGKILL');
   await page.waitForSelector('article.node[data-rank="2"][data-status="down"]', { timeout: 10000 });
   assert.match(await page.$eval('article.node[data-rank="2"] .detail', (d) => d.textContent), new RegExp(`${last.pid} has exited`));
+  await page.waitForSelector('svg.links .link.down[data-to="2"] line[stroke-dasharray]');  // its link dashed
   assert.equal(await page.$eval('article.node[data-rank="0"]', (n) => n.dataset.status), 'up');
   // (rank 1 may go down too: its links to rank 2 break and a worker ends with its job)
   assert.match(await page.$eval('#banner', (b) => b.textContent), /nodes? (is|are) down: .*local worker 2/);
@@ -304,6 +305,42 @@ test('3 nodes: a worker stopped by the test shows as down', async () => {
   await page.waitForSelector('#engine-error', { timeout: 10000 });
   await shot(page, 'dashboard-node-down.png', true);
   // Nothing but the expected failed fetch of nothing: the page itself logged no error.
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('3 nodes starting: the loading shows as bars (shards shipped per node), then the pool and its links', async () => {
+  await stopServer(server);
+  // Workers without a copy of the model (their shards come from rank 0), held in the loading
+  // state for a few seconds after the shipping and mapping.
+  server = await serve(['-m', model, '-t', '1', '-c', CTX, '--local', '2', '--local-mem', '512M',
+    '--local-model', join(dir, 'no-such-model.gguf'), '--parallel', '4'],
+  { loading: true, env: { SHOAL_TEST_LOAD_DELAY_MS: '4000', SHOAL_CACHE: join(dir, 'cache') } });
+  const { page, errors } = await openPage(`${server.url}/`);
+  await page.waitForSelector('body[data-state="loading"] #progress-card:not([hidden])');
+  await page.waitForSelector('.progress-row[data-phase="test-delay"]');
+  const rows = await page.$$eval('.progress-row', (rs) => rs.map((r) => ({ phase: r.dataset.phase,
+    node: r.dataset.node, done: Number(r.dataset.done), total: Number(r.dataset.total) })));
+  // Each worker's shard was shipped whole, and the page says so per node.
+  const pool = await (await fetch(`${server.url}/v1/pool`)).json();
+  const ship = pool.progress.phases.find((p) => p.phase === 'ship');
+  assert.ok(ship, 'a shipping step');
+  assert.deepEqual(ship.nodes.map((n) => n.node), [1, 2]);
+  for (const n of ship.nodes) {
+    assert.ok(n.total > 0 && n.done === n.total, `node ${n.node}: shipped all of its shard`);
+    const row = rows.find((r) => r.phase === 'ship' && r.node === String(n.node));
+    assert.ok(row, `a bar for node ${n.node}`);
+    assert.deepEqual([row.done, row.total], [n.done, n.total]);
+  }
+  assert.ok(rows.some((r) => r.phase === 'load' && r.node === '2'), 'the load reports per node');
+  assert.equal(await page.$$eval('article.node', (a) => a.length), 0, 'no node cards before the plan');
+  await shot(page, 'dashboard-loading.png');
+  // Then ready: the bars go, the cards and the links from rank 0 come.
+  await page.waitForSelector('body[data-state="ready"] #progress-card[hidden]', { timeout: 20000 });
+  await page.waitForSelector('article.node[data-rank="2"]');
+  const links = await page.$$eval('svg.links .link', (ls) => ls.map((l) => [Number(l.dataset.to),
+    l.dataset.transport, l.dataset.security, l.querySelector('text').textContent]));
+  assert.deepEqual(links, [[1, 'tcp', 'seal', 'tcp · seal (encrypted)'], [2, 'tcp', 'seal', 'tcp · seal (encrypted)']]);
   assert.deepEqual(errors, []);
   await page.close();
 });

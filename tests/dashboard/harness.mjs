@@ -21,15 +21,19 @@ export function genModel(dir) {
   return path;
 }
 
-// Starts `shoal serve ARGS --port 0` and resolves once it listens: {proc, url, log()}.
-export function startServer(args) {
-  const proc = spawn(SHOAL, ['serve', ...args, '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+// Starts `shoal serve ARGS --port 0` and resolves once it listens with the model ready (loading:
+// true: once HTTP answers, the model still loading): {proc, url, log()}. env: extra variables.
+export function startServer(args, { loading = false, env = {} } = {}) {
+  const proc = spawn(SHOAL, ['serve', ...args, '--port', '0'],
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
   let log = '';
+  const ready = loading ? /serve: (http:\/\/127\.0\.0\.1:\d+) shows the loading/
+    : /listening on (http:\/\/127\.0\.0\.1:\d+)/;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`shoal serve did not start:\n${log}`)), 60000);
     proc.stderr.on('data', (d) => {
       log += d;
-      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
+      const m = ready.exec(log);
       if (m) { clearTimeout(timer); resolve({ proc, url: m[1], log: () => log }); }
     });
     proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`shoal serve exited (${code}):\n${log}`)); });

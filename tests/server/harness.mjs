@@ -36,16 +36,19 @@ export function genMediumModel(dir) {
   return path;
 }
 
-// Starts `shoal serve -m model --port 0 ...args`; resolves when it listens.
-export function startServer(model, args = [], { timeoutMs = 60000 } = {}) {
+// Starts `shoal serve -m model --port 0 ...args`; resolves when it listens with the model ready
+// (loading: true: as soon as HTTP answers, while the model still loads). env: extra variables.
+export function startServer(model, args = [], { timeoutMs = 60000, loading = false, env = {} } = {}) {
   return new Promise((resolve, reject) => {
     const proc = spawn(SHOAL, ['serve', '-m', model, '--port', '0', '-t', '1', ...args],
-      { stdio: ['ignore', 'ignore', 'pipe'] });
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
     let log = '';
     const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`serve did not start: ${log}`)); }, timeoutMs);
+    const ready = loading ? /serve: http:\/\/([^:]+):(\d+) shows the loading/
+      : /listening on http:\/\/([^:]+):(\d+)/;
     proc.stderr.on('data', (d) => {
       log += d.toString();
-      const m = log.match(/listening on http:\/\/([^:]+):(\d+)/);
+      const m = log.match(ready);
       if (m && !proc.started) {
         proc.started = true;
         clearTimeout(timer);

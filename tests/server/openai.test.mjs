@@ -369,3 +369,67 @@ describe('idle pool', () => {
     }
   });
 });
+
+// `shoal serve` answers HTTP while the model loads (held in its loading state by
+// SHOAL_TEST_LOAD_DELAY_MS): the API is 503 with Retry-After (the openai client's own error),
+// GET /v1/pool shows the loading's steps, and once ready the same request answers as
+// `shoal run` would.
+describe('loading', () => {
+  test('503 with Retry-After while loading, then the answer', async () => {
+    const srv = await startServer(model, ['--local', '1', '--chat-template-fallback', 'chatml'],
+      { loading: true, env: { SHOAL_TEST_LOAD_DELAY_MS: '3000' } });
+    try {
+      const r = await fetch(`${srv.url}/v1/chat/completions`, { method: 'POST',
+        body: JSON.stringify({ messages: [{ role: 'user', content: 'x' }] }) });
+      assert.equal(r.status, 503);
+      assert.equal(r.headers.get('retry-after'), '5');
+      const e = (await r.json()).error;
+      assert.equal(e.code, 'model_loading');
+      assert.equal((await fetch(`${srv.url}/health`)).status, 503);
+      const client = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+      await assert.rejects(client.completions.create({ model: 'tiny.gguf', prompt: 'x',
+        max_tokens: 2 }), (err) => err.status === 503);
+
+      // Once the delay began (the steps before it done):
+      const pool = await waitFor(async () => {
+        const p = await (await fetch(`${srv.url}/v1/pool`)).json();
+        return p.progress.phase === 'test-delay' ? p : null;
+      }, 20000, 50);
+      assert.ok(pool, 'the loading reaches the delay');
+      assert.equal(pool.state, 'loading');
+      assert.equal(pool.model, null);
+      const phases = pool.progress.phases.map((p) => p.phase);
+      // Rank 0 mapped its shard and both nodes reported theirs before the delay.
+      assert.deepEqual(phases.slice(0, 2), ['map', 'load']);
+      assert.equal(pool.progress.phases[1].nodes.length, 2);
+      assert.ok(pool.progress.phases[1].finished);
+      assert.equal(pool.progress.phase, 'test-delay');
+      assert.ok(pool.progress.done < pool.progress.total);
+
+      const ready = await waitFor(async () => (await (await fetch(`${srv.url}/v1/pool`)).json())
+        .state === 'ready', 20000, 100);
+      assert.ok(ready);
+      const after = await (await fetch(`${srv.url}/v1/pool`)).json();
+      assert.equal(after.nodes.length, 2);
+      assert.deepEqual(after.links.map((l) => [l.from, l.to, l.transport, l.security]),
+        [[0, 1, 'tcp', 'seal']]);
+      assert.ok(after.progress.phases.some((p) => p.phase === 'warmup' && p.finished));
+      const prompt = prompts(1)[0];
+      const c = await client.completions.create({ model: 'tiny.gguf', prompt, max_tokens: N,
+        temperature: 0, ignore_eos: true });
+      assert.equal(c.choices[0].text, shoalRun(model, prompt, N, ['--ignore-eos']).text);
+    } catch (e) {
+      await srv.stop();
+      throw e;
+    }
+    assert.equal(await srv.stop(), 0);
+  });
+  test('SIGTERM while loading ends the server at once, with status 1', async () => {
+    const srv = await startServer(model, [], { loading: true,
+      env: { SHOAL_TEST_LOAD_DELAY_MS: '30000' } });
+    const t0 = Date.now();
+    assert.equal(await srv.stop(), 1);
+    assert.ok(Date.now() - t0 < 10000);
+    assert.match(srv.log(), /stopped while loading/);
+  });
+});

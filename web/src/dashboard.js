@@ -3,11 +3,14 @@
 import { el, bytes, count, num, duration, api, apiKey, setApiKey, nodeColor, topBar } from './common.js';
 import { lineChart } from './chart.js';
 import { planView } from './plan.js';
+import { progressView } from './progress.js';
+import { linksView } from './links.js';
 
 const POLL_MS = 1000;
+const LOADING_POLL_MS = 250;  // while the server starts: the bars move smoothly
 const WINDOW_MS = 10 * 60 * 1000;
 
-const state = { pool: null, samples: [], lastT: -1, error: null, planKey: '' };
+const state = { pool: null, samples: [], lastT: -1, error: null, planKey: '', modelKey: '' };
 
 const $ = (id) => document.getElementById(id);
 
@@ -17,9 +20,12 @@ function layout() {
     topBar('dash'),
     el('main', { class: 'dash' },
       el('div', { id: 'banner' }),
+      el('section', { class: 'card wide', id: 'progress-card', hidden: true },
+        el('h2', { id: 'progress-title' }, 'Starting'), el('div', { id: 'progress' })),
       el('section', { class: 'kpis', id: 'kpis', 'aria-label': 'live figures' }),
       el('section', { class: 'card wide' }, el('h2', { id: 'chart-title' }, 'Tokens per second'), el('div', { id: 'chart' })),
-      el('section', { class: 'card wide' }, el('h2', {}, 'Nodes'), el('div', { id: 'nodes', class: 'nodes' })),
+      el('section', { class: 'card wide' }, el('h2', {}, 'Nodes'), el('div', { id: 'links' }),
+        el('div', { id: 'nodes', class: 'nodes' })),
       el('section', { class: 'card wide' }, el('h2', {}, 'Plan'), el('div', { id: 'plan' })),
       el('section', { class: 'card wide' }, el('h2', {}, 'Model'), el('div', { id: 'model' }))));
 }
@@ -104,7 +110,25 @@ function nodeCard(n) {
 
 function renderNodes(p) {
   const nodes = p.nodes || [];
-  $('nodes').replaceChildren(...(nodes.length ? nodes.map(nodeCard) : [el('p', { class: 'muted' }, 'No node information.')]));
+  const none = p.state === 'loading' ? 'The nodes show once the model is loaded.' : 'No node information.';
+  $('nodes').replaceChildren(...(nodes.length ? nodes.map(nodeCard) : [el('p', { class: 'muted' }, none)]));
+  const links = linksView(p.links, nodes);
+  $('links').replaceChildren(...(links ? [links] : []));
+}
+
+// While the server loads (or failed to): the start's steps as bars. Hidden once it is ready.
+function renderProgress(p) {
+  const card = $('progress-card');
+  const loading = p.state && p.state !== 'ready';
+  card.hidden = !loading;
+  document.body.dataset.state = p.state || 'ready';
+  if (!loading) return;
+  const pr = p.progress || {};
+  $('progress-title').textContent = p.state === 'failed' ? 'The start failed'
+    : `Loading${pr.label ? `: ${pr.label}` : ''}`;
+  const names = Object.fromEntries((p.plan?.nodes || []).map((n, i) => [i, n.name]));
+  $('progress').replaceChildren(progressView(pr, names),
+    ...(pr.error ? [el('p', { class: 'detail', role: 'alert' }, pr.error)] : []));
 }
 
 function renderModel(m) {
@@ -141,7 +165,8 @@ function renderBanner(p) {
   }
   b.replaceChildren(...parts);
   const top = $('top-status');
-  if (p) top.textContent = `${p.model?.id ?? ''} · ${(p.nodes || []).length || 1} node${(p.nodes || []).length > 1 ? 's' : ''} · up ${duration((p.now_ms - p.started_ms) / 1000)}`;
+  if (p && p.state && p.state !== 'ready') top.textContent = `${p.state} · ${duration((p.now_ms - p.started_ms) / 1000)}`;
+  else if (p) top.textContent = `${p.model?.id ?? ''} · ${(p.nodes || []).length || 1} node${(p.nodes || []).length > 1 ? 's' : ''} · up ${duration((p.now_ms - p.started_ms) / 1000)}`;
 }
 
 function keyForm() {
@@ -154,15 +179,21 @@ function render() {
   const p = state.pool;
   renderBanner(p);
   if (!p) return;
+  renderProgress(p);
   renderKpis(p);
   renderChart();
   renderNodes(p);
   const key = JSON.stringify([p.plan, (p.nodes || []).map((n) => n.status)]);
   if (key !== state.planKey) {  // the plan changes rarely: keep its DOM (and any selection)
     state.planKey = key;
-    $('plan').replaceChildren(planView(p.plan, p.nodes));
+    $('plan').replaceChildren(p.plan || p.state !== 'loading' ? planView(p.plan, p.nodes)
+      : el('p', { class: 'muted' }, 'The plan shows once the model is loaded.'));
   }
-  if (state.planKey && !$('model').firstChild) renderModel(p.model);
+  const modelKey = JSON.stringify(p.model);
+  if (modelKey !== state.modelKey) {
+    state.modelKey = modelKey;
+    renderModel(p.model);
+  }
 }
 
 let timer = null;
@@ -182,7 +213,7 @@ async function poll() {
   render();
   document.body.dataset.loaded = '1';
   if (state.error?.status === 401) return;  // until a key is given (keyForm polls again)
-  timer = setTimeout(poll, POLL_MS);
+  timer = setTimeout(poll, state.pool?.state === 'loading' ? LOADING_POLL_MS : POLL_MS);
 }
 
 layout();

@@ -1,10 +1,12 @@
 // The page code that needs no browser: the SSE reader, the plan's ranges and columns, the chart's
-// scale. Run: node --test web/test/ (ctest: web_units).
+// scale, the start's progress rows and the links' layout. Run: node --test web/test/ (ctest: web_units).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readSse } from '../src/sse.js';
 import { rangeText, planColumns } from '../src/plan.js';
 import { niceScale } from '../src/chart.js';
+import { progressText, progressRows, fraction } from '../src/progress.js';
+import { ringPositions, fanPositions, linkLabel } from '../src/links.js';
 
 function bodyOf(text, cuts) {
   const bytes = new TextEncoder().encode(text);
@@ -65,4 +67,41 @@ test('niceScale: a top of 1, 2, 2.5 or 5 times a power of ten above the maximum'
     assert.ok([1, 2, 2.5, 5].some((x) => Math.abs(x - m) < 1e-9), `${max}: step ${step}`);
   }
   assert.deepEqual(niceScale(0), { top: 1, step: 0.25 });
+});
+
+test('progress: amounts, rate and time left, per phase and per node', () => {
+  const MiB = 1024 * 1024;
+  // 3 MiB of 12 after 2 s: 1.5 MiB/s, 9 MiB left at that rate is 6 s.
+  assert.equal(progressText(3 * MiB, 12 * MiB, 'B', 2000), '3.0 MiB of 12.0 MiB · 1.5 MiB/s · 6s left');
+  assert.equal(progressText(2, 3, 'nodes', 0), '2 of 3 nodes');
+  assert.equal(progressText(1, 1, 'steps', 65000), '1 of 1 steps · took 1m 5s');
+  assert.equal(fraction(5, 0), 1);
+  assert.equal(fraction(7, 4), 1);
+  assert.equal(fraction(1, 4), 0.25);
+  const rows = progressRows({ phases: [
+    { phase: 'ship', label: 'shipping weights', unit: 'B', done: 30, total: 40, finished: false, elapsed_ms: 0,
+      nodes: [{ node: 1, done: 20, total: 20, finished: true, elapsed_ms: 0 },
+        { node: 2, done: 10, total: 20, finished: false, elapsed_ms: 0 }] },
+    { phase: 'map', label: 'mapping', unit: 'B', done: 5, total: 5, finished: true, elapsed_ms: 0,
+      nodes: [{ node: 0, done: 5, total: 5, finished: true, elapsed_ms: 0 }] },
+    { phase: 'warmup', label: 'warming up', unit: 'steps', done: 0, total: 1, finished: false, elapsed_ms: 0, nodes: null },
+  ] }, { 2: 'box-b' });
+  assert.deepEqual(rows.map((r) => [r.phase, r.node, r.label, r.frac]), [
+    ['ship', null, 'shipping weights', 0.75], ['ship', 1, 'node 1', 1], ['ship', 2, 'box-b', 0.5],
+    ['map', null, 'mapping', 1], ['warmup', null, 'warming up', 0]]);
+  assert.deepEqual(progressRows(null), []);
+});
+
+test('links: workers on a circle around rank 0, labels name the protection', () => {
+  const pos = ringPositions(4, 100, 100, 50);
+  const near = (a, b) => Math.abs(a - b) < 1e-9;
+  assert.ok(near(pos[0].x, 100) && near(pos[0].y, 50));  // the first at the top
+  assert.ok(near(pos[1].x, 150) && near(pos[1].y, 100));
+  assert.ok(near(pos[2].x, 100) && near(pos[2].y, 150));
+  for (const p of pos) assert.ok(near(Math.hypot(p.x - 100, p.y - 100), 50));
+  // Up to 8: a column, `gap` apart, centred on the middle.
+  assert.deepEqual(fanPositions(3, 400, 200, 50), [{ x: 400, y: 50 }, { x: 400, y: 100 }, { x: 400, y: 150 }]);
+  assert.deepEqual(fanPositions(1, 400, 110, 56), [{ x: 400, y: 55 }]);
+  assert.equal(linkLabel({ transport: 'tcp', security: 'seal' }), 'tcp · seal (encrypted)');
+  assert.equal(linkLabel({ transport: 'shm', security: 'local' }), 'shm · local (shared memory)');
 });
