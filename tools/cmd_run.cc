@@ -67,6 +67,7 @@ Status Run(Opts o) {
     runtime::SchedulerOptions so;
     so.max_sequences = 1;
     so.max_queue = 1;
+    so.outage_max_ms = 60000;  // a pool that cannot re-form: the run ends after a minute
     EnableFailover(*e, &so);
     SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Scheduler> sched,
                            runtime::Scheduler::Create(*e->executor, eog, so));

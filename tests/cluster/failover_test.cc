@@ -96,6 +96,17 @@ TEST(Failover, RunLosesAWorkerAndEndsWithOneNodesTokens) {
   }
 }
 
+// The URL a `shoal serve` announced once ready ("listening on http://H:P"); empty after 30 s.
+std::string ServerUrl(const Proc& serve) {
+  for (int i = 0; i < 3000; ++i) {
+    const std::string e = serve.err();
+    const size_t at = e.find("listening on http://");
+    if (at != std::string::npos) return e.substr(at + 13, e.find(' ', at + 20) - at - 13);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return "";
+}
+
 json Nodes(const std::string& server) {
   Proc p = RunShoal({"nodes", "--json", "--server", server}, "failover-nodes", 30);
   EXPECT_EQ(p.code, 0) << p.err();
@@ -131,13 +142,7 @@ TEST(Failover, ServeDrainJoinAndRestart) {
   Proc serve = Start({"serve", "-m", F32Model(), "--port", "0", "-t", "1", "--nodes",
                       a.address + "," + b.address + "," + late_addr, "--rebalance-margin", "-1"},
                      "failover-serve", {kSecret});
-  std::string server;
-  for (int i = 0; i < 3000 && server.empty(); ++i) {
-    const std::string e = serve.err();
-    const size_t at = e.find("listening on http://");
-    if (at != std::string::npos) server = e.substr(at + 13, e.find(' ', at + 20) - at - 13);
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  const std::string server = ServerUrl(serve);
   ASSERT_FALSE(server.empty()) << serve.err();
   json pool = WaitMembers(server, {a.address, b.address});
   EXPECT_EQ(pool["nodes"].size(), 3u);
@@ -201,13 +206,7 @@ TEST(Failover, AJoiningNodeUnderTheMarginIsNotTaken) {
   Proc serve = Start({"serve", "-m", F32Model(), "--port", "0", "-t", "1", "--nodes",
                       a.address + "," + late_addr, "--rebalance-margin", "100"},
                      "failover-mserve", {kSecret});
-  std::string server;
-  for (int i = 0; i < 3000 && server.empty(); ++i) {
-    const std::string e = serve.err();
-    const size_t at = e.find("listening on http://");
-    if (at != std::string::npos) server = e.substr(at + 13, e.find(' ', at + 20) - at - 13);
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  const std::string server = ServerUrl(serve);
   ASSERT_FALSE(server.empty()) << serve.err();
   WaitMembers(server, {a.address});
   Worker late = StartWorker("failover-mlate", late_addr);
