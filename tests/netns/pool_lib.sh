@@ -51,12 +51,13 @@ stamp() {
 
 now() { printf '%s' "$EPOCHREALTIME"; }
 
-# worker_start HOST [extra args]: `shoal worker` on $NET.HOST:7700 in that host's namespace.
+# worker_start HOST [extra args]: `shoal worker` on $NET.HOST:7700 in that host's namespace
+# (-t $WORKER_THREADS, default 1; serve_start uses the same).
 worker_start() {
   local h=$1
   shift
-  ip netns exec "${TAG}h$h" "$SHOAL" worker --listen "$NET.$h:7700" -t 1 "$@" \
-    >>"$TMP/worker$h.log" 2>&1 &
+  ip netns exec "${TAG}h$h" "$SHOAL" worker --listen "$NET.$h:7700" \
+    -t "${WORKER_THREADS:-1}" "$@" >>"$TMP/worker$h.log" 2>&1 &
   WPID[$h]=$!  # ip netns exec execs the command: this is the worker itself
 }
 
@@ -75,7 +76,7 @@ serve_start() {
   local log=$1
   shift
   : >"$log"
-  ip netns exec "${TAG}h1" "$SHOAL" serve --port 0 -t 1 "$@" 2> >(stamp >>"$log") &
+  ip netns exec "${TAG}h1" "$SHOAL" serve --port 0 -t "${WORKER_THREADS:-1}" "$@" 2> >(stamp >>"$log") &
   SERVE_PID=$!
   PIDS+=("$SERVE_PID")
   local i port=
