@@ -22,7 +22,7 @@ RUNS=${SHOAL_BENCH_RUNS:-3}
 CONTEXTS=${SHOAL_BENCH_CONTEXTS:-256 1024 4096}
 THREADS=${SHOAL_BENCH_THREADS:-1}
 WORKER_THREADS=$THREADS
-MAX_TOKENS=48
+MAX_TOKENS=160
 TAG=b$$
 NET=10.80.0
 # shellcheck source=../../tests/netns/pool_lib.sh
@@ -66,6 +66,10 @@ for c in $CONTEXTS; do
       d=$(wait_line "$LOG" "$T" "a step failed|lost:|ending job" 10)
       line=$(awk -v s="$T" '$1 > s && /the pool runs job/ { print; exit }' "$LOG")
       [[ -n $d && -n $line ]] || die "no failure or re-form in the log after the fault"
+      # The fault must have hit the request: it has tokens after the re-form.
+      node -e 'const o = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+        process.exit(o.chunks.some((x) => x > Number(process.argv[2]) * 1000) ? 0 : 1)' \
+        "$out" "${line%% *}" || die "the request ended before the fault"
       R=${line%% *}
       ms=$(sed -n 's/.* after \([0-9]*\) ms$/\1/p' <<<"$line")
       printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$fault" "$c" "$T" "$d" "$R" "$ms" "$out" \
