@@ -13,7 +13,8 @@
 # Prints one JSON document (medians over SHOAL_BENCH_RUNS runs, default 3, and every sample).
 #   sudo bench/failover/failover_bench.sh build/bin/shoal /tmp/failover-bench
 # SHOAL_BENCH_MODEL: a GGUF to use instead of the generated f16 model (n_embd 512, 4 layers);
-# SHOAL_BENCH_CONTEXTS (default "256 1024 4096"), SHOAL_BENCH_THREADS (per node, default 1).
+# SHOAL_BENCH_CONTEXTS (default "256 1024 4096"), SHOAL_BENCH_THREADS (per node, default 1),
+# SHOAL_BENCH_MAX_TOKENS (default 160; the fault comes after the 8th).
 set -euo pipefail
 SHOAL=${1:?shoal binary}
 TMP=${2:?scratch dir}
@@ -22,7 +23,7 @@ RUNS=${SHOAL_BENCH_RUNS:-3}
 CONTEXTS=${SHOAL_BENCH_CONTEXTS:-256 1024 4096}
 THREADS=${SHOAL_BENCH_THREADS:-1}
 WORKER_THREADS=$THREADS
-MAX_TOKENS=160
+MAX_TOKENS=${SHOAL_BENCH_MAX_TOKENS:-160}
 TAG=b$$
 NET=10.80.0
 # shellcheck source=../../tests/netns/pool_lib.sh
