@@ -34,7 +34,7 @@ ctx=(-c 1024)
 # The reference: the same requests on one node, nothing interrupted.
 serve_start "$TMP/serve-one.log" -m "$MODEL" "${ctx[@]}"
 ip netns exec "${TAG}h1" node "$CLIENT" reference "$URL" "$TMP/ref.json"
-kill "$SERVE_PID" && wait "$SERVE_PID" || true
+serve_stop
 
 W=$NET.2:7700,$NET.3:7700,$NET.4:7700
 worker_start 2
@@ -107,7 +107,7 @@ for f in "${FAULTS[@]}"; do
   echo "$name: $n requests in flight"
   [[ $n -gt 0 ]] || fail "no request was in flight at '$name'"
 done
-kill "$SERVE_PID" && wait "$SERVE_PID" || true
+serve_stop
 
 # `shoal run --nodes` on its own: host 3's worker killed mid-generation.
 tokens() { sed -n 's/.*"tokens":\[\([0-9,]*\)\].*/\1/p'; }

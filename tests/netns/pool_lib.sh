@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by failover_test.sh, soak_failover.sh and bench/failover: a pool of hosts in network
 # namespaces (made and removed here; addresses exist only inside them), workers started and
 # faulted by host number, and `shoal serve` on host 1 whose stderr lines are stamped with the
@@ -87,7 +88,13 @@ serve_start() {
     sleep 0.1
   done
   if [[ -z $port ]]; then echo "FAIL: serve did not listen"; cat "$log"; exit 1; fi
+  # shellcheck disable=SC2034 # for the sourcing script
   URL=http://127.0.0.1:$port
+}
+
+serve_stop() {
+  kill "$SERVE_PID" 2>/dev/null || true
+  wait "$SERVE_PID" 2>/dev/null || true
 }
 
 # wait_line LOG SINCE REGEX TIMEOUT_S: the stamp of the first line of LOG stamped after SINCE

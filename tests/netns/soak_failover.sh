@@ -37,7 +37,7 @@ fail() {
 
 serve_start "$TMP/serve-one.log" -m "$MODEL" -c 1024
 ip netns exec "${TAG}h1" node "$CLIENT" reference "$URL" "$TMP/ref.json"
-kill "$SERVE_PID" && wait "$SERVE_PID" || true
+serve_stop
 
 for h in 2 3 4; do worker_start "$h"; done
 serve_start "$TMP/serve.log" -m "$MODEL" -c 1024 --nodes "$NET.2:7700,$NET.3:7700,$NET.4:7700"
