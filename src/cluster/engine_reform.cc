@@ -89,6 +89,7 @@ Status StartMembership(Engine* e, const std::vector<std::string>& nodes,
                      ev.reason.c_str());
         e->group->Abort();
         rs->broken = true;
+        rs->broken_why = "node " + ev.address + " " + ev.reason;
       }
       const bool joined = !member && ev.to == NodeState::kAlive;
       if ((member && gone) || joined) notify = rs->on_change;
@@ -173,9 +174,11 @@ StatusOr<runtime::Executor*> Engine::Reform(const Status& why) {
   if (!membership || !reform) return Unavailable("this pool cannot re-form: " + why.ToString());
   ReformState* rs = reform.get();
   bool failure = !why.ok();
+  std::string broken_why;  // the step failed because the membership aborted it: this is why
   {
     std::lock_guard<std::mutex> l(rs->mu);
     failure = failure || rs->broken;
+    if (rs->broken) broken_why = rs->broken_why;
   }
   // The nodes that can take part: answering, not draining, in the user's order (then others).
   std::vector<std::string> want;
@@ -217,7 +220,9 @@ StatusOr<runtime::Executor*> Engine::Reform(const Status& why) {
   }
   const auto t0 = std::chrono::steady_clock::now();
   const std::string reason =
-      failure ? (why.ok() ? "a member was lost" : why.message())
+      failure ? (!broken_why.empty() ? broken_why
+                 : why.ok()          ? "a member was lost"
+                                     : why.message())
               : (want.size() < members.size() ? "a node is draining" : "a node joined");
   {
     std::lock_guard<std::mutex> l(rs->mu);
@@ -237,6 +242,7 @@ StatusOr<runtime::Executor*> Engine::Reform(const Status& why) {
     group.reset();
     rs->members.clear();
     rs->broken = false;
+    rs->broken_why.clear();
     ++rs->epoch;
     membership->SetEpoch(rs->epoch);
   }

@@ -23,7 +23,8 @@ struct Engine::ReformState {
 
   mutable std::mutex mu;  // guards everything below (the membership thread reads it)
   std::vector<std::string> members;
-  bool broken = false;  // a member was lost: the current job is aborted
+  bool broken = false;     // a member was lost: the current job is aborted
+  std::string broken_why;  // which, and why
   uint64_t epoch = 0;
   std::string state = "serving", detail;
   std::string plan_json;
