@@ -45,7 +45,8 @@ for c in $CONTEXTS; do ((c > max_ctx)) && max_ctx=$c; done
 ctx=$((max_ctx + MAX_TOKENS + 64))
 worker_start 2
 worker_start 3
-serve_start "$TMP/serve.log" -m "$MODEL" -c "$ctx" --parallel 2 --nodes "$NET.2:7700,$NET.3:7700"
+serve_start "$TMP/serve.log" -m "$MODEL" -c "$ctx" --parallel 2 --nodes "$NET.2:7700,$NET.3:7700" \
+    --rebalance-margin -1
 LOG=$TMP/serve.log
 die() { echo "bench: $*" >&2; sed 's/^[0-9.]* //' "$LOG" | tail -20 >&2; exit 1; }
 h1() { ip netns exec "${TAG}h1" "$@"; }

@@ -39,7 +39,9 @@ serve_stop
 W=$NET.2:7700,$NET.3:7700,$NET.4:7700
 worker_start 2
 worker_start 3
-serve_start "$TMP/serve.log" -m "$MODEL" "${ctx[@]}" --nodes "$W"
+# Every returning node is taken back (the margin rule has its own test): the faults that follow
+# start from a whole pool.
+serve_start "$TMP/serve.log" -m "$MODEL" "${ctx[@]}" --nodes "$W" --rebalance-margin -1
 LOG=$TMP/serve.log
 ip netns exec "${TAG}h1" node "$CLIENT" stream "$URL" "$TMP/ref.json" 8 "$TMP/stop" \
   "$TMP/records.jsonl" >"$TMP/client.json" 2>&1 &

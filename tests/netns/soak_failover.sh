@@ -40,7 +40,8 @@ ip netns exec "${TAG}h1" node "$CLIENT" reference "$URL" "$TMP/ref.json"
 serve_stop
 
 for h in 2 3 4; do worker_start "$h"; done
-serve_start "$TMP/serve.log" -m "$MODEL" -c 1024 --nodes "$NET.2:7700,$NET.3:7700,$NET.4:7700"
+serve_start "$TMP/serve.log" -m "$MODEL" -c 1024 --nodes "$NET.2:7700,$NET.3:7700,$NET.4:7700" \
+  --rebalance-margin -1
 ip netns exec "${TAG}h1" node "$CLIENT" stream "$URL" "$TMP/ref.json" 8 "$TMP/stop" \
   "$TMP/records.jsonl" >"$TMP/client.json" 2>&1 &
 CLIENT_PID=$!
