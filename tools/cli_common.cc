@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 
@@ -51,7 +52,20 @@ std::string HumanBytes(uint64_t bytes) {
   return buf;
 }
 
+namespace {
+std::vector<std::string>& Args() {
+  static std::vector<std::string> args;
+  return args;
+}
+}  // namespace
+
+void SetProgramArgs(int argc, char** argv) { Args().assign(argv, argv + argc); }
+const std::vector<std::string>& ProgramArgs() { return Args(); }
+
 std::string BuildCommit() {
+  // A test hook: the version a binary reports (tests/cluster's rolling upgrade makes a "new"
+  // binary this way).
+  if (const char* v = std::getenv("SHOAL_TEST_VERSION"); v != nullptr && *v != '\0') return v;
 #ifdef SHOAL_SOURCE_DIR
   const std::string cmd =
       std::string("git -C '") + SHOAL_SOURCE_DIR + "' describe --always --dirty 2>/dev/null";

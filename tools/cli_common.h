@@ -22,6 +22,11 @@ namespace shoal::cli {
 using Action = std::function<Status()>;
 
 // Each verb file provides one of these; main() calls them all.
+// The command line this process was started with (main sets it): `shoal worker` restarts itself
+// with it after an upgrade.
+void SetProgramArgs(int argc, char** argv);
+const std::vector<std::string>& ProgramArgs();
+
 Action RegisterRun(CLI::App& app);
 Action RegisterTokenize(CLI::App& app);
 Action RegisterLogits(CLI::App& app);
@@ -38,6 +43,7 @@ Action RegisterSecret(CLI::App& app);
 Action RegisterDiscover(CLI::App& app);
 Action RegisterNodes(CLI::App& app);
 Action RegisterDrain(CLI::App& app);
+Action RegisterUpgrade(CLI::App& app);
 
 // The whole file, byte for byte.
 StatusOr<std::string> ReadFileBytes(const std::string& path);

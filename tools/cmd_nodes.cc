@@ -1,15 +1,20 @@
 // shoal nodes [--server URL] [--api-key-file F] [--json]
 // shoal drain NODE [--undo] [--server URL] [--api-key-file F]
+// shoal upgrade BINARY [--server URL] [--api-key-file F]
 // The pool administered from one machine: ask a running `shoal serve` (its GET /v1/pool and
 // POST /v1/pool/drain, docs/api.md) for each node's health, or take a node out of the pool.
 #include <httplib.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
+#include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 
 #include "cli_common.h"
 
@@ -37,7 +42,7 @@ StatusOr<std::string> ApiKey(const std::string& file) {
 }
 
 StatusOr<nlohmann::json> Call(const Opts& o, const std::string& method, const std::string& path,
-                              const std::string& body) {
+                              const std::string& body, int want_status = 200) {
   httplib::Client cli(o.server);
   if (!cli.is_valid()) return InvalidArgument("bad server URL " + o.server);
   cli.set_connection_timeout(5);
@@ -50,7 +55,7 @@ StatusOr<nlohmann::json> Call(const Opts& o, const std::string& method, const st
     return Unavailable("cannot reach " + o.server + path + ": " + httplib::to_string(res.error()));
   }
   nlohmann::json j = nlohmann::json::parse(res->body, nullptr, false);
-  if (res->status != 200) {
+  if (res->status != want_status) {
     std::string msg = "HTTP " + std::to_string(res->status);
     if (!j.is_discarded() && j.contains("error") && j["error"].contains("message")) {
       msg += ": " + j["error"]["message"].get<std::string>();
@@ -121,6 +126,29 @@ Status Drain(const Opts& o) {
   return Status::Ok();
 }
 
+Status Upgrade(const Opts& o) {
+  char real[PATH_MAX + 1] = {0};
+  if (realpath(o.node.c_str(), real) == nullptr) return NotFound("cannot find " + o.node);
+  const nlohmann::json body = {{"binary", std::string(real)}};
+  SHOAL_RETURN_IF_ERROR(Call(o, "POST", "/v1/pool/upgrade", body.dump(), 202).status());
+  std::string last;
+  for (int i = 0; i < 3600 * 2; ++i) {  // an hour at the most
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    SHOAL_ASSIGN_OR_RETURN(nlohmann::json j, Call(o, "GET", "/v1/pool", ""));
+    const nlohmann::json u =
+        j.value("pool", nlohmann::json::object()).value("upgrade", nlohmann::json::object());
+    const std::string state = u.value("state", std::string("?"));
+    const std::string line =
+        std::to_string(u.value("done", 0)) + "/" + std::to_string(u.value("total", 0)) + " " +
+        u.value("node", std::string()) + ": " + u.value("detail", std::string());
+    if (line != last) std::fprintf(stderr, "shoal: upgrade %s\n", line.c_str());
+    last = line;
+    if (state == "done") return Status::Ok();
+    if (state == "failed") return Unavailable("the upgrade stopped: " + u.value("detail", ""));
+  }
+  return Unavailable("the upgrade did not finish within an hour");
+}
+
 void AddServer(CLI::App* sub, Opts* o) {
   sub->add_option("--server", o->server, "the pool's `shoal serve` (rank 0)")
       ->capture_default_str();
@@ -146,6 +174,16 @@ Action RegisterDrain(CLI::App& app) {
   sub->add_flag("--undo", o->undo, "let a drained node take part again");
   AddServer(sub, o.get());
   return [o] { return Drain(*o); };
+}
+
+Action RegisterUpgrade(CLI::App& app) {
+  auto o = std::make_shared<Opts>();
+  CLI::App* sub = app.add_subcommand(
+      "upgrade", "Upgrade every node of a running pool to a shoal binary, one at a time");
+  sub->add_option("binary", o->node, "the new shoal binary (on this machine, rank 0's)")
+      ->required();
+  AddServer(sub, o.get());
+  return [o] { return Upgrade(*o); };
 }
 
 }  // namespace shoal::cli

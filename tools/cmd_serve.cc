@@ -212,6 +212,7 @@ Status Serve(Opts o) {
   b.engine = &e;  // the dashboard (GET /v1/pool)
   if (e.can_reform()) {
     b.drain = [eng = &e](const std::string& node, bool on) { return eng->Drain(node, on); };
+    b.upgrade = [eng = &e](const std::string& binary) { return eng->StartUpgrade(binary); };
   }
   if (Status st = http->SetReady(b); !st.ok()) return finish(st);
   board.SetReady();

@@ -60,6 +60,7 @@ Action RegisterWorker(CLI::App& app) {
   sub->add_option("--rank", o->rank, "rank in the shared-memory group")->group("");
   return [o] {
     o->version = BuildCommit();
+    o->argv = ProgramArgs();
     return cluster::ServeWorker(*o);
   };
 }

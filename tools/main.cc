@@ -9,6 +9,7 @@
 
 int main(int argc, char** argv) {
   using shoal::cli::Action;
+  shoal::cli::SetProgramArgs(argc, argv);
   CLI::App app("shoal: LLM inference on pooled machines", "shoal");
   app.require_subcommand(1);
   app.set_version_flag("--version", [] { return "shoal " + shoal::cli::BuildCommit(); });
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
   add(shoal::cli::RegisterDiscover);
   add(shoal::cli::RegisterNodes);
   add(shoal::cli::RegisterDrain);
+  add(shoal::cli::RegisterUpgrade);
 
   try {
     app.parse(argc, argv);

@@ -22,6 +22,8 @@
 namespace shoal::cluster {
 
 Engine::~Engine() {
+  if (reform) reform->stopping = true;
+  if (upgrade_thread.joinable()) upgrade_thread.join();
   discoverer.reset();  // adds to the membership
   membership.reset();  // no more aborts from its thread
   executor.reset();    // rank 0: tells the workers the job is over

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/progress_board.h"
@@ -65,6 +66,11 @@ struct PoolView {
   int64_t reforms = 0;               // re-forms after the first job
   double last_reform_ms = 0;         // how long the last one took (plan, load, not replay)
   std::string last_reform_reason;
+  // The rolling upgrade (Engine::StartUpgrade): idle, running, done or failed.
+  std::string upgrade_state = "idle";
+  std::string upgrade_node;                 // the node being upgraded
+  int upgrade_done = 0, upgrade_total = 0;  // nodes
+  std::string upgrade_detail;               // the step, the new version, or why it failed
 };
 
 struct Engine {
@@ -88,6 +94,12 @@ struct Engine {
   // Called (on the membership thread) when the pool should re-form: a member was lost (its job
   // is aborted first), or a node joined, rejoined or is to be drained.
   void SetOnPoolChange(std::function<void()> f);
+  // A rolling upgrade of every answering worker to `binary` (an absolute path on this machine),
+  // one node at a time while the pool serves: the node is drained (the pool re-forms without
+  // it), sent the binary (cluster/upgrade.h), comes back as a new process reporting the new
+  // version, and is let back (the pool re-forms with it). Runs on a thread of its own; progress
+  // in View(). InvalidArgument while one runs, or for a pool whose nodes are not watched.
+  Status StartUpgrade(const std::string& binary);
 
   std::unique_ptr<model::Model> model;  // pooled: rank 0's shard (tokenizer, config whole)
   std::unique_ptr<ThreadPool> pool;
@@ -104,6 +116,7 @@ struct Engine {
   // For Reform (set by OpenEngine).
   struct ReformState;
   std::unique_ptr<ReformState> reform;
+  std::thread upgrade_thread;  // StartUpgrade's; joined before the membership goes
 
   const model::Tokenizer& tokenizer() const { return *tokenizer_keep; }
   int32_t n_vocab() const;

@@ -198,7 +198,13 @@ StatusOr<runtime::Executor*> Engine::Reform(const Status& why) {
   const bool grows_only = want.size() > members.size() &&
                           std::all_of(members.begin(), members.end(),
                                       [&](const std::string& m) { return Contains(want, m); });
-  if (!failure && executor && job && grows_only) {
+  bool forced = false;
+  {
+    std::lock_guard<std::mutex> l(rs->mu);
+    forced = rs->force_join;
+    rs->force_join = false;
+  }
+  if (!failure && executor && job && grows_only && !forced) {
     // A node joined: worth moving slices only when the cost model predicts a faster pool.
     auto now = PredictDecode(*this, *rs, view, members);
     auto next = PredictDecode(*this, *rs, view, want);
@@ -313,6 +319,11 @@ PoolView Engine::View() const {
   v.reforms = reform->reforms;
   v.last_reform_ms = reform->last_reform_ms;
   v.last_reform_reason = reform->last_reform_reason;
+  v.upgrade_state = reform->upgrade_state;
+  v.upgrade_node = reform->upgrade_node;
+  v.upgrade_done = reform->upgrade_done;
+  v.upgrade_total = reform->upgrade_total;
+  v.upgrade_detail = reform->upgrade_detail;
   return v;
 }
 

@@ -3,6 +3,7 @@
 // needs to start the next job like the first.
 #pragma once
 
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,10 @@ struct Engine::ReformState {
   double last_reform_ms = 0;
   std::string last_reform_reason;
   std::function<void()> on_change;
+  bool force_join = false;            // the next re-form takes a returning node whatever the margin
+  std::atomic<bool> stopping{false};  // the engine is going: an upgrade in progress gives up
+  std::string upgrade_state = "idle", upgrade_node, upgrade_detail;
+  int upgrade_done = 0, upgrade_total = 0;
   std::string failed_key;  // the node set of the last failed re-form, and why it failed
   Status failed;
 };

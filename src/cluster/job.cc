@@ -9,6 +9,7 @@
 #include "base/sysinfo.h"
 #include "cluster/job_parse.h"
 #include "cluster/transfer.h"
+#include "cluster/upgrade.h"
 #include "format/identity_cache.h"
 #include "runtime/kv_cache.h"
 #include "runtime/pooled.h"
@@ -216,10 +217,24 @@ StatusOr<std::unique_ptr<Job>> StartJob(comm::Group& g, ThreadPool& pool, const 
   return job;
 }
 
+Status SendUpgradeJob(comm::Group& g, uint64_t bytes, const gguf::Digest& digest) {
+  std::vector<uint8_t> offers(kOfferBytes * size_t(g.size()));
+  uint8_t mine[kOfferBytes];
+  PutOffer(NodeOffer{}, mine);
+  std::vector<size_t> sizes(g.size(), kOfferBytes);
+  SHOAL_RETURN_IF_ERROR(g.GatherV(mine, offers.data(), sizes, 0));
+  JobMessage m;
+  m.error = "upgrade";
+  m.upgrade_bytes = bytes;
+  m.upgrade_digest = digest;
+  return SendJob(g, m);
+}
+
 Status ServeJob(comm::Group& g, ThreadPool& pool, const NodeOffer& self,
                 const std::string& model_path, const std::string& cache_dir,
                 uint64_t cache_max_bytes,
-                const std::function<void(uint64_t pool, uint64_t epoch)>& on_job) {
+                const std::function<void(uint64_t pool, uint64_t epoch)>& on_job,
+                UpgradeSlot* upgrade) {
   uint8_t mine[kOfferBytes];
   PutOffer(self, mine);
   std::vector<size_t> sizes(g.size(), kOfferBytes);
@@ -227,6 +242,15 @@ Status ServeJob(comm::Group& g, ThreadPool& pool, const NodeOffer& self,
   SHOAL_ASSIGN_OR_RETURN(std::string text, RecvJob(g));
   SHOAL_ASSIGN_OR_RETURN(JobMessage job, ParseJob(text, g.size()));
   if (on_job) on_job(job.pool, job.epoch);
+  if (job.upgrade_bytes > 0) {
+    static const UpgradeSlot kNone;
+    const UpgradeSlot& u = upgrade != nullptr ? *upgrade : kNone;
+    std::string staged;
+    SHOAL_RETURN_IF_ERROR(
+        ReceiveUpgrade(g, job.upgrade_bytes, job.upgrade_digest, u.self_exe, &staged));
+    if (upgrade != nullptr) upgrade->staged = staged;
+    return Status::Ok();
+  }
   if (!job.ok) {
     std::fprintf(stderr, "shoal worker: rank 0 ended the job: %s\n", job.error.c_str());
     return Status::Ok();

@@ -83,10 +83,22 @@ StatusOr<std::unique_ptr<Job>> StartJob(comm::Group& group, ThreadPool& pool, co
 // that path) gets its shard's bytes from rank 0 when its shard cache `cache_dir` (at most
 // `cache_max_bytes`) has room, kept for the next job (cluster/transfer.h); else the job ends
 // with an error naming both identities.
-// `on_job` (optional) learns the job's pool id and epoch as soon as rank 0 sends them.
+// A node's side of an upgrade job (cluster/upgrade.h): where its executable is, and the staged
+// new binary once verified.
+struct UpgradeSlot {
+  std::string self_exe;  // empty: this node refuses upgrades
+  std::string staged;    // set when an upgrade job succeeded: execute it (ExecUpgrade)
+};
+
+// Rank 0 of a group of rank 0 and one node: the first messages of a job that is an upgrade.
+Status SendUpgradeJob(comm::Group& g, uint64_t bytes, const gguf::Digest& digest);
+
+// `on_job` (optional) learns the job's pool id and epoch as soon as rank 0 sends them. `upgrade`
+// (optional): an upgrade job stages the new binary there (without it, upgrades are refused).
 Status ServeJob(comm::Group& group, ThreadPool& pool, const NodeOffer& self,
                 const std::string& model_path, const std::string& cache_dir,
                 uint64_t cache_max_bytes = kDefaultCacheMaxBytes,
-                const std::function<void(uint64_t pool, uint64_t epoch)>& on_job = {});
+                const std::function<void(uint64_t pool, uint64_t epoch)>& on_job = {},
+                UpgradeSlot* upgrade = nullptr);
 
 }  // namespace shoal::cluster

@@ -34,7 +34,13 @@ StatusOr<uint64_t> ParseHex64(const std::string& s, const char* what) {
 }  // namespace
 
 std::string JobText(const JobMessage& m) {
-  if (!m.ok) return nlohmann::json({{"ok", false}, {"error", m.error}}).dump();
+  if (!m.ok) {
+    nlohmann::json j = {{"ok", false}, {"error", m.error}};
+    if (m.upgrade_bytes > 0) {
+      j["upgrade"] = {{"bytes", m.upgrade_bytes}, {"digest", m.upgrade_digest.Hex()}};
+    }
+    return j.dump();
+  }
   uint64_t total = 0;
   for (uint64_t b : m.part_bytes) total += b;
   return nlohmann::json({{"ok", true},
@@ -59,6 +65,15 @@ StatusOr<JobMessage> ParseJob(std::string_view text, int group_size) {
     m.ok = j.at("ok").get<bool>();
     if (!m.ok) {
       m.error = j.value("error", std::string("(no reason)")).substr(0, 4096);
+      if (j.contains("upgrade")) {
+        const nlohmann::json& u = j.at("upgrade");
+        SHOAL_ASSIGN_OR_RETURN(const int64_t b,
+                               Int(u.at("bytes"), 1, int64_t{1} << 30, "upgrade size"));
+        auto d = gguf::ParseDigest(u.at("digest").get<std::string>());
+        if (!d.ok()) return Corrupt("the upgrade's digest: " + d.status().message());
+        m.upgrade_bytes = uint64_t(b);
+        m.upgrade_digest = *d;
+      }
       return m;
     }
     m.model_path = j.at("model_path").get<std::string>();

@@ -18,7 +18,11 @@ inline constexpr int32_t kMaxJobContext = 1 << 24;
 
 struct JobMessage {
   bool ok = false;
-  std::string error;                 // ok == false: why rank 0 ended the job
+  std::string error;  // ok == false: why rank 0 ended the job
+  // ok == false with upgrade_bytes > 0: not a model job but a new shoal binary of that many
+  // bytes (at most cluster::kMaxBinaryBytes) with this XXH3-128 digest (cluster/upgrade.h).
+  uint64_t upgrade_bytes = 0;
+  gguf::Digest upgrade_digest;
   std::string model_path;            // rank 0's path
   gguf::Digest model_id;             // the content identity (format/identity.h)
   std::vector<uint64_t> part_bytes;  // the size of each of the model's files

@@ -14,6 +14,7 @@
 #include "cluster/job.h"
 #include "cluster/local_workers.h"
 #include "cluster/transfer.h"
+#include "cluster/upgrade.h"
 #include "comm/shm/shm.h"
 #include "comm/tcp/handshake.h"
 #include "comm/tcp/tcp.h"
@@ -152,14 +153,38 @@ Status ServeWorker(const WorkerOptions& o) {
     std::fprintf(stderr, "shoal worker: announcing to %s (instance %016llx)\n", where.c_str(),
                  static_cast<unsigned long long>(announcer->instance()));
   }
+  UpgradeSlot upgrade;
+  if (!o.argv.empty() && !o.once) {
+    auto exe = SelfExecutable();
+    if (exe.ok()) upgrade.self_exe = *exe;
+  }
   for (;;) {
     auto g = comm::tcp::Join(listener, to, /*accept_timeout_ms=*/o.once ? 60000 : -1);
     Status st = g.status();
     if (g.ok()) {
       watch.Enter(g->get());
-      st = ServeJob(**g, pool, self, o.model, cache, cache_max,
-                    [&watch](uint64_t p, uint64_t e) { watch.Name(p, e); });
+      st = ServeJob(
+          **g, pool, self, o.model, cache, cache_max,
+          [&watch](uint64_t p, uint64_t e) { watch.Name(p, e); }, &upgrade);
       watch.Leave();
+    }
+    if (!upgrade.staged.empty()) {
+      g = Unavailable("upgrading");  // the job's connections close before the new binary runs
+      std::fprintf(stderr, "shoal worker: restarting as the new binary\n");
+      // The same arguments, but the port this worker listens on (`--listen H:0` picked one):
+      // the new process comes back at the address the pool knows.
+      std::vector<std::string> argv = o.argv;
+      const auto listen = comm::tcp::ParseHostPort(o.listen);
+      const std::string here =
+          listen.ok() ? comm::tcp::FormatHostPort(listen->host, uint16_t(listener.port()))
+                      : o.listen;
+      for (size_t i = 0; i < argv.size(); ++i) {
+        if (argv[i] == "--listen" && i + 1 < argv.size()) argv[i + 1] = here;
+        if (argv[i].rfind("--listen=", 0) == 0) argv[i] = "--listen=" + here;
+      }
+      const Status ex = ExecUpgrade(upgrade.staged, upgrade.self_exe, argv);
+      std::fprintf(stderr, "shoal worker: upgrade failed: %s\n", ex.ToString().c_str());
+      upgrade.staged.clear();
     }
     if (o.once) return st;
     if (!st.ok()) std::fprintf(stderr, "shoal worker: job ended: %s\n", st.ToString().c_str());

@@ -28,6 +28,9 @@ struct WorkerOptions {
   std::string link_security = "seal";  // tcp frames: seal, auth or none (docs/security.md)
   std::string version;                 // shoal's build, reported in heartbeats and announced
   bool heartbeats = true;              // answer rank 0's heartbeats on UDP (the listen port)
+  // This process's arguments, to execute a new binary with after `shoal upgrade` (empty: the
+  // worker refuses upgrades).
+  std::vector<std::string> argv;
   // Discovery (cluster/announcer.h): while the worker runs, announce its address to this
   // multicast GROUP:PORT ("": not) and to these unicast HOST:PORT targets.
   std::string announce;

@@ -32,6 +32,25 @@ std::unique_ptr<PoolMonitor> RegisterDashboard(httplib::Server& s, PoolSources s
   }
   auto monitor = std::make_unique<PoolMonitor>(std::move(sources));
   PoolMonitor* m = monitor.get();
+  s.Post("/v1/pool/upgrade", [m](const httplib::Request& q, httplib::Response& r) {
+    const nlohmann::json body = nlohmann::json::parse(q.body, nullptr, false);
+    ApiError e;
+    if (body.is_discarded() || !body.is_object() || !body.contains("binary") ||
+        !body["binary"].is_string()) {
+      e.message = "want {\"binary\": \"/absolute/path/to/shoal\"}";
+      e.param = "binary";
+      e.code = "invalid_value";
+    } else {
+      const Status st = m->Upgrade(body["binary"].get<std::string>());
+      if (st.ok()) {
+        SendJson(r, nlohmann::ordered_json{{"upgrade", "started"}});
+        r.status = 202;
+        return;
+      }
+      e = FromStatus(st);
+    }
+    SendError(r, e);
+  });
   s.Post("/v1/pool/drain", [m](const httplib::Request& q, httplib::Response& r) {
     ApiError e;
     const nlohmann::json body = nlohmann::json::parse(q.body, nullptr, false);

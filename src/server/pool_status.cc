@@ -83,6 +83,11 @@ Json PoolState(const cluster::PoolView& v, const runtime::SchedulerStats& s) {
   p["last_reform_reason"] = v.last_reform_reason;
   p["last_resume_ms"] = s.last_resume_ms;
   p["replayed_tokens"] = s.replayed_tokens_total;
+  p["upgrade"] = {{"state", v.upgrade_state},
+                  {"node", v.upgrade_node},
+                  {"done", v.upgrade_done},
+                  {"total", v.upgrade_total},
+                  {"detail", v.upgrade_detail}};
   Json nodes = Json::array();
   for (const cluster::NodeView& n : v.nodes) nodes.push_back(WatchedNode(n));
   p["nodes"] = nodes;
@@ -221,7 +226,8 @@ PoolMonitor::~PoolMonitor() {
 }
 
 void PoolMonitor::SetEngine(const cluster::Engine* engine,
-                            std::function<shoal::Status(const std::string&, bool)> drain) {
+                            std::function<shoal::Status(const std::string&, bool)> drain,
+                            std::function<shoal::Status(const std::string&)> upgrade) {
   Json model, plan;
   if (engine != nullptr) {
     engine->WithModel(
@@ -231,6 +237,7 @@ void PoolMonitor::SetEngine(const cluster::Engine* engine,
   std::lock_guard<std::mutex> lock(mu_);
   src_.engine = engine;
   if (drain) src_.drain = std::move(drain);
+  if (upgrade) src_.upgrade = std::move(upgrade);
   model_ = std::move(model);
   plan_ = std::move(plan);
 }
@@ -246,6 +253,19 @@ shoal::Status PoolMonitor::Drain(const std::string& node, bool drain) const {
         "this server's nodes are not watched (start it with --nodes, --hostfile or --discover)");
   }
   return f(node, drain);
+}
+
+shoal::Status PoolMonitor::Upgrade(const std::string& binary) const {
+  std::function<shoal::Status(const std::string&)> f;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    f = src_.upgrade;
+  }
+  if (!f) {
+    return InvalidArgument(
+        "this server's nodes are not watched (start it with --nodes, --hostfile or --discover)");
+  }
+  return f(binary);
 }
 
 void PoolMonitor::Loop() {

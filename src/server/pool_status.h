@@ -28,6 +28,8 @@ struct PoolSources {
   // POST /v1/pool/drain: takes a node out of the pool (true) or lets it back (false); empty:
   // the pool's nodes are not watched (the endpoint answers 400).
   std::function<Status(const std::string& node, bool drain)> drain;
+  // POST /v1/pool/upgrade: starts a rolling upgrade to the binary at this path.
+  std::function<Status(const std::string& binary)> upgrade;
   const ProgressBoard* progress = nullptr;  // the start's steps (`progress`); may be null
   LinkInfo link;                            // how rank 0 reaches the workers (`links`)
 };
@@ -66,7 +68,9 @@ class PoolMonitor {
   // The engine, once it is open (a server answers while it loads): the model card, plan and
   // nodes appear.
   void SetEngine(const cluster::Engine* engine,
-                 std::function<shoal::Status(const std::string& node, bool drain)> drain = {});
+                 std::function<shoal::Status(const std::string& node, bool drain)> drain = {},
+                 std::function<shoal::Status(const std::string& binary)> upgrade = {});
+  shoal::Status Upgrade(const std::string& binary) const;
   // POST /v1/pool/drain: the engine's Drain; InvalidArgument when the nodes are not watched.
   shoal::Status Drain(const std::string& node, bool drain) const;
 

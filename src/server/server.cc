@@ -110,7 +110,7 @@ Status HttpServer::SetReady(const Backend& b) {
   im->ctx.chat_template = b.chat_template;
   im->ctx.model_id = b.model_id;
   im->ctx.created = UnixNow();
-  im->monitor->SetEngine(b.engine, b.drain);
+  im->monitor->SetEngine(b.engine, b.drain, b.upgrade);
   im->ready.store(true, std::memory_order_release);
   return Status::Ok();
 }

@@ -52,6 +52,7 @@ struct Backend {
   std::vector<NodeInfo> nodes;              // pooled: every node (empty: single node)
   const cluster::Engine* engine = nullptr;  // the dashboard's model, plan and nodes (optional)
   std::function<Status(const std::string& node, bool drain)> drain;  // POST /v1/pool/drain
+  std::function<Status(const std::string& binary)> upgrade;          // POST /v1/pool/upgrade
   const ProgressBoard* progress = nullptr;  // the start's steps, for GET /v1/pool (optional)
   LinkInfo link;                            // how rank 0 reaches the workers, for /v1/pool
 };

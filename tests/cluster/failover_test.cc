@@ -2,8 +2,10 @@
 // rank 0 watching them with heartbeats. A worker killed (or paused) mid-generation: the pool
 // re-forms over the others and the run ends with one node's tokens. Drain, a late worker joining
 // and a rejoining one, seen through `shoal nodes --json` and `shoal drain`.
+#include <httplib.h>
 #include <signal.h>
 
+#include <atomic>
 #include <set>
 
 #include "cluster/pool_process.h"
@@ -220,6 +222,79 @@ TEST(Failover, AJoiningNodeUnderTheMarginIsNotTaken) {
   kill(serve.pid, SIGTERM);
   EXPECT_TRUE(serve.Wait(30)) << serve.err();
   for (Worker* x : {&a, &late}) Stop(*x);
+}
+
+// A greedy completion from a running `shoal serve` ("" and a failure on any error).
+std::string Complete(const std::string& server, const std::string& prompt) {
+  httplib::Client cli(server);
+  cli.set_read_timeout(120);
+  const json body = {{"prompt", prompt}, {"max_tokens", 24}, {"temperature", 0}};
+  auto res = cli.Post("/v1/completions", body.dump(), "application/json");
+  if (!res || res->status != 200) {
+    ADD_FAILURE() << "request failed: " << (res ? res->body : httplib::to_string(res.error()));
+    return "";
+  }
+  const json j = json::parse(res->body, nullptr, false);
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "length") << res->body;
+  return j["choices"][0]["text"].get<std::string>();
+}
+
+// `shoal upgrade`: three workers, each running from its own copy of shoal, upgraded one at a time
+// to a binary that reports another version, while a client keeps asking: every request gets the
+// text of the pool before the upgrade, and every node ends up running the new binary.
+TEST(Failover, RollingUpgradeKeepsServing) {
+  const std::string dir = Tmp() + "/upgrade";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::vector<Worker> w;
+  for (int i = 0; i < 3; ++i) {
+    const std::string copy = dir + "/w" + std::to_string(i);
+    fs::copy_file(Bin(), copy);
+    Worker x;
+    x.p = StartAs(copy, {"worker", "--listen", "127.0.0.1:0", "-t", "1"},
+                  "upgrade-w" + std::to_string(i), {kSecret});
+    x.address = ListenAddress(x.p);
+    ASSERT_FALSE(x.address.empty()) << x.p.err();
+    w.push_back(x);
+  }
+  // The "new" binary: the same program reporting another version.
+  const std::string real = dir + "/real-shoal", next = dir + "/new-shoal";
+  fs::copy_file(Bin(), real);
+  std::ofstream(next) << "#!/bin/sh\nSHOAL_TEST_VERSION=upgraded-v2 exec " << real << " \"$@\"\n";
+  fs::permissions(next, fs::perms::owner_all);
+  Proc serve =
+      Start({"serve", "-m", F32Model(), "--port", "0", "-t", "1", "--nodes",
+             w[0].address + "," + w[1].address + "," + w[2].address, "--rebalance-margin", "-1"},
+            "upgrade-serve", {kSecret});
+  const std::string server = ServerUrl(serve);
+  ASSERT_FALSE(server.empty()) << serve.err();
+  WaitMembers(server, {w[0].address, w[1].address, w[2].address});
+  const std::string want = Complete(server, "Pools of machines upgrade");
+  std::atomic<bool> stop{false};
+  std::atomic<int> served{0};
+  std::thread client([&] {
+    while (!stop.load()) {
+      EXPECT_EQ(Complete(server, "Pools of machines upgrade"), want);
+      ++served;
+    }
+  });
+  Proc up = RunShoal({"upgrade", next, "--server", server}, "upgrade-cli", 300);
+  stop = true;
+  client.join();
+  EXPECT_EQ(up.code, 0) << up.err() << serve.err();
+  EXPECT_GT(served.load(), 0);
+  const json pool = Nodes(server);
+  EXPECT_EQ(pool["upgrade"]["state"], "done") << pool.dump();
+  EXPECT_EQ(pool["upgrade"]["done"], 3);
+  EXPECT_EQ(Members(pool), (std::set<std::string>{w[0].address, w[1].address, w[2].address}));
+  for (const json& n : pool["nodes"]) EXPECT_EQ(n["version"], "upgraded-v2") << n.dump();
+  // Each worker's executable is now the new binary (it restarted itself from it).
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(ReadAll(dir + "/w" + std::to_string(i)), ReadAll(next));
+  }
+  kill(serve.pid, SIGTERM);
+  EXPECT_TRUE(serve.Wait(30)) << serve.err();
+  for (Worker& x : w) Stop(x);
 }
 
 }  // namespace

@@ -61,8 +61,9 @@ struct Proc {
   }
 };
 
-inline Proc Start(const std::vector<std::string>& args, const std::string& tag,
-                  const std::vector<std::string>& env = {}) {
+// `binary` with `args`, output to files named after `tag`, `env` added to the environment.
+inline Proc StartAs(const std::string& binary, const std::vector<std::string>& args,
+                    const std::string& tag, const std::vector<std::string>& env = {}) {
   Proc p;
   p.out_path = Tmp() + "/" + tag + ".out";
   p.err_path = Tmp() + "/" + tag + ".err";
@@ -76,7 +77,7 @@ inline Proc Start(const std::vector<std::string>& args, const std::string& tag,
     dup2(o, 1);
     dup2(e, 2);
     for (const std::string& kv : env) putenv(const_cast<char*>(kv.c_str()));
-    std::vector<std::string> a = {Bin()};
+    std::vector<std::string> a = {binary};
     a.insert(a.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (std::string& s : a) argv.push_back(s.data());
@@ -85,6 +86,11 @@ inline Proc Start(const std::vector<std::string>& args, const std::string& tag,
     _exit(127);
   }
   return p;
+}
+
+inline Proc Start(const std::vector<std::string>& args, const std::string& tag,
+                  const std::vector<std::string>& env = {}) {
+  return StartAs(Bin(), args, tag, env);
 }
 
 inline Proc RunShoal(const std::vector<std::string>& args, const std::string& tag,
