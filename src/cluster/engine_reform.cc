@@ -192,7 +192,12 @@ StatusOr<runtime::Executor*> Engine::Reform(const Status& why) {
   {
     std::lock_guard<std::mutex> l(rs->mu);
     members = rs->members;
-    if (!executor && rs->failed_key == Join(want) && !rs->failed.ok()) return rs->failed;
+    // The same nodes as the last failed attempt: the same answer, unless it is old enough to
+    // try again (a node may have been leaving its old job then).
+    if (!executor && rs->failed_key == Join(want) && !rs->failed.ok() &&
+        std::chrono::steady_clock::now() - rs->failed_at < std::chrono::seconds(5)) {
+      return rs->failed;
+    }
   }
   if (!failure && executor && want == members) return nullptr;  // nothing changed
   const bool grows_only = want.size() > members.size() &&
@@ -259,6 +264,7 @@ StatusOr<runtime::Executor*> Engine::Reform(const Status& why) {
     rs->detail = st.message();
     rs->failed_key = Join(want);
     rs->failed = st;
+    rs->failed_at = std::chrono::steady_clock::now();
     std::fprintf(stderr, "shoal: the pool cannot run yet: %s\n", st.message().c_str());
     return st;
   };

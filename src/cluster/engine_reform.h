@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,7 @@ struct Engine::ReformState {
   int upgrade_done = 0, upgrade_total = 0;
   std::string failed_key;  // the node set of the last failed re-form, and why it failed
   Status failed;
+  std::chrono::steady_clock::time_point failed_at;
 };
 
 // Creates e->reform and e->membership (heartbeats to every node in `nodes`).
