@@ -44,6 +44,7 @@ Action RegisterDiscover(CLI::App& app);
 Action RegisterNodes(CLI::App& app);
 Action RegisterDrain(CLI::App& app);
 Action RegisterUpgrade(CLI::App& app);
+Action RegisterPush(CLI::App& app);
 
 // The whole file, byte for byte.
 StatusOr<std::string> ReadFileBytes(const std::string& path);

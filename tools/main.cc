@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   add(shoal::cli::RegisterNodes);
   add(shoal::cli::RegisterDrain);
   add(shoal::cli::RegisterUpgrade);
+  add(shoal::cli::RegisterPush);
 
   try {
     app.parse(argc, argv);

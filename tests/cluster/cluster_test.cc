@@ -366,4 +366,34 @@ TEST(Pool, NodeWithoutTheFileGetsItsShardOnce) {
   }
 }
 
+// `shoal push` places a node's shard ahead of time: the worker without the model receives it into
+// its cache during the push, and the run that follows uses the cached shard with one node's tokens.
+TEST(Pool, PushPlacesTheShardAheadOfTheRun) {
+  const std::string cache = Tmp() + "/push-cache";
+  fs::remove_all(cache);
+  std::vector<int> one = Tokens({}, "push-one");
+  Proc w = Start({"worker", "--listen", "127.0.0.1:0", "-t", "1", "-m",
+                  Tmp() + "/no-such-model.gguf", "--cache", cache},
+                 "push-worker", {"SHOAL_SECRET=push-secret-0123456789abcdefghijklmnop"});
+  const std::string addr = ListenAddress(w);
+  ASSERT_FALSE(addr.empty()) << w.err();
+  Proc p =
+      RunShoal({"push", "-m", Model(), "-t", "1", "--parallel", "1", "--nodes", addr, "--json"},
+               "push", 60, {"SHOAL_SECRET=push-secret-0123456789abcdefghijklmnop"});
+  ASSERT_EQ(p.code, 0) << p.err() << w.err();
+  const json j = Json(p);
+  ASSERT_EQ(j["nodes"].size(), 2u);
+  EXPECT_GT(j["nodes"][1]["weight_bytes"].get<uint64_t>(), 0u);
+  EXPECT_NE(w.err().find("received this node's shard"), std::string::npos) << w.err();
+  std::vector<std::string> args = {"run", "-m", Model()};
+  args.insert(args.end(), kGreedy.begin(), kGreedy.end());
+  args.insert(args.end(), {"--nodes", addr});
+  Proc r = RunShoal(args, "push-run", 60, {"SHOAL_SECRET=push-secret-0123456789abcdefghijklmnop"});
+  ASSERT_EQ(r.code, 0) << r.err() << w.err();
+  EXPECT_EQ(Json(r)["tokens"].get<std::vector<int>>(), one);
+  EXPECT_NE(w.err().find("using the cached shard"), std::string::npos) << w.err();
+  kill(w.pid, SIGTERM);
+  w.Wait(10);
+}
+
 }  // namespace
