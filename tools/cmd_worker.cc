@@ -25,6 +25,9 @@ Action RegisterWorker(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--mem", o->mem, "memory offered to the pool, e.g. 12G (default: available)");
   sub->add_option("--bandwidth", o->bandwidth, "memory bandwidth in GB/s, for the plan");
+  sub->add_flag("!--release-weights", o->keep_weights,
+                "give the shard's memory back when a job ends (default: keep it for the next job, "
+                "which then starts without loading when it gives this node the same shard)");
   sub->add_option("--secret-file", o->secret_file,
                   "file holding the cluster secret (default: $SHOAL_SECRET)");
   sub->add_option("--io-timeout-ms", o->io_timeout_ms, "a silent peer is reported after this")

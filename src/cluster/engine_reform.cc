@@ -248,6 +248,8 @@ StatusOr<runtime::Executor*> Engine::Reform(const Status& why) {
     std::lock_guard<std::mutex> l(rs->mu);
     executor.reset();
     session.reset();
+    // Rank 0's weights wait for the next plan: kept when it gives rank 0 the same shard.
+    if (job && model) rs->keeper.Keep(job->model_id, std::move(model));
     job.reset();
     model.reset();
     group.reset();
@@ -277,6 +279,7 @@ StatusOr<runtime::Executor*> Engine::Reform(const Status& why) {
   jo.node_names = {"local"};
   jo.node_names.insert(jo.node_names.end(), ready.begin(), ready.end());
   jo.epoch = membership->epoch();
+  jo.keeper = &rs->keeper;
   auto j = StartJob(**g, *pool, rs->self, jo);
   if (!j.ok()) {
     return fail(Unavailable("the " + std::to_string(ready.size()) +

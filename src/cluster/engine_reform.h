@@ -22,6 +22,7 @@ struct Engine::ReformState {
   int ready_wait_ms = 3000;
   double rebalance_margin = 0.10;  // a joining node is taken when the pool gets this much faster
   double link_gbits = 10.0;        // the links' bandwidth the cost model assumes
+  ShardKeeper keeper;              // rank 0's weights between jobs (used when its shard stays)
 
   mutable std::mutex mu;  // guards everything below (the membership thread reads it)
   std::vector<std::string> members;

@@ -230,12 +230,14 @@ struct HeartbeatResponder::Impl {
   HeartbeatKey key;
   std::function<NodeStatus()> status;
   std::function<void(const Ping&)> on_ping;
+  std::function<void()> on_tick;
   std::atomic<bool> stop{false};
   std::thread thread;
 
   void Loop() {
     uint8_t buf[kMaxDatagramBytes + 1];
     while (!stop.load()) {
+      if (on_tick) on_tick();
       pollfd p{fd.get(), POLLIN, 0};
       if (poll(&p, 1, 100) <= 0) continue;
       sockaddr_storage from{};
@@ -259,7 +261,7 @@ struct HeartbeatResponder::Impl {
 
 StatusOr<std::unique_ptr<HeartbeatResponder>> HeartbeatResponder::Start(
     const std::string& host_port, const std::string& secret, std::function<NodeStatus()> status,
-    std::function<void(const Ping&)> on_ping) {
+    std::function<void(const Ping&)> on_ping, std::function<void()> on_tick) {
   SHOAL_ASSIGN_OR_RETURN(comm::tcp::HostPort hp, comm::tcp::ParseHostPort(host_port));
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -297,6 +299,7 @@ StatusOr<std::unique_ptr<HeartbeatResponder>> HeartbeatResponder::Start(
   impl->key = HeartbeatKey::FromSecret(secret);
   impl->status = std::move(status);
   impl->on_ping = std::move(on_ping);
+  impl->on_tick = std::move(on_tick);
   Impl* p = impl.get();
   impl->thread = std::thread([p] { p->Loop(); });
   return std::unique_ptr<HeartbeatResponder>(new HeartbeatResponder(std::move(impl)));

@@ -77,12 +77,13 @@ uint64_t MonotonicUs();
 uint64_t RandomU64();
 
 // The node side: a thread answering pings on UDP HOST:PORT until destroyed. `status` is called for
-// every pong; `on_ping` sees every authentic ping (before the pong goes).
+// every pong; `on_ping` sees every authentic ping (before the pong goes); `on_tick` (optional) is
+// called from the same thread at least every 100 ms, pings or not.
 class HeartbeatResponder {
  public:
   static StatusOr<std::unique_ptr<HeartbeatResponder>> Start(
       const std::string& host_port, const std::string& secret, std::function<NodeStatus()> status,
-      std::function<void(const Ping&)> on_ping);
+      std::function<void(const Ping&)> on_ping, std::function<void()> on_tick = {});
   ~HeartbeatResponder();
   HeartbeatResponder(const HeartbeatResponder&) = delete;
   HeartbeatResponder& operator=(const HeartbeatResponder&) = delete;

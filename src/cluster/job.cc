@@ -20,8 +20,9 @@ namespace {
 constexpr size_t kOfferBytes = 24;
 constexpr size_t kReportBytes = 256;
 
-void PutOffer(const NodeOffer& o, uint8_t* b) {
-  const uint64_t mem = o.memory_bytes ? o.memory_bytes : AvailableMemoryBytes();
+// `held`: bytes of weights kept from the previous job, given back when the plan changes.
+void PutOffer(const NodeOffer& o, uint8_t* b, uint64_t held = 0) {
+  const uint64_t mem = o.memory_bytes ? o.memory_bytes : AvailableMemoryBytes() + held;
   const uint32_t threads = uint32_t(o.threads), pad = 0;
   std::memcpy(b, &mem, 8);
   std::memcpy(b + 8, &threads, 4);
@@ -84,18 +85,29 @@ struct Loaded {
   std::unique_ptr<runtime::Session> session;
 };
 
-// Loads this rank's shard and makes its session (memory checked against this machine).
+// Loads this rank's shard (or takes it from `keeper`, when it holds that shard of `model_id`) and
+// makes its session (memory checked against this machine).
 StatusOr<Loaded> LoadShard(comm::Group& g, ThreadPool& pool, const std::string& path,
                            const parallel::Plan& plan, int32_t n_ctx, int32_t kv_blocks,
-                           ProgressBoard* progress = nullptr) {
+                           ProgressBoard* progress, ShardKeeper* keeper,
+                           const gguf::Digest& model_id) {
   Loaded l;
-  model::LoadOptions lo;
-  if (progress) {
-    lo.on_progress = progress->Reporter("map", "mapping and repacking weights", "B", g.rank());
+  const model::Shard& shard = plan.ranks[size_t(g.rank())].shard;
+  if (keeper != nullptr) l.model = keeper->Take(model_id, shard);
+  if (l.model) {
+    std::fprintf(stderr, "shoal%s: keeping this node's weights from the last job (%s, %s)\n",
+                 g.rank() == 0 ? "" : " worker", model_id.Short().c_str(),
+                 shard.ToString().c_str());
+    if (progress) progress->Report("map", "mapping and repacking weights", "B", g.rank(), 1, 1);
+  } else {
+    model::LoadOptions lo;
+    if (progress) {
+      lo.on_progress = progress->Reporter("map", "mapping and repacking weights", "B", g.rank());
+    }
+    lo.n_ctx = n_ctx;
+    lo.shard = shard;
+    SHOAL_ASSIGN_OR_RETURN(l.model, model::Model::Load(path, lo));
   }
-  lo.n_ctx = n_ctx;
-  lo.shard = plan.ranks[size_t(g.rank())].shard;
-  SHOAL_ASSIGN_OR_RETURN(l.model, model::Model::Load(path, lo));
   SHOAL_ASSIGN_OR_RETURN(runtime::Parallelism par,
                          runtime::PlanParallelism(plan, g, &l.stage_group));
   SHOAL_ASSIGN_OR_RETURN(l.session,
@@ -129,6 +141,22 @@ Status AgreeLoaded(comm::Group& g, const Status& mine, const std::vector<std::st
   return first;
 }
 
+// Whether the GGUF at `path` is the model `id` (by content); else *why says what it is.
+bool HoldsModel(const std::string& path, const gguf::Digest& id, ThreadPool& pool,
+                std::string* why) {
+  auto f = gguf::File::Open(path);
+  if (!f.ok()) {
+    *why = "no copy of model " + id.Short() + " at " + path + " (" + f.status().message() + ")";
+    return false;
+  }
+  const gguf::Digest mine =
+      gguf::LookupIdentity(**f, pool, gguf::DefaultIdentityCacheDir()).identity.model;
+  if (mine == id) return true;
+  *why = path + " is model " + mine.Short() + ", not the model rank 0 runs (" + id.Short() + ")";
+  std::fprintf(stderr, "shoal worker: %s: this node will not compute with it\n", why->c_str());
+  return false;
+}
+
 }  // namespace
 
 StatusOr<std::unique_ptr<Job>> StartJob(comm::Group& g, ThreadPool& pool, const NodeOffer& self,
@@ -138,7 +166,7 @@ StatusOr<std::unique_ptr<Job>> StartJob(comm::Group& g, ThreadPool& pool, const 
   for (int r = int(names.size()); r < n; ++r) names.push_back(r == 0 ? "local" : g.PeerName(r));
   // 1: offers.
   uint8_t mine[kOfferBytes];
-  PutOffer(self, mine);
+  PutOffer(self, mine, o.keeper != nullptr ? o.keeper->held_bytes() : 0);
   std::vector<uint8_t> offers(kOfferBytes * n);
   std::vector<size_t> sizes(n, kOfferBytes);
   SHOAL_RETURN_IF_ERROR(g.GatherV(mine, offers.data(), sizes, 0));
@@ -197,7 +225,9 @@ StatusOr<std::unique_ptr<Job>> StartJob(comm::Group& g, ThreadPool& pool, const 
   // 3, 4: every rank loads its shard.
   auto job = std::make_unique<Job>();
   job->plan = *plan;
-  auto loaded = LoadShard(g, pool, o.model_path, *plan, o.n_ctx, o.kv_blocks, o.progress);
+  job->model_id = id.identity.model;
+  auto loaded = LoadShard(g, pool, o.model_path, *plan, o.n_ctx, o.kv_blocks, o.progress, o.keeper,
+                          id.identity.model);
   // The nodes' load reports: rank 0's own is known now, the others' when they all arrive.
   auto report_loaded = [&](int from) {
     for (int r = from; r < n && o.progress; ++r) {
@@ -234,9 +264,9 @@ Status ServeJob(comm::Group& g, ThreadPool& pool, const NodeOffer& self,
                 const std::string& model_path, const std::string& cache_dir,
                 uint64_t cache_max_bytes,
                 const std::function<void(uint64_t pool, uint64_t epoch)>& on_job,
-                UpgradeSlot* upgrade) {
+                UpgradeSlot* upgrade, ShardKeeper* keeper) {
   uint8_t mine[kOfferBytes];
-  PutOffer(self, mine);
+  PutOffer(self, mine, keeper != nullptr ? keeper->held_bytes() : 0);
   std::vector<size_t> sizes(g.size(), kOfferBytes);
   SHOAL_RETURN_IF_ERROR(g.GatherV(mine, nullptr, sizes, 0));
   SHOAL_ASSIGN_OR_RETURN(std::string text, RecvJob(g));
@@ -263,20 +293,13 @@ Status ServeJob(comm::Group& g, ThreadPool& pool, const NodeOffer& self,
   // This node's copy of the model (the same content), a cached shard from an earlier job, or the
   // weights from rank 0.
   std::string path = model_path.empty() ? job.model_path : model_path;
-  bool have = false;
+  // In memory from the last job: neither the file nor rank 0's bytes are needed.
+  bool have = keeper != nullptr && keeper->Holds(job.model_id, shard);
   std::string why;
-  if (auto f = gguf::File::Open(path); f.ok()) {
-    const gguf::Digest mine_id =
-        gguf::LookupIdentity(**f, pool, gguf::DefaultIdentityCacheDir()).identity.model;
-    have = mine_id == job.model_id;
-    if (!have) {
-      why = path + " is model " + mine_id.Short() + ", not the model rank 0 runs (" +
-            job.model_id.Short() + ")";
-      std::fprintf(stderr, "shoal worker: %s: this node will not compute with it\n", why.c_str());
-    }
-  } else {
-    why = "no copy of model " + job.model_id.Short() + " at " + path + " (" + f.status().message() +
-          ")";
+  if (!have) {
+    if (keeper != nullptr)
+      keeper->Release();  // another model or shard: the memory is the new one's
+    have = HoldsModel(path, job.model_id, pool, &why);
   }
   if (!have) {
     std::string note;
@@ -303,16 +326,26 @@ Status ServeJob(comm::Group& g, ThreadPool& pool, const NodeOffer& self,
   }
   StatusOr<Loaded> loaded = Internal("not loaded");
   if (st.ok()) {
-    loaded = LoadShard(g, pool, *local, plan, job.n_ctx, job.kv_blocks);
+    loaded =
+        LoadShard(g, pool, *local, plan, job.n_ctx, job.kv_blocks, nullptr, keeper, job.model_id);
     st = loaded.status();
   }
+  // The weights outlive the job (the session, which reads them, goes first).
+  auto keep = [&] {
+    if (keeper == nullptr || !loaded.ok()) return;
+    loaded->session.reset();
+    keeper->Keep(job.model_id, std::move(loaded->model));
+  };
   bool go = false;
-  SHOAL_RETURN_IF_ERROR(AgreeLoaded(g, st, {}, &go));
-  if (!go) {
+  const Status agreed = AgreeLoaded(g, st, {}, &go);
+  if (!agreed.ok() || !go) {
     if (!st.ok()) std::fprintf(stderr, "shoal worker: %s\n", st.ToString().c_str());
-    return Status::Ok();
+    keep();
+    return agreed;
   }
-  return runtime::Executor::Serve(*loaded->session, g, job.io_timeout_ms);
+  const Status served = runtime::Executor::Serve(*loaded->session, g, job.io_timeout_ms);
+  keep();
+  return served;
 }
 
 }  // namespace shoal::cluster

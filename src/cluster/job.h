@@ -23,6 +23,7 @@
 #include "base/status.h"
 #include "base/thread_pool.h"
 #include "cluster/shard_cache.h"
+#include "cluster/shard_keeper.h"
 #include "comm/group.h"
 #include "model/model.h"
 #include "parallel/plan.h"
@@ -59,11 +60,15 @@ struct JobOptions {
   // Where rank 0 reports the shipping of shards ("ship", bytes per node), the mapping of its own
   // shard ("map", node 0) and the nodes' load reports ("load", per node). Optional.
   ProgressBoard* progress = nullptr;
+  // Rank 0's weights from its previous job: used when the plan gives rank 0 the same shard of the
+  // same model, released otherwise. Its copied bytes count as memory rank 0 offers. Optional.
+  ShardKeeper* keeper = nullptr;
 };
 
 // Rank 0's handle on a running job.
 struct Job {
   parallel::Plan plan;
+  gguf::Digest model_id;                     // the model's content identity
   std::unique_ptr<comm::Group> stage_group;  // several pipeline stages: rank 0's stage
   std::unique_ptr<model::Model> model;       // rank 0's shard (tokenizer and config are whole)
   std::unique_ptr<runtime::Session> session;
@@ -95,10 +100,13 @@ Status SendUpgradeJob(comm::Group& g, uint64_t bytes, const gguf::Digest& digest
 
 // `on_job` (optional) learns the job's pool id and epoch as soon as rank 0 sends them. `upgrade`
 // (optional): an upgrade job stages the new binary there (without it, upgrades are refused).
+// `keeper` (optional): the node's weights are kept there when the job ends, and the next job
+// whose plan gives this node the same shard of the same model uses them without loading (its
+// copied bytes count as memory the node offers; another shard or model releases them first).
 Status ServeJob(comm::Group& group, ThreadPool& pool, const NodeOffer& self,
                 const std::string& model_path, const std::string& cache_dir,
                 uint64_t cache_max_bytes = kDefaultCacheMaxBytes,
                 const std::function<void(uint64_t pool, uint64_t epoch)>& on_job = {},
-                UpgradeSlot* upgrade = nullptr);
+                UpgradeSlot* upgrade = nullptr, ShardKeeper* keeper = nullptr);
 
 }  // namespace shoal::cluster

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <mutex>
@@ -24,12 +25,16 @@
 namespace shoal::cluster {
 namespace {
 
+// A job's rank 0 silent this long (and ten of its usual gaps between pings) has died or lost its
+// network without closing its connections: the node leaves the job, free for the next rank 0.
+constexpr uint64_t kRank0SilentMs = 3000;
+
 // The job this node is in, seen from the heartbeat thread.
 class JobWatch {
  public:
   void Enter(comm::Group* g) {
     std::lock_guard<std::mutex> l(mu_);
-    group_ = g, pool_ = 0, epoch_ = 0;
+    group_ = g, pool_ = 0, epoch_ = 0, last_ping_ms_ = 0, gap_ms_ = 0;
   }
   void Name(uint64_t pool, uint64_t epoch) {
     std::lock_guard<std::mutex> l(mu_);
@@ -42,13 +47,32 @@ class JobWatch {
   // The pool runs a newer job than ours: ours is over (rank 0 has given up on it).
   void OnPing(const Ping& p) {
     std::lock_guard<std::mutex> l(mu_);
-    if (group_ != nullptr && pool_ != 0 && p.pool == pool_ && p.epoch > epoch_) {
+    if (group_ == nullptr || pool_ == 0 || p.pool != pool_) return;
+    const uint64_t now = MonotonicMs();
+    if (last_ping_ms_ != 0) {
+      const uint64_t gap = now - last_ping_ms_;
+      gap_ms_ = gap_ms_ == 0 ? gap : (gap_ms_ * 7 + gap) / 8;
+    }
+    last_ping_ms_ = now;
+    if (p.epoch > epoch_) {
       std::fprintf(stderr, "shoal worker: the pool moved on to job %llu: leaving job %llu\n",
                    static_cast<unsigned long long>(p.epoch),
                    static_cast<unsigned long long>(epoch_));
       group_->Abort();
       pool_ = 0;  // once
     }
+  }
+  // Rank 0 pinged this job and has gone silent: it is dead or cut off (it would have closed its
+  // connections had it ended). A rank 0 that never pings (heartbeats off) is never judged.
+  void OnTick() {
+    std::lock_guard<std::mutex> l(mu_);
+    if (group_ == nullptr || pool_ == 0 || last_ping_ms_ == 0) return;
+    const uint64_t silent = MonotonicMs() - last_ping_ms_;
+    if (silent <= std::max<uint64_t>(kRank0SilentMs, 10 * gap_ms_)) return;
+    std::fprintf(stderr, "shoal worker: rank 0 of job %llu silent for %llu ms: leaving the job\n",
+                 static_cast<unsigned long long>(epoch_), static_cast<unsigned long long>(silent));
+    group_->Abort();
+    pool_ = 0;  // once
   }
   void Fill(NodeStatus* s) {
     std::lock_guard<std::mutex> l(mu_);
@@ -61,6 +85,8 @@ class JobWatch {
   std::mutex mu_;
   comm::Group* group_ = nullptr;
   uint64_t pool_ = 0, epoch_ = 0;
+  uint64_t last_ping_ms_ = 0;  // this job's rank 0's last ping (0: none yet)
+  uint64_t gap_ms_ = 0;        // its usual gap between pings (moving average)
 };
 
 }  // namespace
@@ -113,6 +139,8 @@ Status ServeWorker(const WorkerOptions& o) {
                  pool.size());
   }
   JobWatch watch;
+  ShardKeeper keeper;  // the weights of the last job, for the next (declared before its readers)
+  ShardKeeper* keep = o.keep_weights ? &keeper : nullptr;
   std::unique_ptr<HeartbeatResponder> heartbeats;
   if (o.heartbeats) {
     const uint64_t started = MonotonicMs();
@@ -123,15 +151,17 @@ Status ServeWorker(const WorkerOptions& o) {
     base.model = model_id;
     SHOAL_ASSIGN_OR_RETURN(comm::tcp::HostPort hp, comm::tcp::ParseHostPort(o.listen));
     SHOAL_ASSIGN_OR_RETURN(
-        heartbeats, HeartbeatResponder::Start(
-                        comm::tcp::FormatHostPort(hp.host, uint16_t(listener.port())), to.secret,
-                        [&watch, base, started] {
-                          NodeStatus s = base;
-                          FillHostStatus(&s, started);
-                          watch.Fill(&s);
-                          return s;
-                        },
-                        [&watch](const Ping& p) { watch.OnPing(p); }));
+        heartbeats,
+        HeartbeatResponder::Start(
+            comm::tcp::FormatHostPort(hp.host, uint16_t(listener.port())), to.secret,
+            [&watch, &keeper, base, started] {
+              NodeStatus s = base;
+              FillHostStatus(&s, started);
+              s.memory_available_bytes += keeper.held_bytes();  // given back if need be
+              watch.Fill(&s);
+              return s;
+            },
+            [&watch](const Ping& p) { watch.OnPing(p); }, [&watch] { watch.OnTick(); }));
   }
   std::unique_ptr<Announcer> announcer;  // stops (thread joined, socket closed) on return
   if (announcing) {
@@ -165,7 +195,7 @@ Status ServeWorker(const WorkerOptions& o) {
       watch.Enter(g->get());
       st = ServeJob(
           **g, pool, self, o.model, cache, cache_max,
-          [&watch](uint64_t p, uint64_t e) { watch.Name(p, e); }, &upgrade);
+          [&watch](uint64_t p, uint64_t e) { watch.Name(p, e); }, &upgrade, keep);
       watch.Leave();
     }
     if (!upgrade.staged.empty()) {

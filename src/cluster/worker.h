@@ -28,6 +28,10 @@ struct WorkerOptions {
   std::string link_security = "seal";  // tcp frames: seal, auth or none (docs/security.md)
   std::string version;                 // shoal's build, reported in heartbeats and announced
   bool heartbeats = true;              // answer rank 0's heartbeats on UDP (the listen port)
+  // Keep the shard's weights in memory between jobs: the next job that gives this node the same
+  // shard of the same model (a restarted rank 0, a pool re-formed with the same plan) starts
+  // without loading it (cluster/shard_keeper.h). false: released when each job ends.
+  bool keep_weights = true;
   // This process's arguments, to execute a new binary with after `shoal upgrade` (empty: the
   // worker refuses upgrades).
   std::vector<std::string> argv;

@@ -79,8 +79,7 @@ std::vector<float> Vector(const gguf::TensorInfo& t, int64_t b = 0, int64_t e = 
 // copied into `owned` (rows x its row bytes) and the mapped source pages are released, so the
 // resident memory is the slice alone.
 StatusOr<MatrixWeight> MatrixSlice(const gguf::File& file, const gguf::TensorInfo& t,
-                                   const TensorSlice& s,
-                                   std::vector<std::unique_ptr<uint8_t[]>>* owned) {
+                                   const TensorSlice& s, OwnedBuffers* owned) {
   MatrixWeight full = Matrix(t);
   MatrixWeight m = full;
   m.rows = s.row_end - s.row_begin;
@@ -95,7 +94,7 @@ StatusOr<MatrixWeight> MatrixSlice(const gguf::File& file, const gguf::TensorInf
     }
     file.ReleasePages(t);
     m.data = buf.get();
-    owned->push_back(std::move(buf));
+    owned->push_back(std::move(buf), n * size_t(m.rows));
     return m;
   }
   if (s.full_cols(full.cols)) return m;
@@ -117,7 +116,7 @@ StatusOr<MatrixWeight> MatrixSlice(const gguf::File& file, const gguf::TensorInf
   }
   file.ReleasePages(t);
   m.data = buf.get();
-  owned->push_back(std::move(buf));
+  owned->push_back(std::move(buf), m.row_bytes * size_t(m.rows));
   return m;
 }
 
@@ -125,8 +124,7 @@ StatusOr<MatrixWeight> MatrixSlice(const gguf::File& file, const gguf::TensorInf
 // rows are qk_nope rows of its key up-projection, then v rows of its value up-projection. The
 // absorbed form needs k_b = (key rows)^T per head ([kv_lora rows][qk_nope]) and v_b = the value
 // rows: both are made here as owned f32 matrices.
-void SplitKvB(const ModelConfig& c, const MatrixWeight& src, LayerWeights* L,
-              std::vector<std::unique_ptr<uint8_t[]>>* owned) {
+void SplitKvB(const ModelConfig& c, const MatrixWeight& src, LayerWeights* L, OwnedBuffers* owned) {
   const int64_t kvl = c.kv_lora_rank, nope = c.qk_nope_dim(), vd = c.mla_v_dim;
   const int64_t nh = src.rows / (nope + vd);  // the shard's heads
   auto kb = std::make_unique_for_overwrite<uint8_t[]>(size_t(nh * kvl * nope) * sizeof(float));
@@ -156,15 +154,15 @@ void SplitKvB(const ModelConfig& c, const MatrixWeight& src, LayerWeights* L,
   };
   L->wk_b = f32(kb.get(), nh * kvl, nope);
   L->wv_b = f32(vb.get(), nh * vd, kvl);
-  owned->push_back(std::move(kb));
-  owned->push_back(std::move(vb));
+  owned->push_back(std::move(kb), size_t(nh * kvl * nope) * sizeof(float));
+  owned->push_back(std::move(vb), size_t(nh * vd * kvl) * sizeof(float));
 }
 
 // Copies a q4_0 / q8_0 matrix into the x8 layout (in place when it is the private copy of a
 // column slice, the last buffer in `owned`) and releases its mapped pages. Other types, and
 // shapes the layout cannot take, stay as they are.
 void RepackMatrix(const gguf::File& file, const gguf::TensorInfo& t, MatrixWeight* w,
-                  std::vector<std::unique_ptr<uint8_t[]>>* owned) {
+                  OwnedBuffers* owned) {
   if (!*w || !kernels::CanRepack(w->type, w->rows, w->cols) ||
       w->row_bytes != RowBytes(w->type, w->cols)) {
     return;
@@ -178,7 +176,7 @@ void RepackMatrix(const gguf::File& file, const gguf::TensorInfo& t, MatrixWeigh
     kernels::Repack(w->type, w->data, w->row_bytes, w->rows, w->cols, buf.get());
     file.ReleasePages(t);
     w->data = buf.get();
-    owned->push_back(std::move(buf));
+    owned->push_back(std::move(buf), kernels::RepackedBytes(w->type, w->rows, w->cols));
   }
   w->repacked = true;
 }

@@ -88,6 +88,23 @@ struct Weights {
   std::vector<LayerWeights> layers;
 };
 
+// Weights copied out of the mmap (column slices, repacked matrices, split MLA matrices): this
+// process's own memory, unlike the mapped rows that the page cache can drop and read again.
+class OwnedBuffers {
+ public:
+  void push_back(std::unique_ptr<uint8_t[]> buffer, size_t bytes) {
+    buffers_.push_back(std::move(buffer));
+    bytes_ += bytes;
+  }
+  bool empty() const { return buffers_.empty(); }
+  const std::unique_ptr<uint8_t[]>& back() const { return buffers_.back(); }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  std::vector<std::unique_ptr<uint8_t[]>> buffers_;
+  size_t bytes_ = 0;
+};
+
 class Model {
  public:
   static StatusOr<std::unique_ptr<Model>> Load(const std::string& path,
@@ -103,6 +120,9 @@ class Model {
   const Weights& weights() const { return weights_; }
   const Shard& shard() const { return shard_; }          // Shard::Whole when loaded whole
   size_t weight_bytes() const { return weight_bytes_; }  // bytes of the tensors the model uses
+  // Of those, the bytes copied out of the file's mapping into memory of the process's own
+  // (column slices, repacked matrices): what releasing the model gives back beyond page cache.
+  size_t copied_bytes() const { return owned_.bytes(); }
   // ResourceExhausted, with the numbers, when the weights (this shard's) plus an f16 KV cache of
   // n_ctx positions exceed this machine's memory (Load does this with LoadOptions::n_ctx when
   // check_memory).
@@ -116,7 +136,7 @@ class Model {
   Weights weights_;
   size_t weight_bytes_ = 0;
   Shard shard_;
-  std::vector<std::unique_ptr<uint8_t[]>> owned_;  // column slices copied out of the mmap
+  OwnedBuffers owned_;  // column slices and repacked matrices copied out of the mmap
 };
 
 }  // namespace shoal::model

@@ -367,13 +367,14 @@ TEST(Pool, NodeWithoutTheFileGetsItsShardOnce) {
 }
 
 // `shoal push` places a node's shard ahead of time: the worker without the model receives it into
-// its cache during the push, and the run that follows uses the cached shard with one node's tokens.
+// its cache during the push, and the run that follows (on a worker that gives its memory back
+// after each job) uses the cached shard with one node's tokens.
 TEST(Pool, PushPlacesTheShardAheadOfTheRun) {
   const std::string cache = Tmp() + "/push-cache";
   fs::remove_all(cache);
   std::vector<int> one = Tokens({}, "push-one");
   Proc w = Start({"worker", "--listen", "127.0.0.1:0", "-t", "1", "-m",
-                  Tmp() + "/no-such-model.gguf", "--cache", cache},
+                  Tmp() + "/no-such-model.gguf", "--cache", cache, "--release-weights"},
                  "push-worker", {"SHOAL_SECRET=push-secret-0123456789abcdefghijklmnop"});
   const std::string addr = ListenAddress(w);
   ASSERT_FALSE(addr.empty()) << w.err();

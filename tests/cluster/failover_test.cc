@@ -187,6 +187,12 @@ TEST(Failover, ServeDrainJoinAndRestart) {
   }
   EXPECT_EQ(Members(pool), (std::set<std::string>{a.address, b.address, late_addr})) << pool.dump();
   EXPECT_GT(pool.value("reforms", int64_t{0}), reforms);
+  // The same plan as before a went: rank 0 and the other workers kept their slices.
+  EXPECT_NE(serve.err().find("shoal: keeping this node's weights from the last job"),
+            std::string::npos)
+      << serve.err();
+  EXPECT_NE(late.p.err().find("keeping this node's weights from the last job"), std::string::npos)
+      << late.p.err();
   kill(serve.pid, SIGTERM);
   EXPECT_TRUE(serve.Wait(30)) << serve.err();
   // Rank 0 gone: the workers wait for the next one, which forms a pool from them.
@@ -237,6 +243,76 @@ std::string Complete(const std::string& server, const std::string& prompt) {
   const json j = json::parse(res->body, nullptr, false);
   EXPECT_EQ(j["choices"][0]["finish_reason"], "length") << res->body;
   return j["choices"][0]["text"].get<std::string>();
+}
+
+size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+// Rank 0 dies (kill -9, then a silent one: SIGSTOP, its connections left open) and a new rank 0
+// forms the pool from the running workers: they keep the weights of the shard the unchanged plan
+// gives them again (no load), and the answers are the same. A plan that changes loads again.
+TEST(Failover, ARestartedRank0FindsTheWorkersWeightsLoaded) {
+  const char* kKept = "keeping this node's weights from the last job";
+  Worker a = StartWorker("failover-ka"), b = StartWorker("failover-kb");
+  const std::vector<std::string> args = {"serve",
+                                         "-m",
+                                         F32Model(),
+                                         "--port",
+                                         "0",
+                                         "-t",
+                                         "1",
+                                         "--nodes",
+                                         a.address + "," + b.address,
+                                         "--rebalance-margin",
+                                         "-1"};
+  Proc first = Start(args, "failover-kserve1", {kSecret});
+  std::string server = ServerUrl(first);
+  ASSERT_FALSE(server.empty()) << first.err();
+  WaitMembers(server, {a.address, b.address});
+  const std::string want = Complete(server, "Pools of machines restart");
+  // The slices each rank holds (the offers' memory figures move from one start to the next).
+  auto ranks = [](const json& pool) {
+    json r = pool.value("plan", json::object()).value("ranks", json::array());
+    for (json& x : r) x.erase("share");
+    return r.dump();
+  };
+  const std::string plan = ranks(Nodes(server));
+  EXPECT_EQ(Count(a.p.err(), kKept), 0u) << a.p.err();
+  kill(first.pid, SIGKILL);
+  first.Wait(10);
+  // A new rank 0 at once: the workers left the dead one's job when its sockets closed.
+  Proc second = Start(args, "failover-kserve2", {kSecret});
+  server = ServerUrl(second);
+  ASSERT_FALSE(server.empty()) << second.err();
+  WaitMembers(server, {a.address, b.address});
+  EXPECT_EQ(ranks(Nodes(server)), plan);
+  EXPECT_EQ(Complete(server, "Pools of machines restart"), want);
+  for (Worker* w : {&a, &b}) EXPECT_EQ(Count(w->p.err(), kKept), 1u) << w->p.err();
+  // Rank 0 silent: the workers leave its job once its pings stop, and the next rank 0 gets them.
+  kill(second.pid, SIGSTOP);
+  Proc third = Start(args, "failover-kserve3", {kSecret});
+  server = ServerUrl(third);
+  ASSERT_FALSE(server.empty()) << third.err();
+  WaitMembers(server, {a.address, b.address});
+  EXPECT_EQ(Complete(server, "Pools of machines restart"), want);
+  for (Worker* w : {&a, &b}) {
+    EXPECT_NE(w->p.err().find("silent for"), std::string::npos) << w->p.err();
+    EXPECT_EQ(Count(w->p.err(), kKept), 2u) << w->p.err();
+  }
+  kill(second.pid, SIGKILL);
+  second.Wait(10);
+  kill(third.pid, SIGTERM);
+  EXPECT_TRUE(third.Wait(30)) << third.err();
+  // One worker alone holds a larger shard: loaded, not kept, and the tokens are one node's.
+  Proc alone = RunShoal({"run", "-m", F32Model(), "-p", "again", "-n", "4", "-t", "1", "--nodes",
+                         a.address, "--json"},
+                        "failover-kalone", 60, {kSecret});
+  EXPECT_EQ(alone.code, 0) << alone.err();
+  EXPECT_EQ(Count(a.p.err(), kKept), 2u) << a.p.err();
+  for (Worker* w : {&a, &b}) Stop(*w);
 }
 
 // `shoal upgrade`: three workers, each running from its own copy of shoal, upgraded one at a time
