@@ -85,8 +85,9 @@ struct Loaded {
   std::unique_ptr<runtime::Session> session;
 };
 
-// Loads this rank's shard (or takes it from `keeper`, when it holds that shard of `model_id`) and
-// makes its session (memory checked against this machine).
+// Loads this rank's shard (memory checked against this machine), or takes it from `keeper` when
+// it holds that shard of `model_id` (the plan counted its bytes as offered memory), and makes its
+// session.
 StatusOr<Loaded> LoadShard(comm::Group& g, ThreadPool& pool, const std::string& path,
                            const parallel::Plan& plan, int32_t n_ctx, int32_t kv_blocks,
                            ProgressBoard* progress, ShardKeeper* keeper,
@@ -297,8 +298,8 @@ Status ServeJob(comm::Group& g, ThreadPool& pool, const NodeOffer& self,
   bool have = keeper != nullptr && keeper->Holds(job.model_id, shard);
   std::string why;
   if (!have) {
-    if (keeper != nullptr)
-      keeper->Release();  // another model or shard: the memory is the new one's
+    // Another model or shard: the memory it held is the new one's.
+    if (keeper != nullptr) keeper->Release();
     have = HoldsModel(path, job.model_id, pool, &why);
   }
   if (!have) {
