@@ -269,7 +269,7 @@ test('3 nodes: live tokens/s rises while requests run', async () => {
   const streams = [0, 1, 2].map((i) => streamCompletion(server.url, maxTokens, `Story number ${i}:`));
   await waitFor('decode tokens/s above zero', async () => (await decode()) > 0, 20000);
   await waitFor('requests running', () => page.$eval('#kpi-running', (k) => Number(k.dataset.value) > 0));
-  await new Promise((r) => setTimeout(r, SHOTS ? 8000 : 2500));  // a few seconds of chart
+  await new Promise((r) => setTimeout(r, SHOTS ? 4000 : 2500));  // a few seconds of chart, requests still running
   await shot(page, 'dashboard-3-nodes.png', true);
   await page.setViewport({ width: 390, height: 844, deviceScaleFactor: 1, isMobile: true, hasTouch: true });
   await page.waitForSelector('article.node');  // a mobile viewport reloads the page
