@@ -97,8 +97,8 @@ TEST(StepTimesPooled, TheNodeWithMoreWorkHasTheLargerShare) {
   for (auto& t : threads) t.join();
   for (const Status& s : status) ASSERT_TRUE(s.ok()) << s.ToString();
   ASSERT_EQ(seen.size(), 2u);
-  std::printf("light: %.3f ms per step, share %.3f; heavy: %.3f ms, share %.3f\n",
-              seen[0].step_ms, seen[0].share, seen[1].step_ms, seen[1].share);
+  std::printf("light: %.3f ms per step, share %.3f; heavy: %.3f ms, share %.3f\n", seen[0].step_ms,
+              seen[0].share, seen[1].step_ms, seen[1].share);
   for (const runtime::NodeStepTime& n : seen) {
     EXPECT_EQ(n.steps, kSteps);
     EXPECT_GT(n.step_ms, 0.0);
@@ -109,6 +109,27 @@ TEST(StepTimesPooled, TheNodeWithMoreWorkHasTheLargerShare) {
       << "light " << seen[0].step_ms << " ms, heavy " << seen[1].step_ms << " ms";
   EXPECT_GT(seen[1].share, 1.5 * seen[0].share)
       << "light " << seen[0].share << ", heavy " << seen[1].share;
+}
+
+// One machine alone reports its own step time as rank 0: one figure per step, computing all of
+// the step (no collectives), so its share is close to 1 and never above.
+TEST(StepTimesPooled, OneMachineAloneReportsItself) {
+  const std::vector<uint8_t> image = Image();
+  auto m = test_models::Load(image, std::nullopt);
+  ASSERT_NE(m, nullptr);
+  ThreadPool pool(1);
+  runtime::Session s(*m, pool, kCtx, {}, kCtx / runtime::kBlockTokens);
+  runtime::Executor ex(s, nullptr);
+  runtime::StepBatch batch;
+  batch.tables = {{0}};
+  for (int t = 0; t < 8; ++t) batch.entries.push_back({0, t, 7 + t, t == 7 ? 1 : 0});
+  ASSERT_TRUE(ex.Step(batch).ok());
+  const auto seen = ex.step_times().Summary();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].steps, 1);
+  EXPECT_GT(seen[0].step_ms, 0.0);
+  EXPECT_GT(seen[0].share, 0.5);
+  EXPECT_LE(seen[0].share, 1.0);
 }
 
 }  // namespace
