@@ -1,5 +1,5 @@
-// Sealed tcp links (protocol 2): every link security gives the reference all-reduce; a proxy on
-// 127.0.0.1 between two ranks that flips, replays or drops one data frame ends the job with a
+// Sealed tcp links (since protocol 2): every link security gives the reference all-reduce; a proxy
+// on 127.0.0.1 between two ranks that flips, replays or drops one data frame ends the job with a
 // clear error naming the peer; mismatched modes, old-version and hostile peers are refused.
 #include <arpa/inet.h>
 #include <fcntl.h>
