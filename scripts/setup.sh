@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 PKGS=(g++ cmake ninja-build pkg-config libhwy-dev nlohmann-json3-dev libcli11-dev libpcre2-dev
       libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-dev libsodium-dev libssl-dev libxxhash-dev libopenmpi-dev
-      openmpi-bin iproute2 curl python3 python3-jinja2 libcpp-httplib-dev chromium)
+      openmpi-bin iproute2 curl python3 python3-jinja2 libcpp-httplib-dev chromium
+      firefox-esr webkit2gtk-driver xvfb)
 # Node.js and npm (for the tokenizer and chat-template references): any install will do (Debian's, or NodeSource's,
 # whose nodejs package bundles npm and conflicts with Debian's npm package).
 command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)

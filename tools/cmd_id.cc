@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "base/progress_board.h"
 #include "base/thread_pool.h"
 #include "cli_common.h"
 #include "format/gguf.h"
@@ -23,8 +24,11 @@ struct Opts {
 Status Id(const Opts& o) {
   SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<gguf::File> f, gguf::File::Open(o.model));
   ThreadPool pool(o.n_threads);
+  ProgressBoard hashing(stderr);  // on a terminal, a bar while it hashes
   const gguf::IdentityLookup r =
-      gguf::LookupIdentity(*f, pool, o.no_cache ? "" : gguf::DefaultIdentityCacheDir());
+      gguf::LookupIdentity(*f, pool, o.no_cache ? "" : gguf::DefaultIdentityCacheDir(),
+                           hashing.Reporter("hash", "hashing the model", "B"));
+  hashing.SetReady();
   const double gbs = r.seconds > 0 ? double(r.identity.tensor_bytes) / r.seconds / 1e9 : 0;
   if (o.json) {
     nlohmann::json j = {{"model", o.model},

@@ -62,7 +62,9 @@ Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_c
   // The model's content identity into its cache before any node waits on this one (the first
   // time, hashing a large model takes longer than a node waits in silence).
   if (auto f = gguf::File::Open(path); f.ok()) {
-    gguf::LookupIdentity(**f, *e->pool, gguf::DefaultIdentityCacheDir());
+    gguf::LookupIdentity(
+        **f, *e->pool, gguf::DefaultIdentityCacheDir(),
+        progress ? progress->Reporter("hash", "hashing the model", "B") : ProgressFn{});
   }
   std::vector<std::string> names = {"local"};
   if (c.mpi) {

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 
+#include "base/progress_board.h"
 #include "base/sysinfo.h"
 #include "base/thread_pool.h"
 #include "cluster/announcer.h"
@@ -106,8 +107,11 @@ Status ServeWorker(const WorkerOptions& o) {
   std::string model_id;
   if (!o.model.empty()) {
     if (auto f = gguf::File::Open(o.model); f.ok()) {
-      model_id =
-          gguf::LookupIdentity(**f, pool, gguf::DefaultIdentityCacheDir()).identity.model.Hex();
+      ProgressBoard hashing(stderr);  // the first time, a large model takes a while
+      model_id = gguf::LookupIdentity(**f, pool, gguf::DefaultIdentityCacheDir(),
+                                      hashing.Reporter("hash", "hashing the model", "B"))
+                     .identity.model.Hex();
+      hashing.SetReady();
     }
   }
   const bool announcing = !o.announce.empty() || !o.announce_to.empty();

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <mutex>
 
 namespace shoal::gguf {
 namespace {
@@ -155,7 +156,7 @@ Digest CombineIdentity(const Digest& metadata, const std::vector<TensorDigest>& 
   return h.Final();
 }
 
-Identity ComputeIdentity(const File& file, ThreadPool& pool) {
+Identity ComputeIdentity(const File& file, ThreadPool& pool, const ProgressFn& on_progress) {
   Identity id;
   id.metadata = MetadataDigest(file.metadata());
   std::vector<const TensorInfo*> ts;
@@ -183,6 +184,10 @@ Identity ComputeIdentity(const File& file, ThreadPool& pool) {
   const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
   // Items run in order from a shared counter; tensors are cut finely enough to balance.
   std::atomic<size_t> next{0};
+  std::atomic<uint64_t> hashed{0};
+  std::mutex report_mu;
+  uint64_t reported = 0;  // under report_mu
+  if (on_progress) on_progress(0, id.tensor_bytes);
   pool.Run([&](int, int) {
     for (size_t k; (k = next.fetch_add(1)) < items.size();) {
       const TensorInfo& t = *ts[items[k].tensor];
@@ -195,8 +200,18 @@ Identity ComputeIdentity(const File& file, ThreadPool& pool) {
                         e = (uintptr_t(p) + n) / page * page;
         if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
       }
+      hashed.fetch_add(n);
+      // One thread reports at a time (the others go on hashing); below the total: the last
+      // report, with the total, comes once every piece is done.
+      std::unique_lock<std::mutex> l(report_mu, std::try_to_lock);
+      if (on_progress && l.owns_lock()) {
+        const uint64_t d =
+            std::min(hashed.load(), id.tensor_bytes - std::min<uint64_t>(1, id.tensor_bytes));
+        if (d > reported) on_progress(reported = d, id.tensor_bytes);
+      }
     }
   });
+  if (on_progress) on_progress(id.tensor_bytes, id.tensor_bytes);
   for (size_t i = 0; i < ts.size(); ++i) {
     const TensorInfo& t = *ts[i];
     Hasher h;

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/progress_board.h"
 #include "base/status.h"
 #include "base/thread_pool.h"
 #include "format/gguf.h"
@@ -43,8 +44,10 @@ struct Identity {
   const Digest* FindTensor(std::string_view name) const;
 };
 
-// Hashes `file` in parallel over `pool` (tensors cut into 16 MiB pieces).
-Identity ComputeIdentity(const File& file, ThreadPool& pool);
+// Hashes `file` in parallel over `pool` (tensors cut into 16 MiB pieces). `on_progress`
+// (optional) learns the tensor bytes hashed of all of them as pieces finish (from one thread at a
+// time, never decreasing, the last call with done == total).
+Identity ComputeIdentity(const File& file, ThreadPool& pool, const ProgressFn& on_progress = {});
 
 // The model digest from the metadata digest and the tensors' digests (sorted by name): how
 // ComputeIdentity combines them, used again to check a cached identity.

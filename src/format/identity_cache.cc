@@ -150,7 +150,8 @@ std::string DefaultCacheDir(std::string_view sub) {
 
 std::string DefaultIdentityCacheDir() { return DefaultCacheDir("ids"); }
 
-IdentityLookup LookupIdentity(const File& file, ThreadPool& pool, const std::string& cache_dir) {
+IdentityLookup LookupIdentity(const File& file, ThreadPool& pool, const std::string& cache_dir,
+                              const ProgressFn& on_progress) {
   const auto t0 = std::chrono::steady_clock::now();
   IdentityLookup r;
   std::vector<FileKey> keys(file.paths().size());
@@ -160,7 +161,7 @@ IdentityLookup LookupIdentity(const File& file, ThreadPool& pool, const std::str
   if (keyed && ReadCache(cache_path, file, keys, &r.identity)) {
     r.from_cache = true;
   } else {
-    r.identity = ComputeIdentity(file, pool);
+    r.identity = ComputeIdentity(file, pool, on_progress);
     if (keyed) WriteCache(cache_dir, cache_path, file, keys, r.identity);
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

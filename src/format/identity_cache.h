@@ -29,6 +29,8 @@ struct IdentityLookup {
 // The identity of `file` (opened from disk: File::Open), from the cache in `cache_dir` when its
 // files are unchanged, else computed over `pool` and stored (a cache that cannot be written is
 // not an error). An empty `cache_dir`, or a file from memory: always computed.
-IdentityLookup LookupIdentity(const File& file, ThreadPool& pool, const std::string& cache_dir);
+// `on_progress`: as ComputeIdentity's, when it hashes (not called for an identity from the cache).
+IdentityLookup LookupIdentity(const File& file, ThreadPool& pool, const std::string& cache_dir,
+                              const ProgressFn& on_progress = {});
 
 }  // namespace shoal::gguf

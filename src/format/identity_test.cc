@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <random>
 
 #include "format/gguf_test_util.h"
@@ -200,6 +201,70 @@ TEST(IdentityCache, HitMissAndCorruptFiles) {
     EXPECT_FALSE(r.from_cache);
     EXPECT_EQ(r.identity.model, want.model);
   }
+}
+
+}  // namespace
+}  // namespace shoal::gguf
+
+namespace shoal::gguf {
+namespace {
+
+// Hashing reports its progress: bytes never decreasing, the total the tensors' bytes (counted
+// here from what was written), the last report done == total; the identity is the same; an
+// identity from the cache hashes nothing and reports nothing.
+TEST(IdentityProgress, ReportsTheBytesHashed) {
+  testing::TempDir dir;
+  Writer w;
+  w.metadata().Set("general.architecture", Value::Str("llama"));
+  uint64_t want_total = 0;
+  std::vector<std::vector<float>> data;
+  for (int i = 0; i < 3; ++i) {  // 20 MiB each: two 16 MiB pieces
+    data.emplace_back(size_t(5) << 20, float(i + 1));
+    const int64_t cols = 1024, rows = int64_t(data.back().size()) / cols;
+    const std::string name(1, char('a' + i));
+    ASSERT_TRUE(
+        w.AddTensor(name, DType::kF32, {cols, rows}, data.back().data(), data.back().size() * 4)
+            .ok());
+    want_total += data.back().size() * 4;
+  }
+  const std::string path = dir / "big.gguf", cache = dir / "ids";
+  ASSERT_TRUE(w.Write(path).ok());
+  auto f = File::Open(path);
+  ASSERT_TRUE(f.ok());
+  ThreadPool pool(3);
+  std::vector<std::pair<uint64_t, uint64_t>> calls;
+  std::mutex mu;
+  auto record = [&](uint64_t done, uint64_t total) {
+    std::lock_guard<std::mutex> l(mu);
+    calls.emplace_back(done, total);
+  };
+  const IdentityLookup r = LookupIdentity(**f, pool, cache, record);
+  EXPECT_FALSE(r.from_cache);
+  ASSERT_GE(calls.size(), 2u);
+  for (size_t i = 0; i < calls.size(); ++i) {
+    EXPECT_EQ(calls[i].second, want_total);
+    if (i > 0) {
+      EXPECT_GE(calls[i].first, calls[i - 1].first);
+    }
+    if (i + 1 < calls.size()) {
+      EXPECT_LT(calls[i].first, want_total);
+    }
+  }
+  EXPECT_EQ(calls.front().first, 0u);
+  EXPECT_EQ(calls.back().first, want_total);
+  EXPECT_EQ(r.identity.model, ComputeIdentity(**f, pool).model);
+  calls.clear();
+  EXPECT_TRUE(LookupIdentity(**f, pool, cache, record).from_cache);
+  EXPECT_TRUE(calls.empty());
+  // Through a ProgressBoard: a "hash" phase, finished, of the tensors' bytes.
+  ProgressBoard board(nullptr);
+  ComputeIdentity(**f, pool, board.Reporter("hash", "hashing the model", "B"));
+  const ProgressSnapshot s = board.Snapshot();
+  ASSERT_EQ(s.phases.size(), 1u);
+  EXPECT_EQ(s.phases[0].name, "hash");
+  EXPECT_EQ(s.phases[0].unit, "B");
+  EXPECT_EQ(s.phases[0].total(), want_total);
+  EXPECT_TRUE(s.phases[0].finished());
 }
 
 }  // namespace

@@ -42,6 +42,8 @@ class Executor {
   int32_t n_ctx() const { return session_.n_ctx(); }
   int32_t kv_blocks() const { return session_.kv_blocks(); }
   int32_t n_vocab() const { return session_.model().config().n_vocab; }
+  // Rank 0: every rank's compute time per step (runtime/step_times.h).
+  const StepTimes& step_times() const { return session_.step_times(); }
 
   // Ranks > 0: executes rank 0's commands until Finish (Ok), a group error or a malformed
   // command (its error; the group is then unusable). With step_io_timeout_ms >= 0 the group

@@ -226,6 +226,7 @@ Status Scheduler::Impl::Step() {
     stats.last_batch_sequences = int32_t(in_batch.size());
     stats.last_batch_tokens = int32_t(batch.entries.size());
     stats.last_step_ms = MsSince(t0, Clock::now());
+    stats.node_steps = ex->step_times().Summary();
   }
   // Newly full blocks into the prefix cache; sampling where the chunk reached the end.
   size_t row = 0;

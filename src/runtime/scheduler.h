@@ -19,6 +19,7 @@
 
 #include "base/status.h"
 #include "runtime/sampler.h"
+#include "runtime/step_times.h"
 
 namespace shoal::runtime {
 
@@ -92,6 +93,9 @@ struct SchedulerStats {
   int64_t replayed_tokens_total = 0;  // tokens evaluated again to rebuild KV after a re-form
   double last_reform_ms = 0;          // the last re-form: failed step -> engine ready
   double last_resume_ms = 0;          // failed step -> the first token after the re-form
+  // Every rank's compute time per step, rank order (runtime/step_times.h; empty before the
+  // first step).
+  std::vector<NodeStepTime> node_steps;
 };
 
 class Executor;

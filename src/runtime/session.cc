@@ -133,7 +133,17 @@ Session::Session(const model::Model& m, ThreadPool& pool, int32_t n_ctx, const P
       stage_(par.stage != nullptr ? par.stage : par.group),
       n_ctx_(n_ctx > 0 ? n_ctx : m.config().n_ctx_train),
       kv_(m.config(), m.shard(), SlotsFor(n_ctx_, kv_blocks)),
-      scratch_(std::make_unique<Scratch>(m.config(), m.shard(), m.weights(), pool.size(), n_ctx_)) {
+      scratch_(std::make_unique<Scratch>(m.config(), m.shard(), m.weights(), pool.size(), n_ctx_)),
+      step_times_(par.group != nullptr ? par.group->size() : 1) {
+  if (par.group != nullptr) {  // every collective through a timed group (step_times.h)
+    timed_group_ = std::make_unique<comm::TimedGroup>(*par.group, &comm_ns_);
+    if (par.stage != nullptr) {
+      timed_stage_ = std::make_unique<comm::TimedGroup>(*par.stage, &comm_ns_);
+    }
+    par_.group = timed_group_.get();
+    if (timed_stage_) par_.stage = timed_stage_.get();
+    stage_ = par_.stage != nullptr ? par_.stage : par_.group;
+  }
   if (m.config().mla) {
     mla_ = std::make_unique<MlaAttention>(m.config(), m.shard().heads.size(), kMaxBatch,
                                           pool.size(), n_ctx_);
@@ -266,6 +276,7 @@ Status Session::EvalBatch(const Rows& batch, float* logits) {
   const int32_t group = c.n_head / c.n_head_kv;
   const int32_t n_pairs = s.rope.n_pairs();
   const float attn_scale = 1.0f / std::sqrt(float(HK));
+  BeginPass();
 
   // Embeddings (first stage: this rank's vocabulary rows, the all-reduce fills in the others;
   // later stages: the previous stage's output) and rope angles.
@@ -483,12 +494,18 @@ Status Session::EvalBatch(const Rows& batch, float* logits) {
       SHOAL_RETURN_IF_ERROR(par_.group->Send(r, s.x.data(), size_t(n_tok) * E * sizeof(float)));
     }
   }
-  if (batch.n_out == 0) return Status::Ok();
+  if (batch.n_out == 0) {  // the step goes on with the next pass
+    EndPass(false);
+    return Status::Ok();
+  }
   // Final norm and logits of the rows asked for: this rank's vocabulary rows (last stage),
   // gathered on rank 0.
   const int64_t n_out = batch.n_out;
   const int64_t n_vocab_local = sh.last_stage ? sh.vocab.size() : 0;
-  if (pooled) s.partial.resize(std::max(s.partial.size(), size_t(n_out * n_vocab_local)));
+  const size_t trailer = kStepTrailerBytes / sizeof(float);  // after the rows (step_times.h)
+  if (pooled) {
+    s.partial.resize(std::max(s.partial.size(), size_t(n_out * n_vocab_local) + trailer));
+  }
   float* local = pooled ? s.partial.data() : logits;  // [n_out][n_vocab_local]
   if (sh.last_stage) {
     const MatrixWeight& out = W.output;
@@ -509,27 +526,12 @@ Status Session::EvalBatch(const Rows& batch, float* logits) {
       MatMulRows(out, xq, n_out, local, n_vocab_local, r0, r1);
     });
   }
-  if (!pooled) return Status::Ok();
-  // Gather [rank][n_out][n_vocab_r] on rank 0, then lay it out as [n_out][n_vocab].
-  const int n_ranks = par_.group->size();
-  std::vector<size_t> bytes(n_ranks);
-  for (int r = 0; r < n_ranks; ++r) {
-    bytes[r] = size_t(n_out) * par_.vocab_by_rank[r].size() * sizeof(float);
+  EndPass(true);
+  if (!pooled) {
+    EndStep();
+    return Status::Ok();
   }
-  const bool root = par_.group->rank() == 0;
-  if (root) gathered_.resize(size_t(n_out) * c.n_vocab);
-  SHOAL_RETURN_IF_ERROR(
-      par_.group->GatherV(local, root ? gathered_.data() : nullptr, bytes, /*root=*/0));
-  if (!root) return Status::Ok();
-  const float* src = gathered_.data();
-  for (int r = 0; r < n_ranks; ++r) {
-    const model::Range v = par_.vocab_by_rank[r];
-    for (int64_t t = 0; t < n_out; ++t) {
-      std::memcpy(logits + t * c.n_vocab + v.begin, src + t * v.size(), v.size() * sizeof(float));
-    }
-    src += size_t(n_out) * v.size();
-  }
-  return Status::Ok();
+  return GatherLogits(local, n_out, logits);
 }
 
 namespace internal {

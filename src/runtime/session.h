@@ -9,6 +9,8 @@
 // every (row, token) output with the same arithmetic whatever the tile (docs/scheduler.md).
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -17,8 +19,10 @@
 #include "base/status.h"
 #include "base/thread_pool.h"
 #include "comm/group.h"
+#include "comm/timed_group.h"
 #include "model/model.h"
 #include "runtime/kv_cache.h"
+#include "runtime/step_times.h"
 
 namespace shoal::runtime {
 
@@ -107,6 +111,8 @@ class Session {
   size_t kv_cache_bytes() const { return kv_.bytes(); }
   const ExchangeStats& exchange_stats() const { return exchange_; }
   void ResetExchangeStats() { exchange_ = {}; }
+  // Rank 0 (or alone): every rank's compute time per step (runtime/step_times.h).
+  const StepTimes& step_times() const { return step_times_; }
 
  private:
   struct Scratch;
@@ -123,7 +129,14 @@ class Session {
   };
   Status EvalBatch(const Rows& b, float* logits);
   Status Reduce(float* data, size_t count);  // sum over this stage's ranks
-  bool invariant_reduce_ = false;            // Step: sums in rank order whatever the size
+  // Step time (session_gather.cc): a pass starts; its compute ends (`last`: before the gather
+  // that ends the step); the step ends alone (EndStep) or with the gather, where rank 0 records
+  // it. `local` holds n_out rows of this rank's vocabulary and room for the trailer after them.
+  void BeginPass();
+  void EndPass(bool last);
+  void EndStep();
+  Status GatherLogits(float* local, int64_t n_out, float* logits);
+  bool invariant_reduce_ = false;  // Step: sums in rank order whatever the size
 
   const model::Model& model_;
   ThreadPool& pool_;
@@ -138,6 +151,14 @@ class Session {
   std::vector<float> logits_;
   std::vector<float> gathered_;  // rank 0: [rank][n_out][n_vocab_r] before reordering
   ExchangeStats exchange_;
+  // Time inside collectives (both timed groups add to it), and the step being measured.
+  std::atomic<int64_t> comm_ns_{0};
+  std::unique_ptr<comm::TimedGroup> timed_group_, timed_stage_;
+  std::chrono::steady_clock::time_point pass_start_;
+  int64_t pass_comm0_ns_ = 0;
+  int64_t step_compute_ns_ = 0, step_wall_ns_ = 0;
+  uint32_t step_passes_ = 0;
+  StepTimes step_times_;
 };
 
 // KV cache blocks (of kBlockTokens) for max_sequences sequences of up to n_ctx tokens each (the

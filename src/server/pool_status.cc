@@ -202,7 +202,13 @@ Json NodeStatus(const cluster::Engine& e, const Json& plan, const runtime::Sched
     const uint64_t kv = r.value("kv_bytes", uint64_t{0});
     o["kv_budget_bytes"] = kv;
     o["kv_used_bytes"] = uint64_t(double(kv) * kv_frac);
-    o["step_share"] = nullptr;  // per-node step time is not measured yet
+    // Its compute per step and share of rank 0's step wall time (runtime/step_times.h); null
+    // before the first step.
+    const bool timed = size_t(rank) < s.node_steps.size() && s.node_steps[size_t(rank)].steps > 0;
+    const runtime::NodeStepTime t = timed ? s.node_steps[size_t(rank)] : runtime::NodeStepTime{};
+    o["step_ms"] = timed ? Json(t.step_ms) : Json(nullptr);
+    o["step_share"] = timed ? Json(t.share) : Json(nullptr);
+    o["steps"] = t.steps;
     nodes.push_back(o);
   }
   return nodes;

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <exception>
 #include <thread>
 
@@ -35,8 +36,10 @@ std::string EndpointLabel(const std::string& path) {
   return "other";
 }
 
-// The pool's nodes: which shard each holds (set once, when the job started).
-std::string NodeLines(const std::vector<NodeInfo>& nodes) {
+// The pool's nodes: which shard each holds (set once, when the job started), and each one's
+// compute time per step (runtime/step_times.h; once a step has run).
+std::string NodeLines(const std::vector<NodeInfo>& nodes,
+                      const std::vector<runtime::NodeStepTime>& steps) {
   if (nodes.empty()) return "";
   std::string o =
       "# HELP shoal_node_weight_bytes bytes of the weights each node of the pool holds\n"
@@ -44,6 +47,14 @@ std::string NodeLines(const std::vector<NodeInfo>& nodes) {
   std::string kv =
       "# HELP shoal_node_kv_bytes bytes of KV cache each node of the pool holds\n"
       "# TYPE shoal_node_kv_bytes gauge\n";
+  std::string ms =
+      "# HELP shoal_node_step_ms median compute time per step of each node (its last 32 steps, "
+      "time in collectives excluded)\n"
+      "# TYPE shoal_node_step_ms gauge\n";
+  std::string share =
+      "# HELP shoal_node_step_share each node's compute over rank 0's step wall time (last 32 "
+      "steps)\n"
+      "# TYPE shoal_node_step_share gauge\n";
   for (const NodeInfo& n : nodes) {
     std::string name;
     for (char c : n.name) {
@@ -53,8 +64,15 @@ std::string NodeLines(const std::vector<NodeInfo>& nodes) {
                                "\",stage=\"" + std::to_string(n.stage) + "\"}";
     o += "shoal_node_weight_bytes" + labels + " " + std::to_string(n.weight_bytes) + "\n";
     kv += "shoal_node_kv_bytes" + labels + " " + std::to_string(n.kv_bytes) + "\n";
+    if (n.rank >= 0 && size_t(n.rank) < steps.size() && steps[size_t(n.rank)].steps > 0) {
+      char num[64];
+      std::snprintf(num, sizeof(num), " %.6g\n", steps[size_t(n.rank)].step_ms);
+      ms += "shoal_node_step_ms" + labels + num;
+      std::snprintf(num, sizeof(num), " %.6g\n", steps[size_t(n.rank)].share);
+      share += "shoal_node_step_share" + labels + num;
+    }
   }
-  return o + kv;
+  return o + kv + ms + share;
 }
 
 }  // namespace
@@ -264,7 +282,7 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const ServerOptions& o,
   s.Get("/metrics", [im](const httplib::Request&, httplib::Response& r) {
     const runtime::SchedulerStats st = im->ctx.scheduler->stats();
     r.set_content(im->metrics.Render(st, im->backend.n_nodes, im->ctx.scheduler->n_ctx(),
-                                     NodeLines(im->backend.nodes)),
+                                     NodeLines(im->backend.nodes, st.node_steps)),
                   "text/plain; version=0.0.4");
   });
 

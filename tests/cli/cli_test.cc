@@ -263,6 +263,32 @@ TEST_F(Cli, PerplexityMatchesNllFromLogitsOfEveryPrefix) {
   EXPECT_NEAR(ParseJson(one)["ppl"].get<double>(), want, 2e-3 * want);
 }
 
+// `shoal id` hashing a model it has not hashed before: a progress line when stderr is a terminal
+// (run under util-linux's `script`, which gives it one), nothing more than its summary when not.
+TEST_F(Cli, IdShowsHashingProgressOnATerminal) {
+  if (std::system("script -qec true /dev/null >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "no util-linux script here to give the command a terminal";
+  }
+  const char* bin = std::getenv("SHOAL_BIN");
+  ASSERT_NE(bin, nullptr);
+  const std::string cache = dir_ + "/id-cache";
+  fs::remove_all(cache);
+  const std::string cmd = "SHOAL_CACHE=" + Quote(cache) + " " + Quote(bin) + " id " + Quote(model_);
+  const std::string out_path = dir_ + "/id-tty.txt";
+  ASSERT_EQ(std::system(("script -qec " + Quote(cmd) + " /dev/null >" + Quote(out_path)).c_str()),
+            0);
+  EXPECT_NE(ReadAll(out_path).find("shoal: hashing the model"), std::string::npos)
+      << ReadAll(out_path);
+  fs::remove_all(cache);
+  setenv("SHOAL_CACHE", cache.c_str(), 1);
+  const Result plain = Shoal({"id", model_});
+  unsetenv("SHOAL_CACHE");
+  EXPECT_EQ(plain.code, 0) << plain.err;
+  EXPECT_EQ(plain.err.find("hashing the model"), std::string::npos) << plain.err;
+  EXPECT_NE(plain.err.find("hashed"), std::string::npos) << plain.err;
+  fs::remove_all(cache);
+}
+
 TEST_F(Cli, BenchPrintsJson) {
   const Result r = Shoal({"bench", "--model", model_, "--threads", "1", "--reps", "1", "-n", "2",
                           "--pp", "4", "--membw-mib", "8", "--json"});

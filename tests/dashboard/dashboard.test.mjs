@@ -269,7 +269,7 @@ test('3 nodes: live tokens/s rises while requests run', async () => {
   const streams = [0, 1, 2].map((i) => streamCompletion(server.url, maxTokens, `Story number ${i}:`));
   await waitFor('decode tokens/s above zero', async () => (await decode()) > 0, 20000);
   await waitFor('requests running', () => page.$eval('#kpi-running', (k) => Number(k.dataset.value) > 0));
-  await new Promise((r) => setTimeout(r, SHOTS ? 8000 : 2500));  // a few seconds of chart
+  await new Promise((r) => setTimeout(r, SHOTS ? 4000 : 2500));  // a few seconds of chart, requests still running
   await shot(page, 'dashboard-3-nodes.png', true);
   await page.setViewport({ width: 390, height: 844, deviceScaleFactor: 1, isMobile: true, hasTouch: true });
   await page.waitForSelector('article.node');  // a mobile viewport reloads the page
@@ -277,6 +277,27 @@ test('3 nodes: live tokens/s rises while requests run', async () => {
   await shot(page, 'dashboard-phone.png');
   const events = await Promise.all(streams);
   for (const n of events) assert.ok(n > 1);
+  // Every node's compute per step and its share of rank 0's step wall time: measured on each
+  // node (its time in collectives left out), each share within (0, 1], so they add up to at most
+  // the number of nodes; the same figures in /metrics, and on the cards.
+  const pool = await (await fetch(`${server.url}/v1/pool`)).json();
+  assert.equal(pool.nodes.length, 3);
+  for (const n of pool.nodes) {
+    assert.ok(n.steps > 0, `rank ${n.rank}: steps counted`);
+    assert.ok(n.step_ms > 0, `rank ${n.rank}: step_ms ${n.step_ms}`);
+    assert.ok(n.step_share > 0 && n.step_share <= 1, `rank ${n.rank}: step_share ${n.step_share}`);
+  }
+  const shares = pool.nodes.reduce((a, n) => a + n.step_share, 0);
+  assert.ok(shares > 0 && shares <= 3, `shares add up to ${shares}`);
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  for (const n of pool.nodes) {
+    assert.match(text, new RegExp(`^shoal_node_step_ms\\{rank="${n.rank}",[^}]*\\} [\\d.e+-]+$`, 'm'));
+    assert.match(text, new RegExp(`^shoal_node_step_share\\{rank="${n.rank}",[^}]*\\} [\\d.e+-]+$`, 'm'));
+  }
+  await page.waitForSelector('article.node[data-rank="2"] dd[data-field="Share of step"]');
+  const cardShares = await page.$$eval('dd[data-field="Share of step"]', (d) => d.map((x) => x.textContent));
+  assert.equal(cardShares.length, 3);
+  for (const t of cardShares) assert.match(t, /^[\d.]+%$/);
   assert.deepEqual(errors, []);
   await page.close();
 });
@@ -333,6 +354,11 @@ test('3 nodes starting: the loading shows as bars (shards shipped per node), the
     assert.deepEqual([row.done, row.total], [n.done, n.total]);
   }
   assert.ok(rows.some((r) => r.phase === 'load' && r.node === '2'), 'the load reports per node');
+  // A fresh cache: rank 0 hashed the model (its identity) first, all of its tensor bytes.
+  const hash = pool.progress.phases.find((p) => p.phase === 'hash');
+  assert.ok(hash, 'a hashing step');
+  assert.ok(hash.total > 0 && hash.done === hash.total && hash.finished, JSON.stringify(hash));
+  assert.ok(rows.some((r) => r.phase === 'hash'), 'a bar for the hashing');
   assert.equal(await page.$$eval('article.node', (a) => a.length), 0, 'no node cards before the plan');
   await shot(page, 'dashboard-loading.png');
   // Then ready: the bars go, the cards and the links from rank 0 come.

@@ -94,8 +94,8 @@ if addrs != want:
 if len({n["instance"] for n in d["nodes"]}) != 2:
     sys.exit("FAIL: the two workers share an instance id")
 for n in d["nodes"]:
-    if n["version"] != os.environ["VERSION"] or n["protocol"] != 2 or n["memory_bytes"] <= 0:
-        sys.exit(f"FAIL: {n} does not say this binary's version, protocol 2 and its memory")
+    if n["version"] != os.environ["VERSION"] or n["protocol"] != 3 or n["memory_bytes"] <= 0:
+        sys.exit(f"FAIL: {n} does not say this binary's version, protocol 3 (comm::tcp::kProtocolVersion) and its memory")
 models = {n["address"]: n["model_id"] for n in d["nodes"]}
 if len(os.environ["MODEL_ID"]) != 32 or models != {"10.78.0.2:7700": os.environ["MODEL_ID"],
                                                     "10.78.0.3:7700": ""}:

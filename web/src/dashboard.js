@@ -93,6 +93,9 @@ function nodeCard(n) {
     ['Threads', n.threads],
     ['Bandwidth', n.bandwidth_gbs > 0 ? `${num(n.bandwidth_gbs)} GB/s` : '–'],
     ['Share of work', `${num(100 * (n.share ?? 0))}%`],
+    // Its compute per step (median of the last 32) and that over rank 0's step wall time.
+    ['Step time', n.step_ms == null ? '–' : `${num(n.step_ms, 2)} ms`],
+    ['Share of step', n.step_share == null ? '–' : `${num(100 * n.step_share)}%`],
   ];
   return el('article', { class: `node ${n.status}`, dataset: { rank: n.rank, status: n.status } },
     stripe,

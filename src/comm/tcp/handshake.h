@@ -15,8 +15,9 @@
 
 namespace shoal::comm::tcp {
 
-// 2: sealed frames after the handshake, link security and cipher negotiated (1: plain frames).
-inline constexpr uint16_t kProtocolVersion = 2;
+// 3: every rank's step time rides on the logits gather (runtime/step_times.h). 2: sealed frames
+// after the handshake, link security and cipher negotiated. 1: plain frames.
+inline constexpr uint16_t kProtocolVersion = 3;
 inline constexpr size_t kNonceBytes = 32;
 inline constexpr size_t kMacBytes = 32;
 inline constexpr size_t kSessionBytes = 16;

@@ -1,5 +1,5 @@
-// Sealed tcp links (protocol 2): every link security gives the reference all-reduce; a proxy on
-// 127.0.0.1 between two ranks that flips, replays or drops one data frame ends the job with a
+// Sealed tcp links (since protocol 2): every link security gives the reference all-reduce; a proxy
+// on 127.0.0.1 between two ranks that flips, replays or drops one data frame ends the job with a
 // clear error naming the peer; mismatched modes, old-version and hostile peers are refused.
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -282,7 +282,7 @@ TEST(Seal, ShortOrWeakSecretIsRefusedLocally) {
   }
 }
 
-// Hand-made peers speaking the old protocol (version 1) get and give a clear refusal.
+// Hand-made peers speaking an old protocol (version 1) get and give a clear refusal.
 TEST(Seal, OldProtocolVersionIsRefusedClearly) {
   {  // an old dialer: its HELLO is answered with ERROR naming both versions
     auto l = Listener::Bind("127.0.0.1:0");
@@ -296,11 +296,14 @@ TEST(Seal, OldProtocolVersionIsRefusedClearly) {
     ASSERT_TRUE(SendMessage(fd->get(), MsgType::kHello, hello, sizeof hello, After(1000)).ok());
     auto reply = ReadMessage(fd->get(), After(1000));
     ASSERT_FALSE(reply.ok());
-    EXPECT_NE(reply.status().message().find("peer says: protocol version 1 is not 2"),
+    EXPECT_NE(reply.status().message().find("peer says: protocol version 1 is not " +
+                                            std::to_string(kProtocolVersion)),
               std::string::npos)
         << reply.status().ToString();
     t.join();
-    EXPECT_NE(join_status.message().find("protocol version 1 is not 2"), std::string::npos)
+    EXPECT_NE(
+        join_status.message().find("protocol version 1 is not " + std::to_string(kProtocolVersion)),
+        std::string::npos)
         << join_status.ToString();
   }
   {  // an old acceptor: refuses our HELLO as version 1 does
@@ -314,14 +317,18 @@ TEST(Seal, OldProtocolVersionIsRefusedClearly) {
       auto hello = ReadMessage(fd.get(), After(2000));
       ASSERT_TRUE(hello.ok());
       EXPECT_EQ(GetU16(hello->payload.data()), kProtocolVersion);
-      (void)SendError(fd.get(), "protocol version 2 is not 1", After(1000));
+      (void)SendError(fd.get(),
+                      "protocol version " + std::to_string(kProtocolVersion) + " is not 1",
+                      After(1000));
     });
     const std::string addr = l->address();
     auto g = Launch(std::span(&addr, 1), Opts(LinkSecurity::kSeal));
     old.join();
     ASSERT_FALSE(g.ok());
     EXPECT_EQ(g.status().code(), StatusCode::kUnimplemented) << g.status().ToString();
-    EXPECT_NE(g.status().message().find("does not speak protocol version 2"), std::string::npos)
+    EXPECT_NE(g.status().message().find("does not speak protocol version " +
+                                        std::to_string(kProtocolVersion)),
+              std::string::npos)
         << g.status().ToString();
   }
 }
