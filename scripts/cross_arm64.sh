@@ -6,6 +6,8 @@
 # compared with the native build's `shoal logits` of the same generated models, so run it after
 # scripts/setup.sh (scripts/test.sh does; SHOAL_ARM64=0 skips it there). Everything runs on one
 # thread: qemu-user hangs on spin-waits between two threads. See docs/testing.md.
+# Variables: BUILD_DIR (the native build, default build), ARM64_BUILD_DIR (default build-arm64),
+# SHOAL_ARM64_CMAKE_ARGS (extra cmake arguments for the cross build, e.g. a ccache launcher).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,7 +36,7 @@ QEMU=$(command -v qemu-aarch64-static || command -v qemu-aarch64)
 
 start=$SECONDS
 cmake -S . -B "$ARM_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/aarch64-linux-gnu.cmake" ${SHOAL_CMAKE_ARGS:-} >/dev/null
+  -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/aarch64-linux-gnu.cmake" ${SHOAL_ARM64_CMAKE_ARGS:-} >/dev/null
 cmake --build "$ARM_DIR" -j "$(nproc)" --target shoal_kernels_test shoal_target_logits
 echo "cross_arm64: built in $((SECONDS - start)) s"
 

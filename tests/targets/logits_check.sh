@@ -9,6 +9,8 @@
 #     build-arm64/bin/shoal_target_logits`) on each model of DIR, one thread: each target of
 #     TARGETS (e.g. "SVE2_128,SVE2,SVE,NEON", each must be supported; "": every supported and
 #     compiled target) within the model's bound of the reference.
+#   logits_check.sh selftest DIR CHECKER...
+#     After prepare: a moved logit and bad reference files must make CHECKER fail.
 set -euo pipefail
 
 # 11 ids (all below the built-in vocabulary's 658): a one-batch prompt of two 4-token tiles and
@@ -39,7 +41,7 @@ MODELS=(
 )
 
 usage() {
-  sed -n '2,12p' "$0" >&2
+  sed -n '2,14p' "$0" >&2
   exit 2
 }
 
@@ -68,9 +70,37 @@ check() {
   return $failed
 }
 
+# The check must be able to fail: a reference with one logit moved by the logits' spread is
+# refused (status 1) on every target, and a missing or truncated reference is bad input (2).
+selftest() {
+  local dir=$1
+  shift
+  local m=llama-q8_0 rc=0
+  python3 - "$dir/$m.logits" "$dir/moved.logits" "$dir/short.logits" <<'PY'
+import array, statistics, sys
+v = array.array("f", open(sys.argv[1], "rb").read())
+sd = statistics.pstdev(v)
+moved = array.array("f", v)
+moved[len(v) // 2] += sd
+open(sys.argv[2], "wb").write(moved.tobytes())
+open(sys.argv[3], "wb").write(v[:-1].tobytes())
+PY
+  for ref in moved.logits:1 short.logits:2 missing.logits:2; do
+    rc=0
+    "$@" --model "$dir/$m.gguf" --ids "$PROMPT_IDS" --ref "$dir/${ref%:*}" --max-sd 0.1 \
+      >/dev/null 2>&1 || rc=$?
+    if [[ $rc != "${ref#*:}" ]]; then
+      echo "logits_check: $ref gave status $rc, want ${ref#*:}" >&2
+      return 1
+    fi
+  done
+  echo "logits_check: a moved logit and bad references are refused"
+}
+
 (($# >= 3)) || usage
 case $1 in
   prepare) prepare "$2" "$3" ;;
   check) shift; check "$@" ;;
+  selftest) shift; selftest "$@" ;;
   *) usage ;;
 esac
