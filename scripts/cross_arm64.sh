@@ -5,7 +5,7 @@
 # SVE_256, SVE2, SVE and NEON, at SVE vector lengths of 128, 256 and 512 bits. The logits are
 # compared with the native build's `shoal logits` of the same generated models, so run it after
 # scripts/setup.sh (scripts/test.sh does; SHOAL_ARM64=0 skips it there). Everything runs on one
-# thread: qemu-user hangs on spin-waits between two threads. See docs/testing.md.
+# thread (qemu-user has hung on spin-waits between two threads; docs/testing.md says more).
 # Variables: BUILD_DIR (the native build, default build), ARM64_BUILD_DIR (default build-arm64),
 # SHOAL_ARM64_CMAKE_ARGS (extra cmake arguments for the cross build, e.g. a ccache launcher).
 set -euo pipefail
@@ -35,6 +35,7 @@ fi
 QEMU=$(command -v qemu-aarch64-static || command -v qemu-aarch64)
 
 start=$SECONDS
+# shellcheck disable=SC2086  # SHOAL_ARM64_CMAKE_ARGS is a list of words
 cmake -S . -B "$ARM_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/aarch64-linux-gnu.cmake" ${SHOAL_ARM64_CMAKE_ARGS:-} >/dev/null
 cmake --build "$ARM_DIR" -j "$(nproc)" --target shoal_kernels_test shoal_target_logits
