@@ -19,7 +19,7 @@ namespace {
 
 struct Opts {
   std::string out, arch = "llama", type = "f16", preset, tokenizer_json, tokenizer_config, pre;
-  std::string output_type;
+  std::string output_type, expert_type;
   std::string split_max_size;  // e.g. 2G: write a split set (llama-gguf-split layout)
   int32_t n_embd = 0, n_layer = 0, n_head = 0, n_head_kv = 0, n_ff = 0, n_vocab = 0, n_ctx = 0;
   int32_t head_dim = 0;
@@ -51,6 +51,11 @@ Status GenModel(const Opts& o) {
     auto t = DTypeFromName(o.output_type);
     if (!t) return InvalidArgument("unknown --output-type '" + o.output_type + "'");
     spec.output_type = *t;
+  }
+  if (!o.expert_type.empty()) {
+    auto t = DTypeFromName(o.expert_type);
+    if (!t) return InvalidArgument("unknown --expert-type '" + o.expert_type + "'");
+    spec.expert_type = *t;
   }
   spec.seed = o.seed;
   spec.tied_output = o.tied;
@@ -149,6 +154,9 @@ Action RegisterGenModel(CLI::App& app) {
   o->o_head_dim = sub->add_option("--head-dim", o->head_dim, "0: n_embd / n_head");
   sub->add_option("--type", o->type, TypeHelp())->capture_default_str();
   sub->add_option("--output-type", o->output_type, "type of output.weight (default: --type's)");
+  sub->add_option("--expert-type", o->expert_type,
+                  "type of the routed experts, MoE only (default: --type's; e.g. iq2_xxs with "
+                  "--type q4_k, as the dynamic DeepSeek files)");
   sub->add_flag("--tied", o->tied, "no output.weight: logits use token_embd");
   sub->add_flag("--llama3-rope", o->llama3_rope, "Llama 3.1 rope scaling (rope_freqs.weight)");
   sub->add_option("--seed", o->seed, "weight seed")->capture_default_str();

@@ -65,7 +65,7 @@ Status ApplyTypeName(const std::string& name, model::GenSpec* spec) {
 
 std::string TypeHelp() {
   return "weight type: f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, "
-         "q6_k, iq4_nl, iq4_xs, or the mix q4_k_m";
+         "q6_k, iq4_nl, iq4_xs, iq2_xxs, or the mix q4_k_m";
 }
 
 }  // namespace shoal::cli

@@ -28,5 +28,7 @@ void UnpackIQBlock(DType t, const uint8_t* block, IntBlock* u);
 // Round-to-nearest quantizers of iq4_nl / iq4_xs (per-block scale search over the codebook).
 void QuantizeIQ4NL(const float* x, uint8_t* block);  // 32 values
 void QuantizeIQ4XS(const float* x, uint8_t* block);  // 256 values
+// iq2_xxs: grid entries by scale search (iquant_quantize_grid.cc).
+void QuantizeIQ2XXS(const float* x, uint8_t* block);  // 256 values
 
 }  // namespace shoal::kernels

@@ -224,10 +224,12 @@ TEST(Quant, RoundTripErrorBounds) {
     double max_rel_rms;
   };
   const Bound bounds[] = {
-      {DType::kF32, 0.0},    {DType::kF16, 4e-4},   {DType::kBF16, 3e-3},   {DType::kQ8_0, 0.01},
-      {DType::kQ8_K, 0.01},  {DType::kQ4_0, 0.13},  {DType::kQ4_1, 0.11},   {DType::kQ5_0, 0.065},
-      {DType::kQ5_1, 0.055}, {DType::kQ2_K, 0.45},  {DType::kQ3_K, 0.25},   {DType::kQ4_K, 0.12},
-      {DType::kQ5_K, 0.06},  {DType::kQ6_K, 0.035}, {DType::kIQ4_NL, 0.12}, {DType::kIQ4_XS, 0.12},
+      {DType::kF32, 0.0},     {DType::kF16, 4e-4},     {DType::kBF16, 3e-3},
+      {DType::kQ8_0, 0.01},   {DType::kQ8_K, 0.01},    {DType::kQ4_0, 0.13},
+      {DType::kQ4_1, 0.11},   {DType::kQ5_0, 0.065},   {DType::kQ5_1, 0.055},
+      {DType::kQ2_K, 0.45},   {DType::kQ3_K, 0.25},    {DType::kQ4_K, 0.12},
+      {DType::kQ5_K, 0.06},   {DType::kQ6_K, 0.035},   {DType::kIQ4_NL, 0.12},
+      {DType::kIQ4_XS, 0.12}, {DType::kIQ2_XXS, 0.40},
   };
   for (const Bound& b : bounds) {
     const double err = RoundTripError(b.t, 4096, 3);
@@ -250,7 +252,7 @@ TEST(Quant, ZeroRowRoundTripsToZero) {
 TEST(Quant, UnsupportedTypeIsRefused) {
   float x[256] = {};
   uint8_t q[1024];
-  EXPECT_FALSE(QuantizeRow(DType::kIQ2_XXS, x, q, 256));
+  EXPECT_FALSE(QuantizeRow(DType::kIQ3_XXS, x, q, 256));
 }
 
 }  // namespace

@@ -299,6 +299,11 @@ bool QuantizeRow(DType t, const float* x, void* dst, int64_t n) {
         QuantizeIQ4XS(x + 256 * i, static_cast<uint8_t*>(dst) + i * sizeof(BlockIQ4_XS));
       }
       return true;
+    case DType::kIQ2_XXS:
+      for (int64_t i = 0; i < n / 256; ++i) {
+        QuantizeIQ2XXS(x + 256 * i, static_cast<uint8_t*>(dst) + i * sizeof(BlockIQ2_XXS));
+      }
+      return true;
     default:
       return false;
   }

@@ -18,9 +18,9 @@ namespace shoal::kernels::testing {
 
 inline const std::vector<DType>& WeightTypes() {
   static const std::vector<DType> kTypes = {
-      DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ8_0,   DType::kQ4_0,
-      DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ2_K,   DType::kQ3_K,
-      DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kIQ4_NL, DType::kIQ4_XS};
+      DType::kF32,  DType::kF16,    DType::kBF16,   DType::kQ8_0,   DType::kQ4_0, DType::kQ4_1,
+      DType::kQ5_0, DType::kQ5_1,   DType::kQ2_K,   DType::kQ3_K,   DType::kQ4_K, DType::kQ5_K,
+      DType::kQ6_K, DType::kIQ4_NL, DType::kIQ4_XS, DType::kIQ2_XXS};
   return kTypes;
 }
 
@@ -28,8 +28,8 @@ inline const std::vector<DType>& WeightTypes() {
 inline const std::vector<DType>& ComputeTypes() {
   static const std::vector<DType> kTypes = [] {
     std::vector<DType> v = WeightTypes();
-    for (DType t : {DType::kMXFP4, DType::kIQ2_XXS, DType::kIQ2_XS, DType::kIQ2_S, DType::kIQ3_XXS,
-                    DType::kIQ3_S, DType::kIQ1_S, DType::kIQ1_M}) {
+    for (DType t : {DType::kMXFP4, DType::kIQ2_XS, DType::kIQ2_S, DType::kIQ3_XXS, DType::kIQ3_S,
+                    DType::kIQ1_S, DType::kIQ1_M}) {
       v.push_back(t);
     }
     return v;

@@ -178,6 +178,8 @@ std::optional<uint32_t> FileType(DType t) {
       return 32;
     case DType::kIQ4_NL:
       return 25;
+    case DType::kIQ2_XXS:
+      return 19;
     case DType::kIQ4_XS:
       return 30;
     default:
@@ -294,6 +296,13 @@ Status CheckSpec(const GenSpec& s) {
   if (hd % 2 != 0) return InvalidArgument("gen-model: head_dim must be even for rope");
   if (!s.mix.empty() && s.mix != "q4_k_m") {
     return InvalidArgument("gen-model: unknown mix '" + s.mix + "' (q4_k_m)");
+  }
+  if (s.expert_type && !gen::IsMoeArch(s.arch)) {
+    return InvalidArgument("gen-model: an expert type is for the MoE architectures");
+  }
+  if (s.expert_type && !FileType(*s.expert_type)) {
+    return InvalidArgument("gen-model: weight type " + std::string(DTypeName(*s.expert_type)) +
+                           " is not supported");
   }
   if (s.llama3_rope_scaling && s.arch != "llama") {
     return InvalidArgument("gen-model: llama3 rope scaling is for arch llama only");

@@ -31,7 +31,10 @@ struct GenSpec {
   // llama-quantize "use_more_bits" half of ffn_down. `type` is ignored when set.
   std::string mix;
   std::optional<DType> output_type;  // output.weight (token_embd when tied)
-  bool tied_output = false;          // no output.weight: logits use token_embd
+  // Routed experts (ffn_*_exps) in this type instead of `type`, as the "dynamic" DeepSeek / Kimi
+  // files keep the experts in a 2-bit i-quant and the rest in K-quants. MoE architectures only.
+  std::optional<DType> expert_type;
+  bool tied_output = false;  // no output.weight: logits use token_embd
   uint64_t seed = 1;
   float rope_freq_base = 10000;
   float rms_eps = 0;  // 0: the arch's usual value (llama 1e-5, qwen 1e-6)

@@ -18,6 +18,9 @@ DType FallbackType(DType t, int64_t ne0) {
     case DType::kQ4_K:
       f = DType::kQ5_0;
       break;
+    case DType::kIQ2_XXS:  // llama-quantize's fallback for the grid i-quants
+      f = DType::kQ4_0;
+      break;
     case DType::kQ5_K:
       f = DType::kQ5_1;
       break;
@@ -156,13 +159,14 @@ void AddMoeFfnTensors(const GenSpec& s, int l, DType type, std::vector<GenTensor
   if (ds2 && s.exp_probs_b) {
     ts->push_back({p + "exp_probs_b.bias", {ne}, DType::kF32, Init::kBias, {}});
   }
+  const DType xt = s.expert_type.value_or(type);
   if (s.fuse_gate_up_exps) {
-    ts->push_back({p + "ffn_gate_up_exps.weight", {e, 2 * fe, ne}, type, Init::kMatrix, {}});
+    ts->push_back({p + "ffn_gate_up_exps.weight", {e, 2 * fe, ne}, xt, Init::kMatrix, {}});
   } else {
-    ts->push_back({p + "ffn_gate_exps.weight", {e, fe, ne}, type, Init::kMatrix, {}});
-    ts->push_back({p + "ffn_up_exps.weight", {e, fe, ne}, type, Init::kMatrix, {}});
+    ts->push_back({p + "ffn_gate_exps.weight", {e, fe, ne}, xt, Init::kMatrix, {}});
+    ts->push_back({p + "ffn_up_exps.weight", {e, fe, ne}, xt, Init::kMatrix, {}});
   }
-  ts->push_back({p + "ffn_down_exps.weight", {fe, e, ne}, type, Init::kMatrix, {}});
+  ts->push_back({p + "ffn_down_exps.weight", {fe, e, ne}, xt, Init::kMatrix, {}});
   if (ds2 && s.n_expert_shared > 0) {
     const int64_t fs = fe * s.n_expert_shared;
     ts->push_back({p + "ffn_gate_shexp.weight", {e, fs}, type, Init::kMatrix, {}});

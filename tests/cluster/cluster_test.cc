@@ -50,6 +50,32 @@ TEST(Pool, IQuantModelsGiveOneNodesTokens) {
     EXPECT_EQ(Tokens({"--local", "1"}, type + "-tcp2", path), one) << type;
     EXPECT_EQ(Tokens({"--local", "2", "--transport", "shm"}, type + "-shm3", path), one) << type;
   }
+  // As the "dynamic" DeepSeek / Kimi files mix them: routed experts in iq2_xxs, attention and
+  // the rest in q4_K, the output in q6_K; split by expert columns and by whole experts.
+  const std::string path = Tmp() + "/pool-dynamic-iq2_xxs.gguf";
+  Proc g =
+      RunShoal({"gen-model", "-o",         path,   "--arch",          "qwen3moe", "--n-embd",
+                "256",       "--n-layer",  "2",    "--n-head",        "8",        "--n-head-kv",
+                "2",         "--n-expert", "8",    "--n-expert-used", "2",        "--n-ff-exp",
+                "256",       "--type",     "q4_k", "--expert-type",   "iq2_xxs",  "--output-type",
+                "q6_k",      "--seed",     "6"},
+               "gen-dynamic");
+  ASSERT_EQ(g.code, 0) << g.err();
+  Proc info = RunShoal({"inspect", path}, "inspect-dynamic");
+  EXPECT_NE(info.out().find("iq2_xxs"), std::string::npos) << info.out();
+  EXPECT_NE(info.out().find("q4_K"), std::string::npos) << info.out();
+  const std::vector<int> one = Tokens({}, "dynamic-one", path);
+  ASSERT_EQ(one.size(), 24u);
+  for (const char* split : {"columns", "experts"}) {
+    EXPECT_EQ(
+        Tokens({"--local", "1", "--experts", split}, std::string("dynamic-tcp2-") + split, path),
+        one)
+        << split;
+    EXPECT_EQ(Tokens({"--local", "2", "--transport", "shm", "--experts", split},
+                     std::string("dynamic-shm3-") + split, path),
+              one)
+        << split;
+  }
 }
 
 // Under an MPI launcher every rank runs the same command (--mpi); skipped without mpirun.

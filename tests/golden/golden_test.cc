@@ -80,6 +80,7 @@ std::vector<Case> Cases() {
       {"q4_k_m", DType::kQ4_K, "q4_k_m", kK[0], kK[1]},
       {"iq4_nl", DType::kIQ4_NL, "", kLegacy[0], kLegacy[1]},
       {"iq4_xs", DType::kIQ4_XS, "", kK[0], kK[1]},
+      {"iq2_xxs", DType::kIQ2_XXS, "", kK[0], kK[1]},
   };
   std::vector<Case> cases;
   for (const char* arch : {"llama", "qwen2", "qwen3"}) {
