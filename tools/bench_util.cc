@@ -6,6 +6,7 @@
 
 #include "base/sysinfo.h"
 #include "cli_common.h"
+#include "int8peak.h"
 #include "membw.h"
 #include "model/arch.h"
 #include "parallel/cost.h"
@@ -27,17 +28,28 @@ double Median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-StatusOr<BenchResult> MeasureEngine(Engine& e, int n_prompt, int n_decode, int reps) {
+StatusOr<BenchResult> MeasureEngine(Engine& e, int n_prompt, int n_decode, int reps, int depth,
+                                    bool fill) {
   const int32_t n_vocab = e.n_vocab();
   std::vector<int32_t> prompt(static_cast<size_t>(n_prompt));
   for (int i = 0; i < n_prompt; ++i) prompt[i] = static_cast<int32_t>((i * 7919 + 13) % n_vocab);
-  if (e.tokenizer().bos() >= 0) prompt[0] = e.tokenizer().bos();
+  if (e.tokenizer().bos() >= 0 && depth == 0) prompt[0] = e.tokenizer().bos();
   const std::span<const int32_t> short_prompt(prompt.data(), std::min<size_t>(4, prompt.size()));
 
+  // The context of --depth, evaluated once; each run starts at its end.
+  if (depth > 0 && fill) {
+    std::vector<int32_t> context(static_cast<size_t>(depth));
+    for (int i = 0; i < depth; ++i) context[i] = static_cast<int32_t>((i * 104729 + 7) % n_vocab);
+    if (e.tokenizer().bos() >= 0) context[0] = e.tokenizer().bos();
+    SHOAL_RETURN_IF_ERROR(e.Reset());
+    SHOAL_RETURN_IF_ERROR(e.Eval(context, false).status());
+  }
+  auto start = [&]() -> Status { return depth > 0 ? e.executor->Rewind(depth) : e.Reset(); };
+
   // Warm-up: faults the weights in and lets the thread pool settle.
-  SHOAL_RETURN_IF_ERROR(e.Reset());
+  SHOAL_RETURN_IF_ERROR(start());
   SHOAL_RETURN_IF_ERROR(e.Eval(prompt, false).status());
-  SHOAL_RETURN_IF_ERROR(e.Reset());
+  SHOAL_RETURN_IF_ERROR(start());
   SHOAL_ASSIGN_OR_RETURN(std::span<const float> logits, e.Eval(short_prompt, false));
   for (int i = 0; i < 2; ++i) {
     const int32_t one[1] = {Argmax(logits)};
@@ -46,12 +58,12 @@ StatusOr<BenchResult> MeasureEngine(Engine& e, int n_prompt, int n_decode, int r
 
   BenchResult r;
   for (int rep = 0; rep < reps; ++rep) {
-    SHOAL_RETURN_IF_ERROR(e.Reset());
+    SHOAL_RETURN_IF_ERROR(start());
     const double t0 = NowMs();
     SHOAL_RETURN_IF_ERROR(e.Eval(prompt, false).status());
     r.pp_tok_s.push_back(n_prompt / ((NowMs() - t0) * 1e-3));
 
-    SHOAL_RETURN_IF_ERROR(e.Reset());
+    SHOAL_RETURN_IF_ERROR(start());
     SHOAL_ASSIGN_OR_RETURN(logits, e.Eval(short_prompt, false));
     e.session->ResetExchangeStats();
     double ms = 0;
@@ -101,6 +113,44 @@ uint64_t WeightBytesPerToken(const Engine& e) {
   return static_cast<uint64_t>(bytes);
 }
 
+double MatMulOpsPerToken(const Engine& e) {
+  const gguf::File& f = e.model->file();
+  const model::ModelConfig& c = e.model->config();
+  const double expert_fraction =
+      c.n_expert > 0 ? double(c.n_expert_used) / double(c.n_expert) : 1.0;
+  double macs = 0;
+  model::FindArch(c.arch)->for_each_tensor(c, [&](const model::TensorSpec& spec) {
+    const gguf::TensorInfo* t = f.FindTensor(spec.name);
+    if (t == nullptr || t->shape.size() < 2) return;
+    switch (spec.role) {
+      case model::TensorRole::kTokenEmbd:
+      case model::TensorRole::kOutput:
+        return;
+      case model::TensorRole::kFfnGateExps:
+      case model::TensorRole::kFfnUpExps:
+      case model::TensorRole::kFfnDownExps:
+        macs += double(t->n_elements()) * expert_fraction;
+        return;
+      default:
+        macs += double(t->n_elements());
+    }
+  });
+  return 2.0 * macs;
+}
+
+double Int8PeakGops(const nlohmann::json& machine, int n_threads) {
+  double best = 0;
+  int best_threads = 0;
+  if (!machine.contains("int8_peak")) return 0;
+  for (const auto& p : machine["int8_peak"]) {
+    const int t = p["n_threads"].get<int>();
+    if (t > n_threads || t < best_threads) continue;
+    if (t > best_threads) best = 0, best_threads = t;
+    best = std::max(best, p["gops"].get<double>());
+  }
+  return best;
+}
+
 nlohmann::json MachineJson(const std::vector<int>& threads, size_t membw_bytes, bool quiet) {
   nlohmann::json m;
   m["cpu"] = CpuName();
@@ -113,6 +163,19 @@ nlohmann::json MachineJson(const std::vector<int>& threads, size_t membw_bytes, 
     bw.push_back({{"n_threads", t}, {"read_gb_s", b.read_gb_s}, {"buffer_bytes", b.buffer_bytes}});
   }
   m["mem_read"] = bw;
+  if (!quiet) std::fprintf(stderr, "shoal bench: int8 dot-product peak...\n");
+  nlohmann::json peaks = nlohmann::json::array();
+  std::string best_path;
+  double best = 0;
+  for (const Int8Peak& p : MeasureInt8Peak(threads)) {
+    peaks.push_back({{"path", p.path},
+                     {"n_threads", p.n_threads},
+                     {"gops", p.gops},
+                     {"gops_per_thread", p.gops / p.n_threads}});
+    if (p.gops / p.n_threads > best) best = p.gops / p.n_threads, best_path = p.path;
+  }
+  m["int8_peak"] = peaks;
+  m["int8_peak_path"] = best_path;
   return m;
 }
 
@@ -183,7 +246,7 @@ void PrintTable(const nlohmann::json& b) {
     std::printf("memory read: %d thread(s) %.1f GB/s\n", bw["n_threads"].get<int>(),
                 bw["read_gb_s"].get<double>());
   }
-  std::printf("\n%-12s %-17s %7s %7s %10s %10s %12s %s\n", "model", "nodes", "threads", "test",
+  std::printf("\n%-12s %-17s %7s %14s %10s %10s %12s %s\n", "model", "nodes", "threads", "test",
               "tok/s", "predicted", "weights GB/s", "exchange us");
   for (const auto& r : b["results"]) {
     std::string gb = r.contains("achieved_gb_s")
@@ -207,9 +270,13 @@ void PrintTable(const nlohmann::json& b) {
     if (r.contains("predicted_tok_s")) {
       std::snprintf(pred, sizeof(pred), "%.2f", r["predicted_tok_s"].get<double>());
     }
-    std::printf("%-12s %-17s %7d %7s %10.2f %10s %12s %s\n", r["model"].get<std::string>().c_str(),
-                nodes.c_str(), r["n_threads"].get<int>(), r["test"].get<std::string>().c_str(),
-                r["tok_s"].get<double>(), pred, gb.c_str(), us.c_str());
+    // As llama-bench names them: "pp512 @ d4096"; the old attention path marked.
+    std::string test = r["test"].get<std::string>();
+    if (r.value("n_depth", 0) > 0) test += " @ d" + std::to_string(r["n_depth"].get<int>());
+    if (r.value("attention", "tiled") != "tiled") test += " " + r["attention"].get<std::string>();
+    std::printf("%-12s %-17s %7d %14s %10.2f %10s %12s %s\n", r["model"].get<std::string>().c_str(),
+                nodes.c_str(), r["n_threads"].get<int>(), test.c_str(), r["tok_s"].get<double>(),
+                pred, gb.c_str(), us.c_str());
   }
 }
 

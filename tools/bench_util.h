@@ -26,18 +26,31 @@ struct BenchResult {
 // pp: n_prompt tokens in one Eval from an empty cache. tg: n_decode single-token Evals (greedy)
 // after a 4-token prompt. One untimed warm-up of each first (it also faults the mapped weights
 // in). Median over `reps`.
-StatusOr<BenchResult> MeasureEngine(Engine& e, int n_prompt, int n_decode, int reps);
+// depth > 0 (llama-bench -d): the cache is first filled with `depth` tokens (untimed, once), and
+// every pp and tg run starts at position `depth` (Executor::Rewind back to it before each).
+// fill false: the first `depth` positions are already those of an earlier call at this depth.
+StatusOr<BenchResult> MeasureEngine(Engine& e, int n_prompt, int n_decode, int reps, int depth = 0,
+                                    bool fill = true);
 
 // Bytes of weights one decoded token reads: every tensor once, except token_embd of which only
 // one row is read (unless it is tied to the output, then all of it) and the routed experts, of
 // which a token reads n_expert_used / n_expert (the expected share for a random routing).
 uint64_t WeightBytesPerToken(const Engine& e);
 
+// int8 operations (2 per multiply-accumulate) of the matrix products one prompt token costs:
+// every 2-D weight of the layers (routed experts at n_expert_used / n_expert), not the token
+// embedding (a lookup) nor the output matrix (prefill computes the last token's logits only).
+double MatMulOpsPerToken(const Engine& e);
+
 double Median(std::vector<double> v);
 
 // CPU name, cores, memory, and the read bandwidth at each thread count (a STREAM-like sum over
 // `membw_bytes`).
+// Also the int8 peak (int8peak.h) of every path at each thread count: "int8_peak": [{"path",
+// "n_threads", "gops", "gops_per_thread"}...], and "int8_peak_path": the fastest.
 nlohmann::json MachineJson(const std::vector<int>& threads, size_t membw_bytes, bool quiet);
+// The fastest path's GOPS at n_threads (or the most threads measured below it); 0 if none.
+double Int8PeakGops(const nlohmann::json& machine, int n_threads);
 nlohmann::json ModelJson(const std::string& label, const std::string& path, const Engine& e);
 
 void PrintTable(const nlohmann::json& bench);

@@ -30,6 +30,7 @@
 #include "model/config.h"
 #include "model/generate.h"
 #include "parallel/plan.h"
+#include "runtime/attention.h"
 
 namespace shoal::cli {
 namespace {
@@ -41,6 +42,8 @@ struct Opts {
   bool comm = false;
   bool serve = false;
   std::string streams = "1,4,8,16";
+  std::string depths = "0";         // --depth: context already in the cache before each run
+  std::string attention = "tiled";  // --attention: tiled, naive (runtime/attention.h)
   bool busy_poll = false;
   int n_decode = 32;
   int n_prompt = 64;
@@ -64,6 +67,23 @@ StatusOr<std::vector<int>> ParseInts(const std::string& s) {
     }
   }
   if (out.empty()) return InvalidArgument("--threads is empty");
+  return out;
+}
+
+// "0,1024,4096": context depths (0 <= d <= 2^20).
+StatusOr<std::vector<int>> ParseDepths(const std::string& s) {
+  std::vector<int> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    char* end = nullptr;
+    const long v = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || v < 0 || v > (1 << 20)) {
+      return InvalidArgument("bad depth '" + item + "' in --depth");
+    }
+    out.push_back(static_cast<int>(v));
+  }
+  if (out.empty()) return InvalidArgument("--depth is empty");
   return out;
 }
 
@@ -174,6 +194,17 @@ Status Bench(const Opts& o) {
     return InvalidArgument("-n, --pp and --reps must be >= 1");
   }
   SHOAL_ASSIGN_OR_RETURN(const auto pools, ParsePools(o.pool));
+  SHOAL_ASSIGN_OR_RETURN(const std::vector<int> depths, ParseDepths(o.depths));
+  const int max_depth = *std::max_element(depths.begin(), depths.end());
+  std::vector<std::pair<std::string, runtime::AttentionPath>> paths;
+  for (const std::string& a : SplitComma(o.attention)) {
+    if (a != "tiled" && a != "naive") {
+      return InvalidArgument("--attention takes tiled and naive, not '" + a + "'");
+    }
+    paths.emplace_back(
+        a, a == "tiled" ? runtime::AttentionPath::kTiled : runtime::AttentionPath::kNaive);
+  }
+  if (paths.empty()) return InvalidArgument("--attention is empty");
   const std::vector<std::string> splits = SplitComma(o.experts);
   for (const std::string& x : splits) SHOAL_RETURN_IF_ERROR(parallel::ParseExpertSplit(x).status());
   if (splits.empty()) return InvalidArgument("--experts is empty");
@@ -198,7 +229,8 @@ Status Bench(const Opts& o) {
   nlohmann::json out;
   out["commit"] = BuildCommit();
   out["machine"] = MachineJson(threads, o.membw_mib << 20, o.json);
-  out["config"] = {{"n_prompt", o.n_prompt}, {"n_decode", o.n_decode}, {"reps", o.reps}};
+  out["config"] = {
+      {"n_prompt", o.n_prompt}, {"n_decode", o.n_decode}, {"reps", o.reps}, {"depths", depths}};
   nlohmann::json models_json = nlohmann::json::array();
   nlohmann::json results = nlohmann::json::array();
   for (const auto& [label, path] : models) {
@@ -247,53 +279,76 @@ Status Bench(const Opts& o) {
           if (!split.empty()) pool.experts = split;
           SHOAL_ASSIGN_OR_RETURN(
               std::unique_ptr<Engine> e,
-              OpenEngine(path, t, static_cast<int64_t>(o.n_prompt) + o.n_decode + 16, pool));
+              OpenEngine(path, t, static_cast<int64_t>(o.n_prompt) + o.n_decode + 16 + max_depth,
+                         pool));
           if (nodes == 1 && t == threads.front()) models_json.push_back(ModelJson(label, path, *e));
-          SHOAL_ASSIGN_OR_RETURN(BenchResult r, MeasureEngine(*e, o.n_prompt, o.n_decode, o.reps));
-          const double gb_s = r.tg_tok_s_median * WeightBytesPerToken(*e) / 1e9;
-          nlohmann::json where = {{"model", label}, {"n_threads", t}, {"nodes", nodes}};
-          if (!transport.empty()) where["transport"] = transport;
-          if (!link.empty()) where["link_security"] = link;
-          if (!split.empty()) where["experts"] = split;
-          nlohmann::json pp = where, tg = where;
-          pp.update({{"test", "pp" + std::to_string(o.n_prompt)},
-                     {"tok_s", r.pp_tok_s_median},
-                     {"tok_s_runs", r.pp_tok_s}});
-          tg.update({{"test", "tg" + std::to_string(o.n_decode)},
-                     {"tok_s", r.tg_tok_s_median},
-                     {"tok_s_runs", r.tg_tok_s},
-                     {"ms_per_token", 1e3 / r.tg_tok_s_median},
-                     {"achieved_gb_s", gb_s}});
-          // The cost model's figures for this layout, beside the measurement.
-          // (None when the layout has more threads than the machine has cores: the ranks then
-          // take turns on the cores, which the model does not describe.)
-          const bool oversubscribed = nodes * t > n_cores;
-          if (oversubscribed) tg["oversubscribed"] = pp["oversubscribed"] = true;
-          auto predicted = oversubscribed ? StatusOr<nlohmann::json>(Unavailable("oversubscribed"))
-                                          : PredictLayout(*e, probe, nodes, t, transport,
-                                                          o.n_prompt, o.n_decode);
-          tg["read_gb_s_before"] = now.read_gb_s;
-          if (predicted.ok()) {
-            pp["predicted_tok_s"] = (*predicted)["prefill_tok_s"];
-            tg["predicted_tok_s"] = (*predicted)["decode_tok_s"];
-            tg["predicted"] = *predicted;
-          } else if (!o.json && !oversubscribed) {
-            std::fprintf(stderr, "shoal bench: no prediction: %s\n",
-                         predicted.status().ToString().c_str());
+          // Each depth's context is filled once (by the first path), then every path runs from
+          // it, one after the other.
+          for (const int depth : depths) {
+            for (size_t pi = 0; pi < paths.size(); ++pi) {
+              const auto& [path_name, attention_path] = paths[pi];
+              runtime::SetAttentionPath(attention_path);
+              SHOAL_ASSIGN_OR_RETURN(BenchResult r, MeasureEngine(*e, o.n_prompt, o.n_decode,
+                                                                  o.reps, depth, /*fill=*/pi == 0));
+              runtime::SetAttentionPath(runtime::AttentionPath::kTiled);
+              const double gb_s = r.tg_tok_s_median * WeightBytesPerToken(*e) / 1e9;
+              nlohmann::json where = {{"model", label},
+                                      {"n_threads", t},
+                                      {"nodes", nodes},
+                                      {"n_depth", depth},
+                                      {"attention", path_name}};
+              if (!transport.empty()) where["transport"] = transport;
+              if (!link.empty()) where["link_security"] = link;
+              if (!split.empty()) where["experts"] = split;
+              nlohmann::json pp = where, tg = where;
+              pp.update({{"test", "pp" + std::to_string(o.n_prompt)},
+                         {"tok_s", r.pp_tok_s_median},
+                         {"tok_s_runs", r.pp_tok_s}});
+              // Prefill's int8 work against the machine's int8 peak at these threads.
+              if (const double peak = Int8PeakGops(out["machine"], std::min(nodes * t, n_cores));
+                  peak > 0) {
+                const double gops = r.pp_tok_s_median * MatMulOpsPerToken(*e) / 1e9;
+                pp["matmul_gops"] = gops;
+                pp["prefill_share_of_int8_peak"] = gops / peak;
+              }
+              tg.update({{"test", "tg" + std::to_string(o.n_decode)},
+                         {"tok_s", r.tg_tok_s_median},
+                         {"tok_s_runs", r.tg_tok_s},
+                         {"ms_per_token", 1e3 / r.tg_tok_s_median},
+                         {"achieved_gb_s", gb_s}});
+              // The cost model's figures for this layout, beside the measurement.
+              // (None when the layout has more threads than the machine has cores: the ranks then
+              // take turns on the cores, which the model does not describe.)
+              const bool oversubscribed = nodes * t > n_cores;
+              if (oversubscribed) tg["oversubscribed"] = pp["oversubscribed"] = true;
+              auto predicted =
+                  oversubscribed
+                      ? StatusOr<nlohmann::json>(Unavailable("oversubscribed"))
+                      : PredictLayout(*e, probe, nodes, t, transport, o.n_prompt, o.n_decode);
+              tg["read_gb_s_before"] = now.read_gb_s;
+              if (predicted.ok()) {
+                pp["predicted_tok_s"] = (*predicted)["prefill_tok_s"];
+                tg["predicted_tok_s"] = (*predicted)["decode_tok_s"];
+                tg["predicted"] = *predicted;
+              } else if (!o.json && !oversubscribed) {
+                std::fprintf(stderr, "shoal bench: no prediction: %s\n",
+                             predicted.status().ToString().c_str());
+              }
+              const runtime::ExchangeStats& x = r.tg_exchange;
+              if (x.count > 0) {
+                // The MoE layers' all-reduce of each token's weighted expert sums (rank 0's view:
+                // the wait for the slowest rank is included).
+                tg["expert_exchange"] = {{"per_token", double(x.count) / double(r.tg_tokens)},
+                                         {"bytes", double(x.bytes) / double(x.count)},
+                                         {"us", 1e6 * x.seconds / double(x.count)},
+                                         {"ms_per_token", 1e3 * x.seconds / double(r.tg_tokens)},
+                                         {"local_pair_fraction",
+                                          x.pairs ? double(x.local_pairs) / double(x.pairs) : 0.0}};
+              }
+              results.push_back(pp);
+              results.push_back(tg);
+            }
           }
-          const runtime::ExchangeStats& x = r.tg_exchange;
-          if (x.count > 0) {
-            // The MoE layers' all-reduce of each token's weighted expert sums (rank 0's view: the
-            // wait for the slowest rank is included).
-            tg["expert_exchange"] = {
-                {"per_token", double(x.count) / double(r.tg_tokens)},
-                {"bytes", double(x.bytes) / double(x.count)},
-                {"us", 1e6 * x.seconds / double(x.count)},
-                {"ms_per_token", 1e3 * x.seconds / double(r.tg_tokens)},
-                {"local_pair_fraction", x.pairs ? double(x.local_pairs) / double(x.pairs) : 0.0}};
-          }
-          results.push_back(pp);
-          results.push_back(tg);
           if (bar) bar->Add(1);
         }
       }
@@ -341,6 +396,14 @@ Action RegisterBench(CLI::App& app) {
                 "the HTTP server: aggregate decode tok/s and time to first token at --streams "
                 "concurrent streams (first of --types, --threads' first count per node; --pool "
                 "adds pooled layouts); always JSON");
+  sub->add_option("--depth", o->depths,
+                  "context depths: pp and tg measured after this many tokens already in the "
+                  "cache (the fill is not timed), e.g. 0,1024,4096")
+      ->capture_default_str();
+  sub->add_option("--attention", o->attention,
+                  "attention paths to measure: tiled (the default), naive (the path before the "
+                  "tiled kernel), e.g. tiled,naive")
+      ->capture_default_str();
   sub->add_option("--streams", o->streams, "--serve: concurrent streams to measure")
       ->capture_default_str();
   sub->add_flag("--json", o->json, "print one JSON object");

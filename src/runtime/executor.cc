@@ -77,6 +77,12 @@ Status Executor::Reset() {
   return Command(kReset, 0, 0);
 }
 
+Status Executor::Rewind(int32_t n_past) {
+  SHOAL_RETURN_IF_ERROR(session_.Rewind(n_past));
+  if (group_ == nullptr || group_->size() == 1 || finished_) return Status::Ok();
+  return Command(kReset, uint32_t(n_past), 0);
+}
+
 Status Executor::Finish() {
   if (group_ == nullptr || group_->size() == 1 || finished_) return Status::Ok();
   finished_ = true;
@@ -146,8 +152,12 @@ Status Executor::Serve(Session& session, comm::Group& group, int step_io_timeout
         std::vector<size_t> sizes(size_t(group.size()), sizeof(uint64_t));
         return group.GatherV(&mine, nullptr, sizes, 0);
       }
-      case kReset:
-        session.Reset();
+      case kReset:  // n_tokens: the position to rewind to (0: all)
+        if (h.n_tokens > uint32_t(session.n_past())) {
+          return Corrupt("rank 0 sent a rewind to position " + std::to_string(h.n_tokens) + " of " +
+                         std::to_string(session.n_past()));
+        }
+        SHOAL_RETURN_IF_ERROR(session.Rewind(int32_t(h.n_tokens)));
         break;
       case kEval: {
         if (h.n_tokens == 0 || int64_t(h.n_tokens) + session.n_past() > session.n_ctx() ||

@@ -31,6 +31,8 @@ class Executor {
   // Rank 0 only. Same contract as Session::Eval; bad input is refused before anything is sent.
   StatusOr<std::span<const float>> Eval(std::span<const int32_t> tokens, bool all_logits = false);
   Status Reset();
+  // Rank 0 only. Session::Rewind on every rank (kReset with n_tokens = n_past).
+  Status Rewind(int32_t n_past);
   // Rank 0 only. Same contract as Session::Step; bad input is refused before anything is sent.
   StatusOr<std::span<const float>> Step(const StepBatch& batch);
   // Ends the workers' Serve (they return Ok) and collects every rank's peak resident memory.

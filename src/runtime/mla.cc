@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "kernels/ops.h"
+#include "runtime/attention.h"
 #include "runtime/kv_cache.h"
 
 namespace shoal::runtime {
@@ -88,7 +89,37 @@ void MlaAttention::Forward(ThreadPool& pool, const model::LayerWeights& L, const
       MatMulRows(kb, act.For(kb), n_tok, qc_.data() + h * R, H * R, 0, KVL);
     }
   });
-  // 5: attention over the cached latents, one (token, head) per item.
+  // 5: attention over the cached latents: tiled, every head's rows reading the one latent cache
+  // together (runtime/attention.h; the values are the keys' first kv_lora_rank), or the naive
+  // loop, one (token, head) per item.
+  if (GetAttentionPath() == AttentionPath::kTiled) {
+    internal::AttentionPhase ap;
+    ap.n_tok = n_tok, ap.pos = pos, ap.tables = tables;
+    ap.q = qc_.data(), ap.q_tok = H * R, ap.q_head = R;
+    ap.out = lat_.data(), ap.o_tok = H * KVL, ap.o_head = KVL;
+    ap.groups.push_back({0, int32_t(H), cache, cache});
+    ap.ldk = ap.ldv = ap.dk = R, ap.dv = KVL, ap.scale = c_.attn_scale;
+    internal::RunTiledAttention(pool, ap);
+  } else {
+    NaiveAttention(pool, n_tok, pos, tables, cache);
+  }
+  // 6: per head: the value up-projection attn_v_b of its weighted latent.
+  pool.Run([&](int ti, int nt) {
+    int64_t h0, h1;
+    ThreadPool::Chunk(H, 1, ti, nt, &h0, &h1);
+    internal::ActBuffers& act = head_act_[size_t(ti)];
+    for (int64_t h = h0; h < h1; ++h) {
+      const model::MatrixWeight vb = Rows(L.wv_b, h * VD, h * VD + VD);
+      act.Prepare({&vb}, KVL, n_tok);
+      act.Convert(lat_.data() + h * KVL, H * KVL, 0, n_tok);
+      MatMulRows(vb, act.For(vb), n_tok, out + h * VD, H * VD, 0, VD);
+    }
+  });
+}
+
+void MlaAttention::NaiveAttention(ThreadPool& pool, int32_t n_tok, const int32_t* pos,
+                                  const int32_t* const* tables, const uint16_t* cache) {
+  const int64_t H = n_head_, KVL = c_.kv_lora_rank, R = KVL + c_.rope_dim;
   pool.Run([&](int ti, int nt) {
     int64_t i0, i1;
     ThreadPool::Chunk(int64_t(n_tok) * H, 1, ti, nt, &i0, &i1);
@@ -107,18 +138,6 @@ void MlaAttention::Forward(ThreadPool& pool, const model::LayerWeights& L, const
       for (int32_t j = 0; j < n_kv; ++j) {
         kernels::AxpyF16(sc[j], cache + SlotOf(table, j) * size_t(R), o, KVL);
       }
-    }
-  });
-  // 6: per head: the value up-projection attn_v_b of its weighted latent.
-  pool.Run([&](int ti, int nt) {
-    int64_t h0, h1;
-    ThreadPool::Chunk(H, 1, ti, nt, &h0, &h1);
-    internal::ActBuffers& act = head_act_[size_t(ti)];
-    for (int64_t h = h0; h < h1; ++h) {
-      const model::MatrixWeight vb = Rows(L.wv_b, h * VD, h * VD + VD);
-      act.Prepare({&vb}, KVL, n_tok);
-      act.Convert(lat_.data() + h * KVL, H * KVL, 0, n_tok);
-      MatMulRows(vb, act.For(vb), n_tok, out + h * VD, H * VD, 0, VD);
     }
   });
 }

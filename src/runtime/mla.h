@@ -36,6 +36,10 @@ class MlaAttention {
                const int32_t* pos, const int32_t* const* tables, uint16_t* cache, float* out);
 
  private:
+  // Phase 5 as it was before the tiled kernel (AttentionPath::kNaive): per (token, head), every
+  // score, a full softmax, then the values.
+  void NaiveAttention(ThreadPool& pool, int32_t n_tok, const int32_t* pos,
+                      const int32_t* const* tables, const uint16_t* cache);
   const model::ModelConfig& c_;
   int32_t n_head_;
   std::vector<float> qa_;   // [n_tok][q_lora_rank]

@@ -31,6 +31,7 @@
 #include "kernels/quant.h"
 #include "model/arch.h"
 #include "model/rope.h"
+#include "runtime/attention.h"
 #include "runtime/layer_util.h"
 #include "runtime/mla.h"
 #include "runtime/moe.h"
@@ -398,7 +399,25 @@ Status Session::EvalBatch(const Rows& batch, float* logits) {
         }
       }
     });
-    // 3: attention, one (token, head) per work item.
+    // 3: attention: tiled, the heads of a KV head together (runtime/attention.h), or the naive
+    // loop, one (token, head) per work item.
+    if (GetAttentionPath() == AttentionPath::kTiled) {
+      internal::AttentionPhase ap;
+      ap.n_tok = n_tok, ap.pos = pos, ap.tables = batch.tables;
+      ap.q = s.q.data(), ap.q_tok = NQ, ap.q_head = HK;
+      ap.out = s.attn.data(), ap.o_tok = NA, ap.o_head = HV;
+      ap.ldk = ap.dk = HK, ap.ldv = ap.dv = HV, ap.scale = attn_scale;
+      for (int32_t h = 0; h < n_head; ++h) {
+        const int32_t g = (sh.heads.begin + h) / group - sh.kv_heads.begin;
+        if (h == 0 || ap.groups.back().k != kv_.k(ll, g)) {
+          ap.groups.push_back({h, h + 1, kv_.k(ll, g), kv_.v(ll, g)});
+        } else {
+          ap.groups.back().h1 = h + 1;
+        }
+      }
+      internal::RunTiledAttention(pool_, ap);
+      return Status::Ok();
+    }
     pool_.Run([&](int ti, int nt) {
       int64_t i0, i1;
       ThreadPool::Chunk(int64_t(n_tok) * n_head, 1, ti, nt, &i0, &i1);

@@ -105,6 +105,9 @@ class Session {
   Status CheckStep(const StepBatch& batch) const;
   int32_t kv_blocks() const { return kv_.n_blocks(); }
   void Reset() { n_past_ = 0; }
+  // Drops the positions from n_past on (n_past <= n_past()): the next Eval continues there. The
+  // cached keys and values before it are kept (benchmarks measure after a filled context).
+  Status Rewind(int32_t n_past);
   int32_t n_past() const { return n_past_; }
   int32_t n_ctx() const { return n_ctx_; }
   const model::Model& model() const { return model_; }

@@ -78,6 +78,15 @@ StatusOr<std::span<const float>> Session::Step(const StepBatch& batch) {
   return std::span<const float>(logits_);
 }
 
+Status Session::Rewind(int32_t n_past) {
+  if (n_past < 0 || n_past > n_past_) {
+    return InvalidArgument("cannot rewind to position " + std::to_string(n_past) + " of " +
+                           std::to_string(n_past_));
+  }
+  n_past_ = n_past;
+  return Status::Ok();
+}
+
 int32_t KvBlocksFor(const model::Model& m, int32_t n_ctx, int32_t max_sequences,
                     uint64_t budget_bytes) {
   const int64_t one = (int64_t(std::max(n_ctx, 1)) + kBlockTokens - 1) / kBlockTokens;

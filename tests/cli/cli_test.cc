@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -301,6 +302,51 @@ TEST_F(Cli, BenchPrintsJson) {
   EXPECT_GT(j["results"][1]["tok_s"].get<double>(), 0);
 }
 
+// --depth and --attention: every (depth, path) pair measured, labelled; the int8 peak of every
+// path this CPU offers, and prefill's share of it.
+TEST_F(Cli, BenchAtDepthBothAttentionPaths) {
+  const Result r =
+      Shoal({"bench", "--model", model_, "--threads", "1", "--reps", "1", "-n", "2", "--pp", "4",
+             "--membw-mib", "8", "--depth", "0,20", "--attention", "tiled,naive", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const json j = ParseJson(r);
+  ASSERT_EQ(j["results"].size(), 8u);
+  int i = 0;
+  for (int depth : {0, 20}) {
+    for (const char* path : {"tiled", "naive"}) {
+      for (const char* test : {"pp4", "tg2"}) {
+        const json& x = j["results"][size_t(i++)];
+        EXPECT_EQ(x["n_depth"], depth);
+        EXPECT_EQ(x["attention"], path);
+        EXPECT_EQ(x["test"], test);
+        EXPECT_GT(x["tok_s"].get<double>(), 0);
+      }
+      const json& pp = j["results"][size_t(i - 2)];
+      EXPECT_GT(pp["prefill_share_of_int8_peak"].get<double>(), 0);
+      // matmul_gops = tok/s x ops per token: the same ops per token in every row.
+      EXPECT_NEAR(
+          pp["matmul_gops"].get<double>() / pp["tok_s"].get<double>(),
+          j["results"][0]["matmul_gops"].get<double>() / j["results"][0]["tok_s"].get<double>(),
+          1e-9);
+    }
+  }
+  std::set<std::string> paths;
+  for (const json& p : j["machine"]["int8_peak"]) {
+    paths.insert(p["path"].get<std::string>());
+    EXPECT_GT(p["gops"].get<double>(), 0);
+  }
+  EXPECT_TRUE(paths.count("scalar"));
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("avx2")) {
+    EXPECT_TRUE(paths.count("avx2_maddubs"));
+  }
+  if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw")) {
+    EXPECT_TRUE(paths.count("avx512_vnni_512"));
+  }
+#endif
+  EXPECT_TRUE(paths.count(j["machine"]["int8_peak_path"].get<std::string>()));
+}
+
 TEST_F(Cli, BadInputsFailCleanly) {
   const std::string missing = dir_ + "/no-such-file.gguf";
   ExpectCleanError(Shoal({"inspect", missing}), "no-such-file");
@@ -341,6 +387,8 @@ TEST_F(Cli, BadInputsFailCleanly) {
   ExpectCleanError(Shoal({"run", "-m", model_, "-p", "x", "-f", text_path_}));
   ExpectCleanError(Shoal({"run", "-m", model_, "-p", "x", "-n", "abc"}));
   ExpectCleanError(Shoal({"bench", "--model", model_, "--threads", "0"}));
+  ExpectCleanError(Shoal({"bench", "--model", model_, "--depth", "-1"}), "depth");
+  ExpectCleanError(Shoal({"bench", "--model", model_, "--attention", "fast"}), "fast");
   ExpectCleanError(Shoal({"nonesuch-verb"}));
   ExpectCleanError(Shoal({"logits", "-m", model_, "--ids", "1,999999999", "-o", dir_ + "/x"}));
   ExpectCleanError(Shoal({"perplexity", "-m", model_, "-f", text_path_, "-c", "100000"}));

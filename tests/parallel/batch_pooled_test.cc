@@ -218,6 +218,7 @@ TEST(BatchPooledServe, MalformedStepsAreRefused) {
       {{4, 1, 1, 1}, {1, 0, 5, 1, 1, 0}},    // sequence 1 of 1
       {{4, 1, 1, 1}, {0, 0, 5, 1, 1, 999}},  // block id out of range
       {{9, 0, 0, 0}, {}},                    // unknown command
+      {{2, 5, 0, 0}, {}},                    // rewind past the current position (0)
   };
   for (const Bad& b : bad) {
     auto groups = comm::MakeLoopbackGroups(2);
@@ -268,6 +269,32 @@ TEST_P(BatchPooled, LogitsAloneEqualLogitsInAMixedBatch) {
     ASSERT_FALSE(alone.empty());
     EXPECT_EQ(0, std::memcmp(alone.data(), mixed.data(), alone.size() * sizeof(float)));
   }
+}
+
+// Executor::Rewind: evaluating after a rewind gives the logits of the same tokens evaluated from
+// scratch, on every rank (the workers rewind too), and a rewind past the end is refused.
+TEST_P(BatchPooled, RewindThenEvalEqualsAFreshEval) {
+  const std::vector<uint8_t> image = Image(GetParam());
+  const std::vector<int32_t> a = {1, 17, 33, 49, 65, 81, 97, 113}, b = {7, 9, 11};
+  const std::vector<int32_t> a5(a.begin(), a.begin() + 5);
+  std::vector<float> rewound, fresh;
+  RunPool(image, 2, 1, [&](runtime::Executor& ex) {
+    ASSERT_TRUE(ex.Eval(a).ok());
+    EXPECT_EQ(ex.Rewind(9).code(), StatusCode::kInvalidArgument);
+    ASSERT_TRUE(ex.Rewind(5).ok());
+    EXPECT_EQ(ex.n_past(), 5);
+    auto l = ex.Eval(b);
+    ASSERT_TRUE(l.ok()) << l.status().ToString();
+    rewound.assign(l->begin(), l->end());
+    ASSERT_TRUE(ex.Reset().ok());
+    ASSERT_TRUE(ex.Eval(a5).ok());
+    l = ex.Eval(b);
+    ASSERT_TRUE(l.ok()) << l.status().ToString();
+    fresh.assign(l->begin(), l->end());
+  });
+  ASSERT_FALSE(fresh.empty());
+  ASSERT_EQ(rewound.size(), fresh.size());
+  EXPECT_EQ(0, std::memcmp(rewound.data(), fresh.data(), fresh.size() * sizeof(float)));
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, BatchPooled,
