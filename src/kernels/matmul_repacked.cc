@@ -26,6 +26,7 @@
 #include "kernels/quant.h"
 #include "kernels/repack.h"
 #include "kernels/repack_q4k.h"
+#include "kernels/repack_q6k.h"
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/matmul_repacked.cc"
@@ -603,6 +604,7 @@ void MatMulRepacked(DType w, const void* Wp, int64_t k, const void* xq, int64_t 
                     int64_t ldy, int64_t r0, int64_t r1) {
   if (r0 >= r1 || n_tok <= 0) return;
   if (w == DType::kQ4_K) return internal::MatMulRepackedQ4K(Wp, k, xq, n_tok, y, ldy, r0, r1);
+  if (w == DType::kQ6_K) return internal::MatMulRepackedQ6K(Wp, k, xq, n_tok, y, ldy, r0, r1);
   HWY_DYNAMIC_DISPATCH(MatMulRepackedT)(w, Wp, k, xq, n_tok, y, ldy, r0, r1);
 }
 }  // namespace shoal::kernels

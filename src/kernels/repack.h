@@ -1,6 +1,7 @@
-// Row-interleaved ("x8") q4_0 / q8_0 weights for a faster matmul. The caller repacks a weight
-// matrix once at load time (same bytes as the GGUF rows, laid out differently), then calls
-// MatMulRepacked instead of MatMul on it, with activations from ConvertActivations as before.
+// Row-interleaved ("x8") q4_0 / q8_0 weights (and q4_K: repack_q4k.h) for a faster matmul. The
+// caller repacks a weight matrix once at load time (same bytes as the GGUF rows, laid out
+// differently), then calls MatMulRepacked instead of MatMul on it, with activations from
+// ConvertActivations as before.
 //
 // Layout: rows in groups of 8; a group is 8 * RowBytes(w, k) bytes, groups in row order. Inside
 // a group, block column ib (values 32 ib .. 32 ib + 31 of each row) takes 8 * block_bytes bytes:

@@ -11,6 +11,7 @@
 #include "kernels/quant.h"
 #include "kernels/repack.h"
 #include "kernels/repack_q4k.h"
+#include "kernels/repack_q6k.h"
 
 namespace shoal::kernels {
 namespace {
@@ -21,13 +22,16 @@ constexpr int kQsAt = 2;
 
 // Bytes and values of one block.
 size_t BlockBytes(DType w) {
-  return w == DType::kQ4_K ? sizeof(BlockQ4_K) : static_cast<size_t>(QsBytes(w) + kQsAt);
+  if (w == DType::kQ4_K) return sizeof(BlockQ4_K);
+  if (w == DType::kQ6_K) return sizeof(BlockQ6_K);
+  return static_cast<size_t>(QsBytes(w) + kQsAt);
 }
-int64_t BlockValues(DType w) { return w == DType::kQ4_K ? 256 : 32; }
+int64_t BlockValues(DType w) { return w == DType::kQ4_K || w == DType::kQ6_K ? 256 : 32; }
 
 // Block column ib of 8 GGUF rows (row stride row_bytes, first block at blk) to its packed form.
 void PackColumn(DType w, const uint8_t* blk, size_t row_bytes, uint8_t* packed) {
   if (w == DType::kQ4_K) return internal::PackQ4KColumn(blk, row_bytes, packed);
+  if (w == DType::kQ6_K) return internal::PackQ6KColumn(blk, row_bytes, packed);
   const int qs = QsBytes(w);
   for (int r = 0; r < kRepackRows; ++r, blk += row_bytes) {
     std::memcpy(packed + 2 * r, blk, 2);
@@ -40,6 +44,7 @@ void PackColumn(DType w, const uint8_t* blk, size_t row_bytes, uint8_t* packed) 
 // The inverse of PackColumn.
 void UnpackColumn(DType w, const uint8_t* packed, size_t row_bytes, uint8_t* blk) {
   if (w == DType::kQ4_K) return internal::UnpackQ4KColumn(packed, row_bytes, blk);
+  if (w == DType::kQ6_K) return internal::UnpackQ6KColumn(packed, row_bytes, blk);
   const int qs = QsBytes(w);
   for (int r = 0; r < kRepackRows; ++r, blk += row_bytes) {
     std::memcpy(blk, packed + 2 * r, 2);
@@ -61,8 +66,8 @@ bool SmallBatchTiles() { return g_small_batch_tiles.load(std::memory_order_relax
 bool CanRepack(DType w, int64_t rows, int64_t k) {
   if (rows <= 0 || rows % kRepackRows != 0 || k <= 0) return false;
   if (w == DType::kQ4_0 || w == DType::kQ8_0) return k % 32 == 0;
-  // q4_K only where its tiles run (elsewhere the plain q4_K tiles are faster than the twin).
-  return w == DType::kQ4_K && k % 256 == 0 && HasAvx512Vnni();
+  // q4_K / q6_K only where their tiles run (elsewhere the plain tiles beat the scalar twins).
+  return (w == DType::kQ4_K || w == DType::kQ6_K) && k % 256 == 0 && HasAvx512Vnni();
 }
 
 size_t RepackedBytes(DType w, int64_t rows, int64_t k) {
@@ -114,6 +119,7 @@ namespace scalar {
 void MatMulRepacked(DType w, const void* Wp, int64_t k, const void* xq, int64_t n_tok, float* y,
                     int64_t ldy, int64_t r0, int64_t r1) {
   if (w == DType::kQ4_K) return internal::MatMulRepackedQ4KScalar(Wp, k, xq, n_tok, y, ldy, r0, r1);
+  if (w == DType::kQ6_K) return internal::MatMulRepackedQ6KScalar(Wp, k, xq, n_tok, y, ldy, r0, r1);
   const size_t rb = RowBytes(w, k);
   std::vector<uint8_t> rows(kRepackRows * rb);
   const uint8_t* p = static_cast<const uint8_t*>(Wp);
