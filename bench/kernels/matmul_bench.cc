@@ -16,6 +16,10 @@
 // default), "legacy" the tiles as they were before them (repack.h SetSmallBatchTiles), side by
 // side in one run; the other types ignore it (run once).
 //
+// Before the matmuls, one JSON line with the int8 ceiling of the core (int8_peak.h: a tight
+// vpdpbusd loop at --threads threads at once); each matmul line then gives "int8_peak_share",
+// its GFLOP/s over that ceiling (times the thread count), for the quantized types.
+//
 // --copies C cycles through C independent copies of the matrix so the working set exceeds the
 // last-level cache (C = 1 measures the cache-resident rate).
 #include <algorithm>
@@ -29,6 +33,7 @@
 #include <vector>
 
 #include "base/thread_pool.h"
+#include "int8_peak.h"
 #include "kernels/int8_dot.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
@@ -71,7 +76,7 @@ std::vector<std::string> SplitComma(const std::string& v) {
 }
 
 void Bench(const Options& o, DType t, int64_t n_tok, bool x8, const std::string& tiles,
-           shoal::ThreadPool& pool) {
+           shoal::ThreadPool& pool, double peak_gops) {
   const size_t row_bytes = shoal::RowBytes(t, o.k);
   const size_t mat_bytes = row_bytes * o.rows;
   std::vector<std::vector<uint8_t>> mats(o.copies);
@@ -141,12 +146,15 @@ void Bench(const Options& o, DType t, int64_t n_tok, bool x8, const std::string&
       "\"copies\":%d,"
       "\"int8_dot\":\"%s\",\"tiles\":\"%s\",\"clock\":\"%s\",\"us_per_call\":%.1f,\"weight_GBps\":%"
       ".2f,"
-      "\"GFLOPs\":%.2f}\n",
+      "\"GFLOPs\":%.2f,\"int8_peak_share\":%.3f}\n",
       std::string(shoal::DTypeName(t)).c_str(), x8 ? "x8" : "plain", static_cast<long long>(o.rows),
       static_cast<long long>(o.k), static_cast<long long>(n_tok), pool.size(), o.copies,
       shoal::kernels::Int8DotName(shoal::kernels::Int8DotPath()), tiles.c_str(),
       pool.size() == 1 ? "thread_cpu" : "wall", s * 1e6, static_cast<double>(mat_bytes) / s / 1e9,
-      2.0 * static_cast<double>(o.rows * o.k * n_tok) / s / 1e9);
+      2.0 * static_cast<double>(o.rows * o.k * n_tok) / s / 1e9,
+      peak_gops > 0
+          ? 2.0 * static_cast<double>(o.rows * o.k * n_tok) / s / 1e9 / (peak_gops * pool.size())
+          : 0.0);
   std::fflush(stdout);
 }
 
@@ -190,6 +198,9 @@ int main(int argc, char** argv) {
     if (shoal::kernels::SetInt8Dot(want) == want) paths.push_back(want);
   }
   if (paths.empty()) paths.push_back(shoal::kernels::BestInt8Dot());
+  const shoal::bench::Int8Peak peak = shoal::bench::MeasureInt8Peak(o.threads);
+  std::printf("{\"probe\":\"int8_peak\",\"isa\":\"%s\",\"threads\":%d,\"GOPs_per_thread\":%.1f}\n",
+              peak.isa.c_str(), peak.n_threads, peak.gops);
   for (const std::string& name : o.types) {
     const auto t = shoal::DTypeFromName(name);
     if (!t) {
@@ -205,7 +216,7 @@ int main(int argc, char** argv) {
           shoal::kernels::SetInt8Dot(p);
           for (const std::string& tl : o.tiles) {
             shoal::kernels::SetSmallBatchTiles(tl != "legacy");
-            Bench(o, *t, n_tok, x8, tiled ? tl : "-", pool);
+            Bench(o, *t, n_tok, x8, tiled ? tl : "-", pool, peak.gops);
             if (!tiled) break;
           }
         }

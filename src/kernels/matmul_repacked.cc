@@ -25,6 +25,8 @@
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
 #include "kernels/repack.h"
+#include "kernels/repack_q4k.h"
+#include "kernels/repack_q6k.h"
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/matmul_repacked.cc"
@@ -54,25 +56,30 @@ struct RpArgs {
 };
 
 #if SHOAL_RP_AVX2
-// Per token and block: the activation scale as float and 8 * (sum of the block's quants).
+// Per token and block: the activation scale as float, 8 * (sum of the block's quants), and the
+// value the vpdpbusd tiles start a block's integer sum at: -8 sum(x) for q4_0 (unsigned
+// nibbles), -128 sum(x) for q8_0 (weights made unsigned by adding 128: w ^ 0x80).
 struct RpSide {
   std::vector<float> dx;
   std::vector<int32_t> sx8;
-  void Fill(const RpArgs& a, int64_t n_tok, bool sums) {
+  std::vector<int32_t> s0;
+  void Fill(const RpArgs& a, int64_t n_tok, bool q4) {
     dx.resize(n_tok * a.nb);
-    sx8.resize(sums ? n_tok * a.nb : 0);
+    sx8.resize(n_tok * a.nb);
+    s0.resize(n_tok * a.nb);
     const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
     for (int64_t t = 0; t < n_tok; ++t) {
       const BlockQ8_0* x = reinterpret_cast<const BlockQ8_0*>(a.xq + t * a.x_row_bytes);
       for (int64_t ib = 0; ib < a.nb; ++ib) {
         dx[t * a.nb + ib] = _cvtsh_ss(x[ib].d);
-        if (!sums) continue;
         const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[ib].qs));
         const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, xv), ones16);
         __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
         h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
         h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
-        sx8[t * a.nb + ib] = 8 * _mm_cvtsi128_si32(h);
+        const int32_t sum = _mm_cvtsi128_si32(h);
+        sx8[t * a.nb + ib] = 8 * sum;
+        s0[t * a.nb + ib] = (q4 ? -8 : -128) * sum;
       }
     }
   }
@@ -117,10 +124,12 @@ HWY_INLINE void RpTile(const RpArgs& a, const RpSide& side, const uint8_t* g, in
   const BlockQ8_0* xs[NT];
   const float* dx[NT];
   const int32_t* sx8[NT];
+  const int32_t* s0x[NT];
   for (int j = 0; j < NT; ++j) {
     xs[j] = reinterpret_cast<const BlockQ8_0*>(a.xq + (t + j) * a.x_row_bytes);
     dx[j] = side.dx.data() + (t + j) * a.nb;
-    sx8[j] = kQ4 ? side.sx8.data() + (t + j) * a.nb : nullptr;
+    sx8[j] = side.sx8.data() + (t + j) * a.nb;
+    s0x[j] = side.s0.data() + (t + j) * a.nb;
   }
   __m256 acc[NG][NT];
   for (int i = 0; i < NG; ++i) {
@@ -152,8 +161,8 @@ HWY_INLINE void RpTile(const RpArgs& a, const RpSide& side, const uint8_t* g, in
           const __m256i lo = _mm256_and_si256(v, m4);
           const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
           for (int j = 0; j < NT; ++j) {
-            if constexpr (kDot != 0) {  // int32 sums straight away
-              const __m256i s0 = c == 0 ? _mm256_setzero_si256() : s[i][j];
+            if constexpr (kDot != 0) {  // int32 sums straight away, from -8 sum(x)
+              const __m256i s0 = c == 0 ? _mm256_set1_epi32(s0x[j][ib]) : s[i][j];
               s[i][j] = Dpbusd<kDot>(Dpbusd<kDot>(s0, lo, Bcast4(xs[j][ib].qs + 4 * c)), hi,
                                      Bcast4(xs[j][ib].qs + 16 + 4 * c));
             } else {
@@ -166,10 +175,27 @@ HWY_INLINE void RpTile(const RpArgs& a, const RpSide& side, const uint8_t* g, in
           }
         }
       }
-      for (int i = 0; i < NG; ++i) {
-        for (int j = 0; j < NT; ++j) {
-          const __m256i s32 = kDot != 0 ? s[i][j] : _mm256_madd_epi16(s[i][j], ones16);
-          s[i][j] = _mm256_sub_epi32(s32, _mm256_set1_epi32(sx8[j][ib]));
+      if constexpr (kDot == 0) {
+        for (int i = 0; i < NG; ++i) {
+          for (int j = 0; j < NT; ++j) {
+            s[i][j] =
+                _mm256_sub_epi32(_mm256_madd_epi16(s[i][j], ones16), _mm256_set1_epi32(sx8[j][ib]));
+          }
+        }
+      }
+    } else if constexpr (kDot != 0) {
+      // q8_0 with vpdpbusd: w + 128 (= w ^ 0x80) is unsigned, so the sum starts at -128 sum(x)
+      // and needs no per-token sign fix-up.
+      const __m256i k80 = _mm256_set1_epi8(static_cast<char>(0x80));
+      for (int c = 0; c < 8; ++c) {
+        for (int i = 0; i < NG; ++i) {
+          const uint8_t* q = col + i * a.group_bytes + 2 * kRepackRows + 32 * c;
+          const __m256i wu =
+              _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)), k80);
+          for (int j = 0; j < NT; ++j) {
+            s[i][j] = Dpbusd<kDot>(c == 0 ? _mm256_set1_epi32(s0x[j][ib]) : s[i][j], wu,
+                                   Bcast4(xs[j][ib].qs + 4 * c));
+          }
         }
       }
     } else {
@@ -180,12 +206,8 @@ HWY_INLINE void RpTile(const RpArgs& a, const RpSide& side, const uint8_t* g, in
           const __m256i av = _mm256_abs_epi8(v);
           for (int j = 0; j < NT; ++j) {
             const __m256i xv = _mm256_sign_epi8(Bcast4(xs[j][ib].qs + 4 * c), v);
-            if constexpr (kDot != 0) {
-              s[i][j] = Dpbusd<kDot>(c == 0 ? _mm256_setzero_si256() : s[i][j], av, xv);
-            } else {
-              const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(av, xv), ones16);
-              s[i][j] = c == 0 ? p : _mm256_add_epi32(s[i][j], p);
-            }
+            const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(av, xv), ones16);
+            s[i][j] = c == 0 ? p : _mm256_add_epi32(s[i][j], p);
           }
         }
       }
@@ -581,6 +603,8 @@ HWY_EXPORT(MatMulRepackedT);
 void MatMulRepacked(DType w, const void* Wp, int64_t k, const void* xq, int64_t n_tok, float* y,
                     int64_t ldy, int64_t r0, int64_t r1) {
   if (r0 >= r1 || n_tok <= 0) return;
+  if (w == DType::kQ4_K) return internal::MatMulRepackedQ4K(Wp, k, xq, n_tok, y, ldy, r0, r1);
+  if (w == DType::kQ6_K) return internal::MatMulRepackedQ6K(Wp, k, xq, n_tok, y, ldy, r0, r1);
   HWY_DYNAMIC_DISPATCH(MatMulRepackedT)(w, Wp, k, xq, n_tok, y, ldy, r0, r1);
 }
 }  // namespace shoal::kernels

@@ -26,19 +26,19 @@ HWY_INLINE __m512i Load2x32(const uint8_t* p0, const uint8_t* p1) {
 // RpTile<kQ4, 2, NT, *> in 512-bit registers: lanes 0-7 hold group 0's rows, lanes 8-15 group
 // 1's, so one vpdpbusd does both groups' chunk for a token (twice the work per instruction of
 // the 256-bit tiles on cores with two 512-bit VNNI ports). Each lane's integer sums and float
-// operations are those of RpTile (q4_0: the -8 sum(x) correction starts the sum instead of
-// ending it; q8_0: x negated where w < 0 by a byte mask, AVX-512 having no vpsignb; integer
-// sums are exact either way), so the results are bit-identical to it.
+// operations are those of RpTile (the sums start at -8 sum(x) for q4_0's unsigned nibbles and at
+// -128 sum(x) for q8_0, whose weights are made unsigned as w ^ 0x80 = w + 128, shared by all
+// tokens; integer sums are exact either way), so the results are bit-identical to it.
 template <bool kQ4, int NT>
 HWY_INLINE void RpTileZ(const RpArgs& a, const RpSide& side, const uint8_t* g, int64_t row,
                         int64_t t, RpPf pf) {
   const BlockQ8_0* xs[NT];
   const float* dx[NT];
-  const int32_t* sx8[NT];
+  const int32_t* s0x[NT];
   for (int j = 0; j < NT; ++j) {
     xs[j] = reinterpret_cast<const BlockQ8_0*>(a.xq + (t + j) * a.x_row_bytes);
     dx[j] = side.dx.data() + (t + j) * a.nb;
-    sx8[j] = kQ4 ? side.sx8.data() + (t + j) * a.nb : nullptr;
+    s0x[j] = side.s0.data() + (t + j) * a.nb;
   }
   __m512 acc[NT];
   for (int j = 0; j < NT; ++j) acc[j] = _mm512_setzero_ps();
@@ -52,8 +52,8 @@ HWY_INLINE void RpTileZ(const RpArgs& a, const RpSide& side, const uint8_t* g, i
       _mm_prefetch(reinterpret_cast<const char*>(pf.p), _MM_HINT_T1);
     }
     __m512i s[NT];
+    for (int j = 0; j < NT; ++j) s[j] = _mm512_set1_epi32(s0x[j][ib]);
     if constexpr (kQ4) {
-      for (int j = 0; j < NT; ++j) s[j] = _mm512_set1_epi32(-sx8[j][ib]);
       for (int c = 0; c < 4; ++c) {
         const size_t o = 2 * kRepackRows + 32 * c;
         const __m512i v = Load2x32(c0 + o, c1 + o);
@@ -65,16 +65,11 @@ HWY_INLINE void RpTileZ(const RpArgs& a, const RpSide& side, const uint8_t* g, i
         }
       }
     } else {
-      for (int j = 0; j < NT; ++j) s[j] = _mm512_setzero_si512();
+      const __m512i k80 = _mm512_set1_epi8(static_cast<char>(0x80));
       for (int c = 0; c < 8; ++c) {
         const size_t o = 2 * kRepackRows + 32 * c;
-        const __m512i v = Load2x32(c0 + o, c1 + o);
-        const __m512i av = _mm512_abs_epi8(v);
-        const __mmask64 neg = _mm512_movepi8_mask(v);
-        for (int j = 0; j < NT; ++j) {
-          const __m512i xb = Bcast4Z(xs[j][ib].qs + 4 * c);
-          s[j] = DpbusdZ(s[j], av, _mm512_mask_sub_epi8(xb, neg, _mm512_setzero_si512(), xb));
-        }
+        const __m512i wu = _mm512_xor_si512(Load2x32(c0 + o, c1 + o), k80);
+        for (int j = 0; j < NT; ++j) s[j] = DpbusdZ(s[j], wu, Bcast4Z(xs[j][ib].qs + 4 * c));
       }
     }
     const __m512 dw = _mm512_cvtph_ps(_mm256_inserti128_si256(

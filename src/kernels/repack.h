@@ -1,6 +1,7 @@
-// Row-interleaved ("x8") q4_0 / q8_0 weights for a faster matmul. The caller repacks a weight
-// matrix once at load time (same bytes as the GGUF rows, laid out differently), then calls
-// MatMulRepacked instead of MatMul on it, with activations from ConvertActivations as before.
+// Row-interleaved ("x8") q4_0 / q8_0 weights (and q4_K: repack_q4k.h) for a faster matmul. The
+// caller repacks a weight matrix once at load time (same bytes as the GGUF rows, laid out
+// differently), then calls MatMulRepacked instead of MatMul on it, with activations from
+// ConvertActivations as before.
 //
 // Layout: rows in groups of 8; a group is 8 * RowBytes(w, k) bytes, groups in row order. Inside
 // a group, block column ib (values 32 ib .. 32 ib + 31 of each row) takes 8 * block_bytes bytes:
@@ -27,8 +28,9 @@ namespace shoal::kernels {
 // Rows per interleaved group.
 inline constexpr int64_t kRepackRows = 8;
 
-// Whether weights of type w with these dimensions can be repacked: q4_0 or q8_0, rows a multiple
-// of 8, k a multiple of 32.
+// Whether weights of type w with these dimensions can be repacked: q4_0 or q8_0 with k a multiple
+// of 32, or q4_K with k a multiple of 256 on CPUs with AVX512-VNNI (where its x8 tiles run; its
+// layout is in repack_q4k.h); rows a multiple of 8.
 bool CanRepack(DType w, int64_t rows, int64_t k);
 // Bytes of the repacked matrix (equal to rows * RowBytes(w, k)).
 size_t RepackedBytes(DType w, int64_t rows, int64_t k);

@@ -64,7 +64,11 @@ TEST(Repack, Eligibility) {
   EXPECT_TRUE(CanRepack(DType::kQ4_0, 16, 64));
   EXPECT_TRUE(CanRepack(DType::kQ8_0, 8, 32));
   EXPECT_FALSE(CanRepack(DType::kQ4_0, 12, 64));
-  EXPECT_FALSE(CanRepack(DType::kQ4_K, 16, 256));
+  // q4_K / q6_K: only where their x8 tiles run
+  EXPECT_EQ(CanRepack(DType::kQ4_K, 16, 256), HasAvx512Vnni());
+  EXPECT_EQ(CanRepack(DType::kQ6_K, 16, 512), HasAvx512Vnni());
+  EXPECT_FALSE(CanRepack(DType::kQ4_K, 16, 128));
+  EXPECT_FALSE(CanRepack(DType::kQ5_K, 16, 256));
   EXPECT_FALSE(CanRepack(DType::kF16, 16, 64));
   EXPECT_EQ(RepackedBytes(DType::kQ4_0, 16, 64), 16u * 36u);
 }

@@ -1,0 +1,240 @@
+// MatMulRepacked for q4_K weights in the x8 layout of repack_q4k.h, compiled once per Highway
+// target and dispatched once per call.
+//
+// AVX3 targets on CPUs with AVX512-VNNI: tiles of 2 groups (16 rows, side by side in 512-bit
+// registers as the q4_0 tiles do: lanes 0-7 group 0, 8-15 group 1) x up to 4 tokens. Per
+// 32-byte chunk pair, the nibbles of sub-blocks 2j (low) and 2j + 1 (high) go straight into
+// vpdpbusd against 4 broadcast activation bytes, one int32 sum per row and sub-block; per pair
+// of sub-blocks the 16 rows' scales and mins are unpacked with a few vector ops (shared by the
+// tile's tokens), the sums are scaled in float (fs) and the mins dotted with the activation's
+// bsums by one vpmaddwd. Each output follows the arithmetic of repack_q4k.h exactly, so results
+// are bit-identical to the scalar twin for any tile, token batch or thread split.
+//
+// Other targets (and CPUs without AVX512-VNNI, where CanRepack keeps q4_K plain): the scalar
+// twin.
+#include <cstring>
+#include <vector>
+
+#include "kernels/blocks.h"
+#include "kernels/int8_dot.h"
+#include "kernels/repack.h"
+#include "kernels/repack_q4k.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/matmul_repacked_q4k.cc"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+
+HWY_BEFORE_NAMESPACE();
+namespace shoal::kernels::HWY_NAMESPACE {
+
+#undef SHOAL_Q4K_ZMM
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+#define SHOAL_Q4K_ZMM 1
+#else
+#define SHOAL_Q4K_ZMM 0
+#endif
+
+#if SHOAL_Q4K_ZMM
+namespace q4k {
+
+using internal::kQ4KColBytes;
+using internal::kQ4KQsAt;
+
+// Per token and super-block: dx, -dx, and the 4 pairs of 32-value bsums as packed int16.
+struct TokSide {
+  float dx, ndx;
+  int32_t bp[4];
+};
+
+struct Args {
+  const uint8_t* Wp;
+  size_t group_bytes;
+  int64_t nb;
+  const BlockQ8_K* xq;  // n_tok rows of nb blocks
+  const TokSide* side;  // n_tok rows of nb
+  float* y;
+  int64_t ldy;
+};
+
+thread_local std::vector<TokSide> g_side;
+
+HWY_INLINE __m512i DpbusdZ(__m512i acc, __m512i u8, __m512i s8) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u8), "v"(s8));
+  return acc;
+}
+
+HWY_INLINE __m512i Bcast4Z(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+HWY_INLINE __m512i Load2x32(const uint8_t* p0, const uint8_t* p1) {
+  return _mm512_inserti64x4(
+      _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p0))),
+      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p1)), 1);
+}
+
+// 8 bytes at p0 and 8 at p1, zero-extended to 16 int32 lanes.
+HWY_INLINE __m512i Bytes16(const uint8_t* p0, const uint8_t* p1) {
+  const __m128i lo = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p0));
+  const __m128i v =
+      _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(lo), reinterpret_cast<const double*>(p1)));
+  return _mm512_cvtepu8_epi32(v);
+}
+
+// 2 groups (c0: group 0's data, c1: group 1's; equal for a lone group) x NT tokens from t.
+template <int NT>
+HWY_INLINE void TileZ(const Args& a, const uint8_t* g0, const uint8_t* g1, int64_t row, int64_t t,
+                      bool two) {
+  const BlockQ8_K* xs[NT];
+  const TokSide* sd[NT];
+  for (int j = 0; j < NT; ++j) {
+    xs[j] = a.xq + (t + j) * a.nb;
+    sd[j] = a.side + (t + j) * a.nb;
+  }
+  __m512 acc[NT];
+  for (int j = 0; j < NT; ++j) acc[j] = _mm512_setzero_ps();
+  const __m512i m4 = _mm512_set1_epi8(0xF);
+  const __m512i k0f = _mm512_set1_epi32(0xF), k3 = _mm512_set1_epi32(3),
+                k30 = _mm512_set1_epi32(0x30);
+  for (int64_t ib = 0; ib < a.nb; ++ib) {
+    const uint8_t* c0 = g0 + ib * kQ4KColBytes;
+    const uint8_t* c1 = g1 + ib * kQ4KColBytes;
+    __m512 fs[NT];
+    __m512i ms[NT];
+    for (int j = 0; j < NT; ++j) ms[j] = _mm512_setzero_si512();
+    for (int j = 0; j < NT; ++j) fs[j] = _mm512_setzero_ps();
+    for (int p = 0; p < 4; ++p) {  // sub-blocks 2p (low nibbles) and 2p + 1 (high)
+      __m512i dl[NT], dh[NT];
+      for (int j = 0; j < NT; ++j) dl[j] = dh[j] = _mm512_setzero_si512();
+      for (int c = 0; c < 8; ++c) {
+        const size_t o = kQ4KQsAt + 32 * (8 * p + c);
+        const __m512i v = Load2x32(c0 + o, c1 + o);
+        const __m512i lo = _mm512_and_si512(v, m4);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        for (int j = 0; j < NT; ++j) {
+          dl[j] = DpbusdZ(dl[j], lo, Bcast4Z(xs[j][ib].qs + 64 * p + 4 * c));
+          dh[j] = DpbusdZ(dh[j], hi, Bcast4Z(xs[j][ib].qs + 64 * p + 32 + 4 * c));
+        }
+      }
+      const __m512i ls = Bytes16(c0 + 32 + 8 * p, c1 + 32 + 8 * p);
+      const __m512i lm = Bytes16(c0 + 64 + 8 * p, c1 + 64 + 8 * p);
+      const __m512i hb = Bytes16(c0 + 96 + 8 * p, c1 + 96 + 8 * p);
+      const __m512i sc0 = _mm512_or_si512(_mm512_and_si512(ls, k0f),
+                                          _mm512_slli_epi32(_mm512_and_si512(hb, k3), 4));
+      const __m512i sc1 =
+          _mm512_or_si512(_mm512_srli_epi32(ls, 4),
+                          _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(hb, 2), k3), 4));
+      const __m512i mn0 = _mm512_or_si512(_mm512_and_si512(lm, k0f), _mm512_and_si512(hb, k30));
+      const __m512i mn1 = _mm512_or_si512(_mm512_srli_epi32(lm, 4),
+                                          _mm512_and_si512(_mm512_srli_epi32(hb, 2), k30));
+      const __m512 f0 = _mm512_cvtepi32_ps(sc0), f1 = _mm512_cvtepi32_ps(sc1);
+      const __m512i mp = _mm512_or_si512(mn0, _mm512_slli_epi32(mn1, 16));
+      for (int j = 0; j < NT; ++j) {
+        fs[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dl[j]), f0, fs[j]);
+        fs[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dh[j]), f1, fs[j]);
+        const __m512i mt = _mm512_madd_epi16(mp, _mm512_set1_epi32(sd[j][ib].bp[p]));
+        ms[j] = _mm512_add_epi32(ms[j], mt);
+      }
+    }
+    const __m512 dv = _mm512_cvtph_ps(_mm256_inserti128_si256(
+        _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c0))),
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(c1)), 1));
+    const __m512 dmv = _mm512_cvtph_ps(_mm256_inserti128_si256(
+        _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c0 + 16))),
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(c1 + 16)), 1));
+    for (int j = 0; j < NT; ++j) {
+      acc[j] = _mm512_fmadd_ps(fs[j], _mm512_mul_ps(dv, _mm512_set1_ps(sd[j][ib].dx)), acc[j]);
+      acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ms[j]),
+                               _mm512_mul_ps(dmv, _mm512_set1_ps(sd[j][ib].ndx)), acc[j]);
+    }
+  }
+  for (int j = 0; j < NT; ++j) {
+    float* out = a.y + (t + j) * a.ldy + row;
+    _mm256_storeu_ps(out, _mm512_castps512_ps256(acc[j]));
+    if (two) {
+      _mm256_storeu_ps(out + kRepackRows,
+                       _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[j]), 1)));
+    }
+  }
+}
+
+template <int NT = 4>
+HWY_INLINE void TileN(const Args& a, const uint8_t* g0, const uint8_t* g1, int64_t row, int64_t t,
+                      int nt, bool two) {
+  if constexpr (NT >= 1) {
+    if (nt == NT) return TileZ<NT>(a, g0, g1, row, t, two);
+    TileN<NT - 1>(a, g0, g1, row, t, nt, two);
+  }
+}
+
+// Rows [r0, r1) in chunks of 2 groups (a lone last group runs as both halves, its copy not
+// stored), each chunk x all tokens in tiles of nearly equal width, at most 4.
+void Grid(const Args& a, int64_t n_tok, int64_t r0, int64_t r1) {
+  constexpr int64_t kNtMax = 4;
+  const int64_t P = (n_tok + kNtMax - 1) / kNtMax, base = n_tok / P, extra = n_tok % P;
+  for (int64_t r = r0; r < r1; r += 2 * kRepackRows) {
+    const bool two = r + 2 * kRepackRows <= r1;
+    const uint8_t* g0 = a.Wp + (r / kRepackRows) * a.group_bytes;
+    const uint8_t* g1 = two ? g0 + a.group_bytes : g0;
+    int64_t t = 0;
+    for (int64_t p = 0; p < P; ++p) {
+      const int nt = static_cast<int>(base + (p < extra ? 1 : 0));
+      TileN(a, g0, g1, r, t, nt, two);
+      t += nt;
+    }
+  }
+}
+
+}  // namespace q4k
+#endif  // SHOAL_Q4K_ZMM
+
+void MatMulRepackedQ4KT(const void* Wp, int64_t k, const void* xq, int64_t n_tok, float* y,
+                        int64_t ldy, int64_t r0, int64_t r1) {
+#if SHOAL_Q4K_ZMM
+  if (HasAvx512Vnni()) {
+    const int64_t nb = k / 256;
+    const BlockQ8_K* xs = static_cast<const BlockQ8_K*>(xq);
+    std::vector<q4k::TokSide>& side = q4k::g_side;
+    side.resize(n_tok * nb);
+    for (int64_t i = 0; i < n_tok * nb; ++i) {
+      const BlockQ8_K& x = xs[i];
+      side[i].dx = x.d;
+      side[i].ndx = -x.d;
+      for (int p = 0; p < 4; ++p) {
+        const int s0 = x.bsums[4 * p] + x.bsums[4 * p + 1];
+        const int s1 = x.bsums[4 * p + 2] + x.bsums[4 * p + 3];
+        side[i].bp[p] = static_cast<int32_t>((static_cast<uint32_t>(s0) & 0xFFFF) |
+                                             (static_cast<uint32_t>(s1) << 16));
+      }
+    }
+    const q4k::Args a{static_cast<const uint8_t*>(Wp),
+                      static_cast<size_t>(nb) * q4k::kQ4KColBytes,
+                      nb,
+                      xs,
+                      side.data(),
+                      y,
+                      ldy};
+    q4k::Grid(a, n_tok, r0, r1);
+    return;
+  }
+#endif
+  internal::MatMulRepackedQ4KScalar(Wp, k, xq, n_tok, y, ldy, r0, r1);
+}
+
+}  // namespace shoal::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace shoal::kernels::internal {
+HWY_EXPORT(MatMulRepackedQ4KT);
+
+void MatMulRepackedQ4K(const void* Wp, int64_t k, const void* xq, int64_t n_tok, float* y,
+                       int64_t ldy, int64_t r0, int64_t r1) {
+  if (r0 >= r1 || n_tok <= 0) return;
+  HWY_DYNAMIC_DISPATCH(MatMulRepackedQ4KT)(Wp, k, xq, n_tok, y, ldy, r0, r1);
+}
+}  // namespace shoal::kernels::internal
+#endif  // HWY_ONCE
