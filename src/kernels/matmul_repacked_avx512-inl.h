@@ -4,24 +4,7 @@
 // (HasAvx512Vnni): vpdpbusd is emitted by inline assembly, as in dpbusd_avx2-inl.h.
 // NOLINT(build/header_guard)
 
-// 512-bit vpdpbusd (AVX512-VNNI), by inline assembly as Dpbusd.
-HWY_INLINE __m512i DpbusdZ(__m512i acc, __m512i u8, __m512i s8) {
-  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u8), "v"(s8));
-  return acc;
-}
-
-HWY_INLINE __m512i Bcast4Z(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm512_set1_epi32(v);
-}
-
-// 32 bytes at p0 (low half) and at p1 (high half).
-HWY_INLINE __m512i Load2x32(const uint8_t* p0, const uint8_t* p1) {
-  return _mm512_inserti64x4(
-      _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p0))),
-      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p1)), 1);
-}
+#include "kernels/dpbusd_avx512-inl.h"  // NOLINT(build/include)
 
 // RpTile<kQ4, 2, NT, *> in 512-bit registers: lanes 0-7 hold group 0's rows, lanes 8-15 group
 // 1's, so one vpdpbusd does both groups' chunk for a token (twice the work per instruction of

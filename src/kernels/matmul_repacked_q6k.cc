@@ -60,22 +60,7 @@ struct Args {
 
 thread_local std::vector<TokSide> g_side;
 
-HWY_INLINE __m512i DpbusdZ(__m512i acc, __m512i u8, __m512i s8) {
-  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u8), "v"(s8));
-  return acc;
-}
-
-HWY_INLINE __m512i Bcast4Z(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm512_set1_epi32(v);
-}
-
-HWY_INLINE __m512i Load2x32(const uint8_t* p0, const uint8_t* p1) {
-  return _mm512_inserti64x4(
-      _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p0))),
-      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p1)), 1);
-}
+#include "kernels/dpbusd_avx512-inl.h"  // NOLINT(build/include)
 
 // The top 2 bits at bits 2c, 2c + 1 of each byte of h, moved to bits 4-5 (16-bit shifts: what
 // crosses into a neighbouring byte lands outside bits 4-5 and is masked off).
