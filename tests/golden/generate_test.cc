@@ -312,7 +312,7 @@ TEST(Generate, BadSpecs) {
   s.type = DType::kQ4_K;  // rows of 128 are not whole super-blocks
   EXPECT_EQ(code(s), StatusCode::kInvalidArgument);
   s = GenSpec();
-  s.type = DType::kIQ2_XXS;
+  s.type = DType::kIQ3_XXS;
   EXPECT_EQ(code(s), StatusCode::kInvalidArgument);
   s = GenSpec();
   s.mix = "q5_k_m";
