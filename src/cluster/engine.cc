@@ -121,7 +121,15 @@ Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_c
     if (!c.discover.empty()) {
       SHOAL_RETURN_IF_ERROR(StartDiscovery(e, c.discover, to.secret, c.ready_wait_ms, &nodes));
     }
-    std::vector<std::string> ready = ReadyNodes(*e->membership, nodes, c.ready_wait_ms, true);
+    std::vector<std::string> busy;
+    std::vector<std::string> ready =
+        ReadyNodes(*e->membership, nodes, c.ready_wait_ms, true, &busy);
+    if (ready.empty() && !busy.empty()) {
+      std::string list;
+      for (const std::string& n : busy) list += (list.empty() ? "" : ", ") + n;
+      return Unavailable("every node that answers is in another pool's job (" + list +
+                         "); stop that pool's rank 0 or drain the nodes, then start again");
+    }
     if (ready.empty()) {
       ready = nodes;  // none answers heartbeats: the dial below says why
     } else if (ready.size() < nodes.size()) {
@@ -154,6 +162,7 @@ Status OpenPooled(Engine* e, const std::string& path, int n_threads, int64_t n_c
   }
   if (e->membership) {
     jo.pool_id = e->membership->pool_id();
+    jo.heartbeat_ms = e->membership->options().interval_ms;
     jo.epoch = 1;
     e->membership->SetEpoch(1);
     SaveForReform(e, path, self, jo);

@@ -102,15 +102,24 @@ Status StartMembership(Engine* e, const std::vector<std::string>& nodes,
 }
 
 std::vector<std::string> ReadyNodes(const Membership& m, const std::vector<std::string>& nodes,
-                                    int wait_ms, bool startup) {
+                                    int wait_ms, bool startup, std::vector<std::string>* busy) {
   // Ready: answering, in no job (or in this epoch's). Gone: silent for three heartbeats (a node
-  // that just died is not waited for as long as one that is finishing its last step).
+  // that just died is not waited for as long as one that is finishing its last step). At startup
+  // a node answering from another pool's job may be in the job of a rank 0 that died without
+  // closing its connections: it leaves that job after kRank0SilentMs, so it is waited for longer.
   const uint64_t gone_ms = uint64_t(3 * m.options().interval_ms);
-  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
-  std::vector<std::string> ready;
+  const auto start = std::chrono::steady_clock::now();
+  const auto until = start + std::chrono::milliseconds(wait_ms);
+  const auto busy_until =
+      startup ? std::max(until,
+                         start + std::chrono::milliseconds(std::max<uint64_t>(
+                                     3 * kRank0SilentMs, 12 * uint64_t(m.options().interval_ms))))
+              : until;
+  std::vector<std::string> ready, in_job, told;
   for (;;) {
     ready.clear();
-    bool settled = true;
+    in_job.clear();
+    bool settled = true, waiting_busy = false;
     const std::vector<NodeView> view = m.Snapshot();
     for (const std::string& n : nodes) {
       auto it =
@@ -122,13 +131,25 @@ std::vector<std::string> ReadyNodes(const Membership& m, const std::vector<std::
                         (it->status.job_pool == m.pool_id() && it->status.job_epoch == m.epoch());
       if (fresh && free) {
         ready.push_back(n);
+      } else if (fresh) {
+        in_job.push_back(n);
+        waiting_busy = true;  // finishing its last step, or in another pool's job
+        if (startup && std::chrono::steady_clock::now() >= until && !Contains(told, n)) {
+          told.push_back(n);
+          std::fprintf(stderr, "shoal: node %s is in another pool's job: waiting for it to leave\n",
+                       n.c_str());
+        }
       } else if (it->silent_ms <= gone_ms || (startup && !it->heard)) {
-        settled = false;  // answering (busy leaving its old job) or only just silent
+        settled = false;  // only just silent, or not heard yet
       }
     }
-    if (settled || std::chrono::steady_clock::now() >= until) return ready;
+    const auto now = std::chrono::steady_clock::now();
+    if (settled && !waiting_busy) break;
+    if (now >= busy_until || (now >= until && !(startup && waiting_busy))) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  if (busy != nullptr) *busy = in_job;
+  return ready;
 }
 
 Status StartDiscovery(Engine* e, const std::string& group, const std::string& secret, int wait_ms,

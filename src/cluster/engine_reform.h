@@ -49,9 +49,13 @@ Status StartMembership(Engine* e, const std::vector<std::string>& nodes,
                        const comm::tcp::Options& link, const ClusterOptions& c);
 // The nodes of `nodes` (in that order) that answer heartbeats and are in no job, waiting up to
 // wait_ms in all, and no longer for a node silent for three heartbeats (at `startup`, a node
-// never heard is waited for the whole time).
+// never heard is waited for the whole time, and one answering from another pool's job up to
+// 3 * kRank0SilentMs or 12 heartbeats, the time a worker takes to leave the job of a rank 0 gone
+// silent).
+// *busy (if given): the nodes that answered and were still in another job.
 std::vector<std::string> ReadyNodes(const Membership& m, const std::vector<std::string>& nodes,
-                                    int wait_ms, bool startup);
+                                    int wait_ms, bool startup,
+                                    std::vector<std::string>* busy = nullptr);
 // Starts e->discoverer on multicast `group`: every worker it finds (now or later) is watched by
 // e->membership. Waits wait_ms (at least two announcements) and appends the workers found by
 // then to *nodes; NotFound when *nodes is still empty.

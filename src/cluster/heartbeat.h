@@ -39,6 +39,11 @@ struct Ping {
   uint64_t epoch = 0;  // the job the pool runs now (0: none yet)
 };
 
+// A worker whose job's rank 0 pinged and then stayed silent this long (or ten of its usual gaps
+// between pings, if longer) leaves that job: the rank 0 died or lost its network without closing
+// its connections. A new rank 0 waits a few of these for such a node at startup.
+constexpr uint64_t kRank0SilentMs = 3000;
+
 struct NodeStatus {
   uint64_t instance = 0;  // random per node process: a restart shows as a new instance
   uint32_t protocol = 0;  // the data path's protocol version (comm/tcp/handshake.h)

@@ -210,6 +210,7 @@ StatusOr<std::unique_ptr<Job>> StartJob(comm::Group& g, ThreadPool& pool, const 
   m.io_timeout_ms = o.io_timeout_ms;
   m.pool = o.pool_id;
   m.epoch = o.epoch;
+  m.heartbeat_ms = o.heartbeat_ms;
   m.plan = plan->ToJson();
   SHOAL_RETURN_IF_ERROR(SendJob(g, m));
   // Weights for the nodes without a copy of the model.
@@ -264,7 +265,7 @@ Status SendUpgradeJob(comm::Group& g, uint64_t bytes, const gguf::Digest& digest
 Status ServeJob(comm::Group& g, ThreadPool& pool, const NodeOffer& self,
                 const std::string& model_path, const std::string& cache_dir,
                 uint64_t cache_max_bytes,
-                const std::function<void(uint64_t pool, uint64_t epoch)>& on_job,
+                const std::function<void(uint64_t pool, uint64_t epoch, int heartbeat_ms)>& on_job,
                 UpgradeSlot* upgrade, ShardKeeper* keeper) {
   uint8_t mine[kOfferBytes];
   PutOffer(self, mine, keeper != nullptr ? keeper->held_bytes() : 0);
@@ -272,7 +273,7 @@ Status ServeJob(comm::Group& g, ThreadPool& pool, const NodeOffer& self,
   SHOAL_RETURN_IF_ERROR(g.GatherV(mine, nullptr, sizes, 0));
   SHOAL_ASSIGN_OR_RETURN(std::string text, RecvJob(g));
   SHOAL_ASSIGN_OR_RETURN(JobMessage job, ParseJob(text, g.size()));
-  if (on_job) on_job(job.pool, job.epoch);
+  if (on_job) on_job(job.pool, job.epoch, job.heartbeat_ms);
   if (job.upgrade_bytes > 0) {
     static const UpgradeSlot kNone;
     const UpgradeSlot& u = upgrade != nullptr ? *upgrade : kNone;

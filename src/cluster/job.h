@@ -57,6 +57,7 @@ struct JobOptions {
   // Which job this is (heartbeats name it; a node still in an older job of the pool leaves it).
   uint64_t pool_id = 0;
   uint64_t epoch = 0;
+  int32_t heartbeat_ms = 0;  // how often rank 0 pings (with a pool id); 0: unknown
   // Where rank 0 reports the shipping of shards ("ship", bytes per node), the mapping of its own
   // shard ("map", node 0) and the nodes' load reports ("load", per node). Optional.
   ProgressBoard* progress = nullptr;
@@ -98,15 +99,16 @@ struct UpgradeSlot {
 // Rank 0 of a group of rank 0 and one node: the first messages of a job that is an upgrade.
 Status SendUpgradeJob(comm::Group& g, uint64_t bytes, const gguf::Digest& digest);
 
-// `on_job` (optional) learns the job's pool id and epoch as soon as rank 0 sends them. `upgrade`
+// `on_job` (optional) learns the job's pool id, epoch and rank 0's heartbeat interval as soon as
+// rank 0 sends them. `upgrade`
 // (optional): an upgrade job stages the new binary there (without it, upgrades are refused).
 // `keeper` (optional): the node's weights are kept there when the job ends, and the next job
 // whose plan gives this node the same shard of the same model uses them without loading (its
 // copied bytes count as memory the node offers; another shard or model releases them first).
-Status ServeJob(comm::Group& group, ThreadPool& pool, const NodeOffer& self,
-                const std::string& model_path, const std::string& cache_dir,
-                uint64_t cache_max_bytes = kDefaultCacheMaxBytes,
-                const std::function<void(uint64_t pool, uint64_t epoch)>& on_job = {},
-                UpgradeSlot* upgrade = nullptr, ShardKeeper* keeper = nullptr);
+Status ServeJob(
+    comm::Group& group, ThreadPool& pool, const NodeOffer& self, const std::string& model_path,
+    const std::string& cache_dir, uint64_t cache_max_bytes = kDefaultCacheMaxBytes,
+    const std::function<void(uint64_t pool, uint64_t epoch, int heartbeat_ms)>& on_job = {},
+    UpgradeSlot* upgrade = nullptr, ShardKeeper* keeper = nullptr);
 
 }  // namespace shoal::cluster

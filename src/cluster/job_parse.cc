@@ -53,6 +53,7 @@ std::string JobText(const JobMessage& m) {
                          {"io_timeout_ms", m.io_timeout_ms},
                          {"pool", Hex64(m.pool)},
                          {"epoch", Hex64(m.epoch)},
+                         {"heartbeat_ms", m.heartbeat_ms},
                          {"plan", m.plan}})
       .dump();
 }
@@ -111,6 +112,9 @@ StatusOr<JobMessage> ParseJob(std::string_view text, int group_size) {
     m.io_timeout_ms = int32_t(io_timeout);
     SHOAL_ASSIGN_OR_RETURN(m.pool, ParseHex64(j.value("pool", std::string("0")), "pool id"));
     SHOAL_ASSIGN_OR_RETURN(m.epoch, ParseHex64(j.value("epoch", std::string("0")), "epoch"));
+    SHOAL_ASSIGN_OR_RETURN(const int64_t heartbeat,
+                           Int(j.value("heartbeat_ms", nlohmann::json(0)), 0, 600000, "heartbeat"));
+    m.heartbeat_ms = int32_t(heartbeat);
     m.plan = j.at("plan");
     if (!m.plan.is_object()) return Corrupt("the job's plan is not an object");
     const nlohmann::json& ranks = m.plan.at("ranks");

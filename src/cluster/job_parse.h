@@ -31,7 +31,8 @@ struct JobMessage {
   int32_t io_timeout_ms = -1;  // the job's limit on a silent peer during a command; -1: default
   uint64_t pool = 0;           // rank 0's pool id and this job's epoch in it (heartbeats); 0: none
   uint64_t epoch = 0;
-  nlohmann::json plan;  // parallel::Plan::ToJson(); parsed by the caller
+  int32_t heartbeat_ms = 0;  // how often rank 0 pings the pool's nodes; 0: unknown (older rank 0)
+  nlohmann::json plan;       // parallel::Plan::ToJson(); parsed by the caller
 };
 
 std::string JobText(const JobMessage& m);

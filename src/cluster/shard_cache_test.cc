@@ -232,7 +232,8 @@ TEST(JobParse, FieldsOutOfRangeOrInconsistentAreRefused) {
   }
 }
 
-// The scheduler's KV cache size and the job's I/O timeout are bounded before anything is loaded.
+// The scheduler's KV cache size, the job's I/O timeout and rank 0's heartbeat interval are bounded
+// before anything is loaded.
 TEST(JobParse, BadKvBlocksAndTimeoutsAreRefused) {
   JobMessage m;
   m.ok = true;
@@ -242,11 +243,18 @@ TEST(JobParse, BadKvBlocksAndTimeoutsAreRefused) {
   m.n_ctx = 64;
   m.kv_blocks = 40;
   m.io_timeout_ms = 30000;
+  m.heartbeat_ms = 250;
   m.plan = nlohmann::json::parse(PlanJson(2, 1, 64));
   auto back = ParseJob(JobText(m), 2);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(back->kv_blocks, 40);
   EXPECT_EQ(back->io_timeout_ms, 30000);
+  EXPECT_EQ(back->heartbeat_ms, 250);
+  for (int heartbeat : {-1, 600001}) {
+    JobMessage bad = m;
+    bad.heartbeat_ms = heartbeat;
+    EXPECT_EQ(ParseJob(JobText(bad), 2).status().code(), StatusCode::kCorrupt) << heartbeat;
+  }
   for (const auto& [kv, timeout, what] :
        {std::tuple{-5, 30000, "KV blocks"}, std::tuple{100000000, 30000, "KV blocks"},
         std::tuple{4, -7, "I/O timeout"}, std::tuple{4, 100000000, "I/O timeout"}}) {

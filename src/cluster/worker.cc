@@ -26,10 +26,6 @@
 namespace shoal::cluster {
 namespace {
 
-// A job's rank 0 silent this long (and ten of its usual gaps between pings) has died or lost its
-// network without closing its connections: the node leaves the job, free for the next rank 0.
-constexpr uint64_t kRank0SilentMs = 3000;
-
 // The job this node is in, seen from the heartbeat thread.
 class JobWatch {
  public:
@@ -37,9 +33,14 @@ class JobWatch {
     std::lock_guard<std::mutex> l(mu_);
     group_ = g, pool_ = 0, epoch_ = 0, last_ping_ms_ = 0, gap_ms_ = 0;
   }
-  void Name(uint64_t pool, uint64_t epoch) {
+  // A job with a pool id comes from a rank 0 that pings every node of its pool every
+  // `heartbeat_ms`: the clock starts now, so a rank 0 that stops before its first ping here is
+  // judged too.
+  void Name(uint64_t pool, uint64_t epoch, int heartbeat_ms) {
     std::lock_guard<std::mutex> l(mu_);
     pool_ = pool, epoch_ = epoch;
+    gap_ms_ = uint64_t(std::max(heartbeat_ms, 0));
+    if (pool != 0) last_ping_ms_ = MonotonicMs();
   }
   void Leave() {
     std::lock_guard<std::mutex> l(mu_);
@@ -63,8 +64,9 @@ class JobWatch {
       pool_ = 0;  // once
     }
   }
-  // Rank 0 pinged this job and has gone silent: it is dead or cut off (it would have closed its
-  // connections had it ended). A rank 0 that never pings (heartbeats off) is never judged.
+  // Rank 0 of this job has gone silent: it is dead or cut off (it would have closed its
+  // connections had it ended). A job without a pool id (`--local`, `--mpi`: no heartbeats) is
+  // never judged.
   void OnTick() {
     std::lock_guard<std::mutex> l(mu_);
     if (group_ == nullptr || pool_ == 0 || last_ping_ms_ == 0) return;
@@ -86,7 +88,7 @@ class JobWatch {
   std::mutex mu_;
   comm::Group* group_ = nullptr;
   uint64_t pool_ = 0, epoch_ = 0;
-  uint64_t last_ping_ms_ = 0;  // this job's rank 0's last ping (0: none yet)
+  uint64_t last_ping_ms_ = 0;  // this job's rank 0's last ping, or when it was named (0: neither)
   uint64_t gap_ms_ = 0;        // its usual gap between pings (moving average)
 };
 
@@ -199,7 +201,7 @@ Status ServeWorker(const WorkerOptions& o) {
       watch.Enter(g->get());
       st = ServeJob(
           **g, pool, self, o.model, cache, cache_max,
-          [&watch](uint64_t p, uint64_t e) { watch.Name(p, e); }, &upgrade, keep);
+          [&watch](uint64_t p, uint64_t e, int hb) { watch.Name(p, e, hb); }, &upgrade, keep);
       watch.Leave();
     }
     if (!upgrade.staged.empty()) {

@@ -302,6 +302,16 @@ TEST(Failover, ARestartedRank0FindsTheWorkersWeightsLoaded) {
     EXPECT_NE(w->p.err().find("silent for"), std::string::npos) << w->p.err();
     EXPECT_EQ(Count(w->p.err(), kKept), 2u) << w->p.err();
   }
+  // A fourth rank 0 while the third serves: it waits for the busy workers, then says why it
+  // cannot start, and the third keeps serving.
+  Proc fourth = RunShoal({"run", "-m", F32Model(), "-p", "again", "-n", "2", "-t", "1", "--nodes",
+                          a.address + "," + b.address},
+                         "failover-kfourth", 60, {kSecret});
+  EXPECT_NE(fourth.code, 0);
+  EXPECT_NE(fourth.err().find("every node that answers is in another pool's job"),
+            std::string::npos)
+      << fourth.err();
+  EXPECT_EQ(Complete(server, "Pools of machines restart"), want);
   kill(second.pid, SIGKILL);
   second.Wait(10);
   kill(third.pid, SIGTERM);
