@@ -302,6 +302,31 @@ TEST_F(Cli, BenchPrintsJson) {
   EXPECT_GT(j["results"][1]["tok_s"].get<double>(), 0);
 }
 
+// --serve: every stream count of every round served (none failed), each round's ratios taken
+// against that round's own figures.
+TEST_F(Cli, BenchServePrintsRatiosPerRound) {
+  const Result r = Shoal({"bench", "--serve", "--model", model_, "--threads", "1", "--reps", "2",
+                          "-n", "3", "--streams", "1,2"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const json j = ParseJson(r);
+  ASSERT_EQ(j["results"].size(), 2u);
+  for (size_t k = 0; k < 2; ++k) {
+    const json& x = j["results"][k];
+    EXPECT_EQ(x["streams"], int(k + 1));
+    EXPECT_EQ(x["failed_streams"], 0);
+    ASSERT_EQ(x["aggregate_decode_tok_s_runs"].size(), 2u);
+    ASSERT_EQ(x["engine_alone_tg_tok_s_runs"].size(), 2u);
+    for (size_t round = 0; round < 2; ++round) {
+      const double agg = x["aggregate_decode_tok_s_runs"][round].get<double>();
+      const double alone = x["engine_alone_tg_tok_s_runs"][round].get<double>();
+      const double one = j["results"][0]["aggregate_decode_tok_s_runs"][round].get<double>();
+      EXPECT_GT(agg, 0);
+      EXPECT_NEAR(x["x_engine_alone_runs"][round].get<double>(), agg / alone, 1e-9);
+      EXPECT_NEAR(x["x_one_stream_runs"][round].get<double>(), agg / one, 1e-9);
+    }
+  }
+}
+
 // --depth and --attention: every (depth, path) pair measured, labelled; the int8 peak of every
 // path this CPU offers, and prefill's share of it.
 TEST_F(Cli, BenchAtDepthBothAttentionPaths) {
