@@ -28,7 +28,8 @@ async function collect(stream) {
   return { text, usage, finish };
 }
 
-for (const [name, args] of [['single node', []], ['3-node pool', ['--local', '2']]]) {
+for (const [name, args] of [['single node', []], ['3-node pool', ['--local', '2']],
+  ['single node, --prefill-first', ['--prefill-first']]]) {
   describe(name, () => {
     let srv;
     let client;
@@ -95,7 +96,7 @@ for (const [name, args] of [['single node', []], ['3-node pool', ['--local', '2'
     });
 
     test('/metrics lists every node of the pool with its shard', async (t) => {
-      if (args.length === 0) return t.skip('single node');
+      if (!args.includes('--local')) return t.skip('single node');
       const ref = shoalRun(model, 'x', 1, args);
       const m = await metrics(srv.url);
       assert.equal(m.shoal_pool_nodes, ref.nodes.length);
