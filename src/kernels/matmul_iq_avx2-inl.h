@@ -190,3 +190,91 @@ struct IQGridAvx2 {
     }
   };
 };
+
+// ---------------------------------------------------------------------------------- prefill
+// Tokens t .. t + nt - 1 as x + 128 (unsigned bytes, nt rows of k) and their block scales (nt
+// rows of k / 256), shared by every row of a token tile.
+HWY_INLINE void UnsignedTokens(const Args& a, int64_t t, int nt, uint8_t* xu, float* dx) {
+  const int64_t nb = a.k / 256;
+  const __m256i k80 = _mm256_set1_epi8(static_cast<char>(0x80));
+  for (int j = 0; j < nt; ++j) {
+    const BlockQ8_K* xb = reinterpret_cast<const BlockQ8_K*>(a.xq + (t + j) * a.x_row_bytes);
+    for (int64_t ib = 0; ib < nb; ++ib) {
+      for (int s = 0; s < 8; ++s) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[ib].qs + 32 * s));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(xu + j * a.k + ib * 256 + 32 * s),
+                            _mm256_xor_si256(v, k80));
+      }
+      dx[j * nb + ib] = xb[ib].d;
+    }
+  }
+}
+
+// Prefill on AVX2: rows [r0, r1) x NT tokens given as x + 128 (UnsignedTokens). Each row's
+// super-block is decoded once to signed weights (the signs applied to the magnitudes) for all NT
+// tokens, so a token costs one maddubs (x + 128 is the unsigned operand) and one madd with the
+// scales per 32 values; the excess 128 * sum(w), scaled, is one int32 vector per super-block.
+template <DType T>
+struct IQPrefillAvx2 {
+  template <int NT>
+  static void Run(const Args& a, int64_t r0, int64_t r1, int64_t t, const uint8_t* xu,
+                  const float* dx) {
+    const size_t bb = static_cast<size_t>(Info(T).block_bytes);
+    const int64_t nb = a.k / 256;
+    const __m256i k80 = _mm256_set1_epi8(static_cast<char>(0x80));
+    for (int64_t r = r0; r < r1; ++r) {
+      __m256 acc[NT];
+      for (int j = 0; j < NT; ++j) acc[j] = _mm256_setzero_ps();
+      for (int64_t ib = 0; ib < nb; ++ib) {
+        const uint8_t* b = a.W + r * a.w_row_bytes + ib * bb;
+        __m256i ws[8], sc[8];
+        __m256i corr = _mm256_setzero_si256();
+        for (int s = 0; s < 8; ++s) {
+          __m256i w, m;
+          DecodeIQ32<T>(b, s, &w, &m, &sc[s]);
+          ws[s] = _mm256_sub_epi8(_mm256_xor_si256(w, m), m);
+          corr = _mm256_add_epi32(corr, _mm256_madd_epi16(_mm256_maddubs_epi16(k80, ws[s]), sc[s]));
+        }
+        const float d = IQBlockScale<T>(b);
+        for (int j = 0; j < NT; ++j) {
+          const uint8_t* x = xu + j * a.k + ib * 256;
+          __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), corr);
+          for (int s = 0; s < 8; ++s) {
+            const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32 * s));
+            sumi =
+                _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(xv, ws[s]), sc[s]));
+          }
+          acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(d * dx[j * nb + ib]), _mm256_cvtepi32_ps(sumi),
+                                   acc[j]);
+        }
+      }
+      for (int j = 0; j < NT; ++j) a.y[(t + j) * a.ldy + r] = HSum(acc[j]);
+    }
+  }
+};
+
+// Token tiles of kMaxNT (16 or 4), then halves down to 2, through Rows::Run<NT> (rows one at a
+// time, each super-block decoded once per tile); returns the first token left (at most one).
+template <class Rows, int kMaxNT>
+int64_t IQPrefillTiles(const Args& a, int64_t n_tok, int64_t r0, int64_t r1) {
+  int64_t t = 0;
+  if (n_tok < 2) return t;
+  thread_local std::vector<uint8_t> xu;
+  thread_local std::vector<float> dx;
+  xu.resize(static_cast<size_t>(16 * a.k));
+  dx.resize(static_cast<size_t>(16 * (a.k / 256)));
+  auto tiles = [&](auto nt) {
+    constexpr int kNT = decltype(nt)::value;
+    for (; t + kNT <= n_tok; t += kNT) {
+      UnsignedTokens(a, t, kNT, xu.data(), dx.data());
+      Rows::template Run<kNT>(a, r0, r1, t, xu.data(), dx.data());
+    }
+  };
+  if constexpr (kMaxNT >= 16) {
+    tiles(std::integral_constant<int, 16>());
+    tiles(std::integral_constant<int, 8>());
+  }
+  tiles(std::integral_constant<int, 4>());
+  tiles(std::integral_constant<int, 2>());
+  return t;
+}

@@ -152,79 +152,53 @@ void IQRowsDecodeZ(const Args& a, int64_t r, int64_t t) {
   for (int i = 0; i < RT; ++i) a.y[t * a.ldy + r + i] = _mm512_reduce_add_ps(acc[i]);
 }
 
-// Prefill: rows [r0, r1) x NT tokens whose activations xu hold x + 128 (unsigned, NT rows of k
-// bytes; dx: their scales, NT rows of k / 256). Each row's super-block is decoded once to signed
-// weights (the signs applied to the magnitudes) for all NT tokens; the dot of x + 128 starts
-// from -128 * (the weights' 4-value sums), so every 4-product sum is the exact signed one.
-template <DType T, int NT>
-void IQRowsPrefillZ(const Args& a, int64_t r0, int64_t r1, int64_t t, const uint8_t* xu,
-                    const float* dx) {
-  const size_t bb = static_cast<size_t>(Info(T).block_bytes);
-  const int64_t nb = a.k / 256;
-  const __m512i zero = _mm512_setzero_si512(), k80 = _mm512_set1_epi8(static_cast<char>(0x80));
-  for (int64_t r = r0; r < r1; ++r) {
-    __m512 acc[NT];
-    for (int j = 0; j < NT; ++j) acc[j] = _mm512_setzero_ps();
-    for (int64_t ib = 0; ib < nb; ++ib) {
-      const uint8_t* b = a.W + r * a.w_row_bytes + ib * bb;
-      __m512i ws[4], nc[4], sc[4];
-      for (int p = 0; p < 4; ++p) {
-        __m512i w;
-        __mmask64 m;
-        DecodeIQ64<T>(b, p, &w, &m, &sc[p]);
-        ws[p] = _mm512_mask_sub_epi8(w, m, zero, w);
-        nc[p] = _mm512_sub_epi32(zero, DpbusdZ(zero, k80, ws[p]));
+// Prefill: rows [r0, r1) x NT tokens whose activations xu hold x + 128 (UnsignedTokens). Each
+// row's super-block is decoded once to signed weights (the signs applied to the magnitudes) for
+// all NT tokens; the dot of x + 128 starts from -128 * (the weights' 4-value sums), so every
+// 4-product sum is the exact signed one.
+template <DType T>
+struct IQPrefillZ {
+  template <int NT>
+  static void Run(const Args& a, int64_t r0, int64_t r1, int64_t t, const uint8_t* xu,
+                  const float* dx) {
+    const size_t bb = static_cast<size_t>(Info(T).block_bytes);
+    const int64_t nb = a.k / 256;
+    const __m512i zero = _mm512_setzero_si512(), k80 = _mm512_set1_epi8(static_cast<char>(0x80));
+    for (int64_t r = r0; r < r1; ++r) {
+      __m512 acc[NT];
+      for (int j = 0; j < NT; ++j) acc[j] = _mm512_setzero_ps();
+      for (int64_t ib = 0; ib < nb; ++ib) {
+        const uint8_t* b = a.W + r * a.w_row_bytes + ib * bb;
+        __m512i ws[4], nc[4], sc[4];
+        for (int p = 0; p < 4; ++p) {
+          __m512i w;
+          __mmask64 m;
+          DecodeIQ64<T>(b, p, &w, &m, &sc[p]);
+          ws[p] = _mm512_mask_sub_epi8(w, m, zero, w);
+          nc[p] = _mm512_sub_epi32(zero, DpbusdZ(zero, k80, ws[p]));
+        }
+        const __m512i scp01 = _mm512_packs_epi32(sc[0], sc[1]);
+        const __m512i scp23 = _mm512_packs_epi32(sc[2], sc[3]);
+        const float d = IQBlockScale<T>(b);
+        for (int j = 0; j < NT; ++j) {
+          const uint8_t* x = xu + j * a.k + ib * 256;
+          __m512i dot[4];
+          for (int p = 0; p < 4; ++p) {
+            dot[p] = DpbusdZ(nc[p], _mm512_loadu_si512(x + 64 * p), ws[p]);
+          }
+          acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(d * dx[j * nb + ib]),
+                                   _mm512_cvtepi32_ps(ScaledSum(dot, scp01, scp23)), acc[j]);
+        }
       }
-      const __m512i scp01 = _mm512_packs_epi32(sc[0], sc[1]);
-      const __m512i scp23 = _mm512_packs_epi32(sc[2], sc[3]);
-      const float d = IQBlockScale<T>(b);
-      for (int j = 0; j < NT; ++j) {
-        const uint8_t* x = xu + j * a.k + ib * 256;
-        __m512i dot[4];
-        for (int p = 0; p < 4; ++p) dot[p] = DpbusdZ(nc[p], _mm512_loadu_si512(x + 64 * p), ws[p]);
-        acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(d * dx[j * nb + ib]),
-                                 _mm512_cvtepi32_ps(ScaledSum(dot, scp01, scp23)), acc[j]);
-      }
-    }
-    for (int j = 0; j < NT; ++j) a.y[(t + j) * a.ldy + r] = _mm512_reduce_add_ps(acc[j]);
-  }
-}
-
-// Tokens n .. n + NT - 1 as x + 128 and their scales, then every row over them.
-template <DType T, int NT>
-void IQPrefillTileZ(const Args& a, int64_t r0, int64_t r1, int64_t t, std::vector<uint8_t>* xu,
-                    std::vector<float>* dx) {
-  const int64_t nb = a.k / 256;
-  const __m512i k80 = _mm512_set1_epi8(static_cast<char>(0x80));
-  for (int j = 0; j < NT; ++j) {
-    const BlockQ8_K* xb = reinterpret_cast<const BlockQ8_K*>(a.xq + (t + j) * a.x_row_bytes);
-    for (int64_t ib = 0; ib < nb; ++ib) {
-      for (int p = 0; p < 4; ++p) {
-        _mm512_storeu_si512(xu->data() + j * a.k + ib * 256 + 64 * p,
-                            _mm512_xor_si512(_mm512_loadu_si512(xb[ib].qs + 64 * p), k80));
-      }
-      (*dx)[j * nb + ib] = xb[ib].d;
+      for (int j = 0; j < NT; ++j) a.y[(t + j) * a.ldy + r] = _mm512_reduce_add_ps(acc[j]);
     }
   }
-  IQRowsPrefillZ<T, NT>(a, r0, r1, t, xu->data(), dx->data());
-}
+};
 
-// Token tiles of 8, then 4, 2 and 1 (rows one at a time, each super-block decoded once per
-// tile); a single token (decode) two rows per pass.
+// Prefill in token tiles of 16 down to 2, then single tokens (decode) 4 rows per pass.
 template <DType T>
 void IQGridZRun(const Args& a, int64_t n_tok, int64_t r0, int64_t r1) {
-  int64_t t = 0;
-  if (n_tok >= 2) {
-    thread_local std::vector<uint8_t> xu;
-    thread_local std::vector<float> dx;
-    xu.resize(static_cast<size_t>(16 * a.k));
-    dx.resize(static_cast<size_t>(16 * (a.k / 256)));
-    for (; t + 16 <= n_tok; t += 16) IQPrefillTileZ<T, 16>(a, r0, r1, t, &xu, &dx);
-    for (; t + 8 <= n_tok; t += 8) IQPrefillTileZ<T, 8>(a, r0, r1, t, &xu, &dx);
-    for (; t + 4 <= n_tok; t += 4) IQPrefillTileZ<T, 4>(a, r0, r1, t, &xu, &dx);
-    for (; t + 2 <= n_tok; t += 2) IQPrefillTileZ<T, 2>(a, r0, r1, t, &xu, &dx);
-  }
-  for (; t < n_tok; ++t) {
+  for (int64_t t = IQPrefillTiles<IQPrefillZ<T>, 16>(a, n_tok, r0, r1); t < n_tok; ++t) {
     int64_t r = r0;
     for (; r + 4 <= r1; r += 4) IQRowsDecodeZ<T, 4>(a, r, t);
     for (; r + 2 <= r1; r += 2) IQRowsDecodeZ<T, 2>(a, r, t);

@@ -8,6 +8,7 @@
 // from memory is reused for NT tokens (prefill is compute bound) while decode (NT = 1) keeps RT
 // independent accumulator chains per token.
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/blocks.h"
@@ -333,7 +334,12 @@ void IQGrid(const Args& a, int64_t n_tok, int64_t r0, int64_t r1) {
     if (HasAvx512Vnni()) return IQGridZRun<T>(a, n_tok, r0, r1);
   }
 #endif
-  Grid<1, 2, IQGridAvx2<T>::template K>(a, n_tok, r0, r1);
+  const int64_t t = IQPrefillTiles<IQPrefillAvx2<T>, 16>(a, n_tok, r0, r1);
+  if (t < n_tok) {
+    const Args rest{a.W,           a.w_row_bytes,   a.k,  a.xq + t * a.x_row_bytes,
+                    a.x_row_bytes, a.y + t * a.ldy, a.ldy};
+    Grid<1, 2, IQGridAvx2<T>::template K>(rest, n_tok - t, r0, r1);
+  }
 }
 
 // iq4_nl / MXFP4 tiles with the int8 dot instruction chosen for this CPU (int8_dot.h).
