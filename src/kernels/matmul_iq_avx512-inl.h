@@ -1,4 +1,5 @@
-// 512-bit tiles for the grid i-quants (iq2_xxs, iq2_xs, iq2_s, iq3_xxs, iq1_s) against q8_K,
+// 512-bit tiles for the grid i-quants (iq2_xxs, iq2_xs, iq2_s, iq3_xxs, iq3_s, iq1_s, iq1_m)
+// against q8_K,
 // one part of matmul_simd.cc: included inside its per-target namespace on AVX3 targets after
 // matmul_iq_avx2-inl.h (no include guard, no includes of its own). Runs only where the CPU has
 // AVX512-VNNI (HasAvx512Vnni): vpdpbusd is emitted by inline assembly (dpbusd_avx512-inl.h).
@@ -91,6 +92,45 @@ HWY_INLINE void DecodeIQ64(const uint8_t* b, int p, __m512i* w, __mmask64* m, __
     const uint32_t s0 = Load32(b + 2 + 64 + 8 * p), s1 = Load32(b + 2 + 64 + 8 * p + 4);
     *m = Signs8x7((s0 & 0x0FFFFFFF) | (uint64_t{s1 & 0x0FFFFFFF} << 28));
     *sc = Scales2x8(2 * static_cast<int>(s0 >> 28) + 1, 2 * static_cast<int>(s1 >> 28) + 1);
+  } else if constexpr (T == DType::kIQ3_S) {
+    // 16 index bytes, bit 8 of index k from bit k of the two bytes at 64 + 2p
+    const int hb = b[2 + 64 + 2 * p] | (b[2 + 65 + 2 * p] << 8);
+    const __m512i hi = _mm512_slli_epi32(
+        _mm512_and_si512(
+            _mm512_srlv_epi32(_mm512_set1_epi32(hb), _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+                                                                       10, 11, 12, 13, 14, 15)),
+            _mm512_set1_epi32(1)),
+        8);
+    const __m512i idx = _mm512_or_si512(
+        _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2 + 16 * p))),
+        hi);
+    *w = _mm512_i32gather_epi32(idx, kIQ3SGrid, 4);
+    uint64_t signs;
+    std::memcpy(&signs, b + 2 + 72 + 8 * p, 8);
+    *m = signs;
+    const int sb = b[2 + 104 + p];
+    *sc = Scales2x8(1 + 2 * (sb & 0xF), 1 + 2 * (sb >> 4));
+  } else if constexpr (T == DType::kIQ1_M) {
+    // 8 index bytes; per entry 3 high index bits and the shift's sign from its half of the byte
+    // at 32 + 2 s (low nibble: even entries, high: odd)
+    const uint8_t* hb = b + 32 + 4 * p;
+    const __m256i hv = _mm256_setr_epi32(hb[0], hb[0], hb[1], hb[1], hb[2], hb[2], hb[3], hb[3]);
+    const __m256i hi = _mm256_and_si256(
+        _mm256_sllv_epi32(hv, _mm256_setr_epi32(8, 4, 8, 4, 8, 4, 8, 4)), _mm256_set1_epi32(0x700));
+    const __m256i idx = _mm256_or_si256(Bytes8ToI32(b + 8 * p), hi);
+    const __m512i g = _mm512_i32gather_epi64(idx, kIQ1SGrid, 8);
+    const __mmask8 neg = _mm256_test_epi32_mask(
+        hv, _mm256_setr_epi32(0x08, 0x80, 0x08, 0x80, 0x08, 0x80, 0x08, 0x80));
+    const __m512i delta = _mm512_mask_blend_epi64(neg, _mm512_set1_epi8(1), _mm512_set1_epi8(-1));
+    const __m512i tbl =
+        _mm512_broadcast_i32x4(_mm_setr_epi8(0, 8, 0, -8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0));
+    const __m512i v =
+        _mm512_add_epi8(_mm512_shuffle_epi8(tbl, _mm512_and_si512(g, _mm512_set1_epi8(3))), delta);
+    *w = _mm512_abs_epi8(v);
+    *m = _mm512_movepi8_mask(v);
+    const int sw = Load16(b + 48 + 2 * p);
+    *sc = Scales4x4(2 * (sw & 7) + 1, 2 * ((sw >> 3) & 7) + 1, 2 * ((sw >> 6) & 7) + 1,
+                    2 * ((sw >> 9) & 7) + 1);
   } else {  // kIQ1_S: values 8 * g + delta, g in {-1, 0, 1}, delta +-1 per sub-block
     const uint8_t* q = b + 2 + 8 * p;
     const uint16_t h0 = Load16(b + 2 + 32 + 4 * p), h1 = Load16(b + 2 + 32 + 4 * p + 2);

@@ -330,9 +330,7 @@ void MatMulUnpacked(DType t, const Args& a, int64_t n_tok, int64_t r0, int64_t r
 template <DType T>
 void IQGrid(const Args& a, int64_t n_tok, int64_t r0, int64_t r1) {
 #if HWY_TARGET <= HWY_AVX3
-  if constexpr (T != DType::kIQ3_S && T != DType::kIQ1_M) {
-    if (HasAvx512Vnni()) return IQGridZRun<T>(a, n_tok, r0, r1);
-  }
+  if (HasAvx512Vnni()) return IQGridZRun<T>(a, n_tok, r0, r1);
 #endif
   const int64_t t = IQPrefillTiles<IQPrefillAvx2<T>, 16>(a, n_tok, r0, r1);
   if (t < n_tok) {
