@@ -5,13 +5,12 @@
 //
 // Each 32 values of a super-block decode to one register of magnitudes in value order and one of
 // sign masks: the grid entries (8 or 4 magnitudes each) are gathered by index into 64- or 32-bit
-// lanes, the sign bits expand to byte masks (7 stored bits + parity through a 128-entry table),
-// and iq1's {-1, 0, 1} become 8 * g +- 1. The signs are applied to the activations (xor,
-// subtract), so maddubs takes the magnitudes as they are.
-// The integer sub-block scales (per 32 values, or per 16: one per 128-bit half) multiply the
-// pairwise products in the widening madd, so a super-block sums in int32 and meets the float
-// scales once: the same integer form as UnpackIQBlock (iquants.h), whose scalar dot this
-// matches up to float summation order.
+// lanes (one AVX2 gather), the sign bits expand to byte masks (7 stored bits + parity through a
+// 128-entry table), and iq1's {-1, 0, 1} become 8 * g +- 1. The signs are applied to the
+// activations (xor, subtract), so maddubs takes the magnitudes as they are. The integer sub-block
+// scales (per 32 values, or per 16: one per 128-bit half) multiply the pairwise products in the
+// widening madd, so a super-block sums in int32 and meets the float scales once: the same integer
+// form as UnpackIQBlock (iquants.h), whose scalar dot this matches up to float summation order.
 
 // Bit i of m as byte i: 0xFF where set.
 HWY_INLINE __m256i BitsToBytes(uint32_t m) {
@@ -41,8 +40,8 @@ HWY_INLINE uint32_t Signs4x7(uint32_t w) {
          (uint32_t{kSigns7.v[(w >> 21) & 127]} << 24);
 }
 HWY_INLINE __m256i Grid64(const uint64_t* grid, int i0, int i1, int i2, int i3) {
-  return _mm256_set_epi64x(static_cast<int64_t>(grid[i3]), static_cast<int64_t>(grid[i2]),
-                           static_cast<int64_t>(grid[i1]), static_cast<int64_t>(grid[i0]));
+  return _mm256_i32gather_epi64(reinterpret_cast<const long long*>(grid),
+                                _mm_setr_epi32(i0, i1, i2, i3), 8);
 }
 HWY_INLINE __m256i Scales16(int lo, int hi) {  // int16 lanes: lo for values 0..15, hi for 16..31
   return _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(hi)),
@@ -85,25 +84,22 @@ HWY_INLINE void DecodeIQ32(const uint8_t* b, int s, __m256i* w, __m256i* m, __m2
   } else if constexpr (T == DType::kIQ3_XXS) {
     const uint8_t* q = b + 2 + 8 * s;
     const uint32_t hi = Load32(b + 2 + 64 + 4 * s);
-    const uint32_t* g = kIQ3XXSGrid;
-    const __m256i grid = _mm256_set_epi32(static_cast<int>(g[q[7]]), static_cast<int>(g[q[6]]),
-                                          static_cast<int>(g[q[5]]), static_cast<int>(g[q[4]]),
-                                          static_cast<int>(g[q[3]]), static_cast<int>(g[q[2]]),
-                                          static_cast<int>(g[q[1]]), static_cast<int>(g[q[0]]));
-    *w = grid;
+    *w = _mm256_i32gather_epi32(
+        reinterpret_cast<const int*>(kIQ3XXSGrid),
+        _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q))), 4);
     *m = BitsToBytes(Signs4x7(hi));
     *sc = _mm256_set1_epi16(static_cast<int16_t>(2 * (hi >> 28) + 1));
   } else if constexpr (T == DType::kIQ3_S) {
     const uint8_t* q = b + 2 + 8 * s;
     const int h = b[2 + 64 + s];
-    int idx[8];
-    for (int k = 0; k < 8; ++k) idx[k] = q[k] | (((h >> k) & 1) << 8);
-    const uint32_t* g = kIQ3SGrid;
-    const __m256i grid = _mm256_set_epi32(static_cast<int>(g[idx[7]]), static_cast<int>(g[idx[6]]),
-                                          static_cast<int>(g[idx[5]]), static_cast<int>(g[idx[4]]),
-                                          static_cast<int>(g[idx[3]]), static_cast<int>(g[idx[2]]),
-                                          static_cast<int>(g[idx[1]]), static_cast<int>(g[idx[0]]));
-    *w = grid;
+    const __m256i hi = _mm256_slli_epi32(
+        _mm256_and_si256(
+            _mm256_srlv_epi32(_mm256_set1_epi32(h), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)),
+            _mm256_set1_epi32(1)),
+        8);
+    const __m256i idx = _mm256_or_si256(
+        _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q))), hi);
+    *w = _mm256_i32gather_epi32(reinterpret_cast<const int*>(kIQ3SGrid), idx, 4);
     *m = BitsToBytes(Load32(b + 2 + 72 + 4 * s));
     *sc = _mm256_set1_epi16(
         static_cast<int16_t>(1 + 2 * ((b[2 + 104 + s / 2] >> (4 * (s % 2))) & 0xF)));

@@ -336,7 +336,7 @@ void IQGrid(const Args& a, int64_t n_tok, int64_t r0, int64_t r1) {
   if (t < n_tok) {
     const Args rest{a.W,           a.w_row_bytes,   a.k,  a.xq + t * a.x_row_bytes,
                     a.x_row_bytes, a.y + t * a.ldy, a.ldy};
-    Grid<1, 2, IQGridAvx2<T>::template K>(rest, n_tok - t, r0, r1);
+    Grid<1, 4, IQGridAvx2<T>::template K>(rest, n_tok - t, r0, r1);
   }
 }
 
