@@ -1,39 +1,36 @@
 // 512-bit tiles for the grid i-quants (iq2_xxs, iq2_xs, iq2_s, iq3_xxs, iq3_s, iq1_s, iq1_m)
-// against q8_K,
-// one part of matmul_simd.cc: included inside its per-target namespace on AVX3 targets after
-// matmul_iq_avx2-inl.h (no include guard, no includes of its own). Runs only where the CPU has
-// AVX512-VNNI (HasAvx512Vnni): vpdpbusd is emitted by inline assembly (dpbusd_avx512-inl.h).
+// against q8_K, one part of matmul_simd.cc: included inside its per-target namespace on AVX3
+// targets after matmul_iq_avx2-inl.h (no include guard, no includes of its own). Runs only where
+// the CPU has AVX512-VNNI (HasAvx512Vnni): vpdpbusd is emitted by inline assembly
+// (dpbusd_avx512-inl.h).
 // NOLINT(build/header_guard)
 //
 // Each 64 values (two 32-value sub-blocks) of a super-block decode once per row to:
-// - one register of unsigned magnitudes in value order, its 8 grid entries (16 for iq3_xxs)
-//   fetched by one gather, the natural unsigned operand of vpdpbusd;
+// - one register of unsigned magnitudes in value order, its 8 grid entries (16 for iq3) fetched
+//   by one gather, the natural unsigned operand of vpdpbusd;
 // - a 64-bit mask of the signs (one bit per value: the 7 stored bits of each group of 8 spread
-//   by pdep, the 8th from their parity), which negates the int8 activations under the mask
-//   (one masked subtract per token, instead of decoding signed weights);
-// - the integer sub-block scales as int32 lanes, applied to vpdpbusd's 4-product sums by one
-//   vpmaddwd (each sum is at most 4 * 62 * 127 < 2^15, so it is exact in its low int16 half).
+//   by pdep, the 8th from their parity), which negates the int8 activations under the mask in
+//   decode (one row, one token: 4 rows per pass), and the magnitudes in prefill (each row's
+//   super-block decoded once to signed weights for a tile of up to 16 tokens, whose activations
+//   are x + 128, the unsigned operand);
+// - the integer sub-block scales as int32 lanes, applied to vpdpbusd's exact 4-product sums
+//   (each below 4 * 62 * 127 < 2^15) two parts at a time: packed to int16, one vpmaddwd.
 // A super-block's sums stay in int32 and meet the float scales once, as in UnpackIQBlock
-// (iquants.h), whose scalar dot this matches up to float summation order. Rows are decoded once
-// per super-block and reused by up to 8 tokens (prefill); decode runs two rows per pass.
+// (iquants.h), whose scalar dot this matches up to float summation order.
 
 #include "kernels/dpbusd_avx512-inl.h"  // NOLINT(build/include)
 
-// The 8 sign bits of each of 8 groups from 8 consecutive 7-bit fields of s56 (SignsFrom7 of each,
-// iquant_grids.h): byte g of the result is group g's mask, bit 7 the parity of bits 0-6.
-HWY_INLINE uint64_t Signs8x7(uint64_t s56) {
-  const uint64_t v = _pdep_u64(s56, 0x7F7F7F7F7F7F7F7FULL);
-  uint64_t p = v ^ (v >> 4);
-  p ^= p >> 2;
-  p ^= p >> 1;
-  return v | ((p & 0x0101010101010101ULL) << 7);
-}
-// The same from 8 bytes that each hold 7 sign bits in bits 0-6 (bit 7 clear).
+// The sign masks of 8 groups from 8 bytes that each hold 7 sign bits in bits 0-6 (bit 7 clear):
+// bit 7 of each byte becomes the parity of bits 0-6 (SignsFrom7, iquant_grids.h).
 HWY_INLINE uint64_t Signs8Bytes(uint64_t v) {
   uint64_t p = v ^ (v >> 4);
   p ^= p >> 2;
   p ^= p >> 1;
   return v | ((p & 0x0101010101010101ULL) << 7);
+}
+// The same from 8 consecutive 7-bit fields of s56, spread to bytes by pdep.
+HWY_INLINE uint64_t Signs8x7(uint64_t s56) {
+  return Signs8Bytes(_pdep_u64(s56, 0x7F7F7F7F7F7F7F7FULL));
 }
 // int32 lanes: a in lanes 0-7 (the first sub-block), b in lanes 8-15.
 HWY_INLINE __m512i Scales2x8(int a, int b) {
