@@ -4,7 +4,11 @@
 //
 //   shoal_matmul_bench [--rows R] [--k K] [--threads T] [--copies C] [--types q4_0,q8_0,...]
 //                      [--n_tok 1,2,4,...] [--layouts plain,x8] [--tiles batch,legacy]
-//                      [--int8 maddubs,avx_vnni,avx512_vnni]
+//                      [--int8 maddubs,avx_vnni,avx512_vnni] [--hwy_target AVX2]
+//
+// --hwy_target: run the kernels compiled for this Highway target (by its name, e.g. AVX2, AVX3;
+// it must be supported here) instead of the best one, to measure the narrower paths on a wider
+// CPU; each line says the target in "hwy_target".
 //
 // --int8: the int8 dot instructions of the q4_0 / q8_0 x8 tiles to run side by side (int8_dot.h;
 // default: the one chosen for this CPU); a path the CPU lacks is skipped.
@@ -22,6 +26,8 @@
 //
 // --copies C cycles through C independent copies of the matrix so the working set exceeds the
 // last-level cache (C = 1 measures the cache-resident rate).
+#include <hwy/targets.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -52,6 +58,8 @@ double CpuNow() {  // this thread's CPU time: robust on a shared, busy machine
 double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
+
+std::string g_hwy_target = "best";
 
 struct Options {
   int64_t rows = 2048, k = 2048;
@@ -146,7 +154,7 @@ void Bench(const Options& o, DType t, int64_t n_tok, bool x8, const std::string&
       "\"copies\":%d,"
       "\"int8_dot\":\"%s\",\"tiles\":\"%s\",\"clock\":\"%s\",\"us_per_call\":%.1f,\"weight_GBps\":%"
       ".2f,"
-      "\"GFLOPs\":%.2f,\"int8_peak_share\":%.3f}\n",
+      "\"GFLOPs\":%.2f,\"int8_peak_share\":%.3f,\"hwy_target\":\"%s\"}\n",
       std::string(shoal::DTypeName(t)).c_str(), x8 ? "x8" : "plain", static_cast<long long>(o.rows),
       static_cast<long long>(o.k), static_cast<long long>(n_tok), pool.size(), o.copies,
       shoal::kernels::Int8DotName(shoal::kernels::Int8DotPath()), tiles.c_str(),
@@ -154,7 +162,8 @@ void Bench(const Options& o, DType t, int64_t n_tok, bool x8, const std::string&
       2.0 * static_cast<double>(o.rows * o.k * n_tok) / s / 1e9,
       peak_gops > 0
           ? 2.0 * static_cast<double>(o.rows * o.k * n_tok) / s / 1e9 / (peak_gops * pool.size())
-          : 0.0);
+          : 0.0,
+      g_hwy_target.c_str());
   std::fflush(stdout);
 }
 
@@ -183,6 +192,18 @@ int main(int argc, char** argv) {
       o.tiles = SplitComma(v);
     } else if (a == "--int8") {
       o.int8 = SplitComma(v);
+    } else if (a == "--hwy_target") {
+      int64_t found = 0;
+      for (int64_t t : hwy::SupportedAndGeneratedTargets()) {
+        if (v == hwy::TargetName(t)) found = t;
+      }
+      if (found == 0) {
+        std::fprintf(stderr, "Highway target %s is not compiled or not supported here\n",
+                     v.c_str());
+        return 2;
+      }
+      hwy::SetSupportedTargetsForTest(found);
+      g_hwy_target = v;
     } else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;

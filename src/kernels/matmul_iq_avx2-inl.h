@@ -5,13 +5,12 @@
 //
 // Each 32 values of a super-block decode to one register of magnitudes in value order and one of
 // sign masks: the grid entries (8 or 4 magnitudes each) are gathered by index into 64- or 32-bit
-// lanes, the sign bits expand to byte masks (7 stored bits + parity through a 128-entry table),
-// and iq1's {-1, 0, 1} become 8 * g +- 1. The signs are applied to the activations (xor,
-// subtract), so maddubs takes the magnitudes as they are.
-// The integer sub-block scales (per 32 values, or per 16: one per 128-bit half) multiply the
-// pairwise products in the widening madd, so a super-block sums in int32 and meets the float
-// scales once: the same integer form as UnpackIQBlock (iquants.h), whose scalar dot this
-// matches up to float summation order.
+// lanes (one AVX2 gather), the sign bits expand to byte masks (7 stored bits + parity through a
+// 128-entry table), and iq1's {-1, 0, 1} become 8 * g +- 1. The signs are applied to the
+// activations (xor, subtract), so maddubs takes the magnitudes as they are. The integer sub-block
+// scales (per 32 values, or per 16: one per 128-bit half) multiply the pairwise products in the
+// widening madd, so a super-block sums in int32 and meets the float scales once: the same integer
+// form as UnpackIQBlock (iquants.h), whose scalar dot this matches up to float summation order.
 
 // Bit i of m as byte i: 0xFF where set.
 HWY_INLINE __m256i BitsToBytes(uint32_t m) {
@@ -41,8 +40,8 @@ HWY_INLINE uint32_t Signs4x7(uint32_t w) {
          (uint32_t{kSigns7.v[(w >> 21) & 127]} << 24);
 }
 HWY_INLINE __m256i Grid64(const uint64_t* grid, int i0, int i1, int i2, int i3) {
-  return _mm256_set_epi64x(static_cast<int64_t>(grid[i3]), static_cast<int64_t>(grid[i2]),
-                           static_cast<int64_t>(grid[i1]), static_cast<int64_t>(grid[i0]));
+  return _mm256_i32gather_epi64(reinterpret_cast<const long long*>(grid),
+                                _mm_setr_epi32(i0, i1, i2, i3), 8);
 }
 HWY_INLINE __m256i Scales16(int lo, int hi) {  // int16 lanes: lo for values 0..15, hi for 16..31
   return _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(hi)),
@@ -85,25 +84,22 @@ HWY_INLINE void DecodeIQ32(const uint8_t* b, int s, __m256i* w, __m256i* m, __m2
   } else if constexpr (T == DType::kIQ3_XXS) {
     const uint8_t* q = b + 2 + 8 * s;
     const uint32_t hi = Load32(b + 2 + 64 + 4 * s);
-    const uint32_t* g = kIQ3XXSGrid;
-    const __m256i grid = _mm256_set_epi32(static_cast<int>(g[q[7]]), static_cast<int>(g[q[6]]),
-                                          static_cast<int>(g[q[5]]), static_cast<int>(g[q[4]]),
-                                          static_cast<int>(g[q[3]]), static_cast<int>(g[q[2]]),
-                                          static_cast<int>(g[q[1]]), static_cast<int>(g[q[0]]));
-    *w = grid;
+    *w = _mm256_i32gather_epi32(
+        reinterpret_cast<const int*>(kIQ3XXSGrid),
+        _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q))), 4);
     *m = BitsToBytes(Signs4x7(hi));
     *sc = _mm256_set1_epi16(static_cast<int16_t>(2 * (hi >> 28) + 1));
   } else if constexpr (T == DType::kIQ3_S) {
     const uint8_t* q = b + 2 + 8 * s;
     const int h = b[2 + 64 + s];
-    int idx[8];
-    for (int k = 0; k < 8; ++k) idx[k] = q[k] | (((h >> k) & 1) << 8);
-    const uint32_t* g = kIQ3SGrid;
-    const __m256i grid = _mm256_set_epi32(static_cast<int>(g[idx[7]]), static_cast<int>(g[idx[6]]),
-                                          static_cast<int>(g[idx[5]]), static_cast<int>(g[idx[4]]),
-                                          static_cast<int>(g[idx[3]]), static_cast<int>(g[idx[2]]),
-                                          static_cast<int>(g[idx[1]]), static_cast<int>(g[idx[0]]));
-    *w = grid;
+    const __m256i hi = _mm256_slli_epi32(
+        _mm256_and_si256(
+            _mm256_srlv_epi32(_mm256_set1_epi32(h), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)),
+            _mm256_set1_epi32(1)),
+        8);
+    const __m256i idx = _mm256_or_si256(
+        _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q))), hi);
+    *w = _mm256_i32gather_epi32(reinterpret_cast<const int*>(kIQ3SGrid), idx, 4);
     *m = BitsToBytes(Load32(b + 2 + 72 + 4 * s));
     *sc = _mm256_set1_epi16(
         static_cast<int16_t>(1 + 2 * ((b[2 + 104 + s / 2] >> (4 * (s % 2))) & 0xF)));
@@ -190,3 +186,91 @@ struct IQGridAvx2 {
     }
   };
 };
+
+// ---------------------------------------------------------------------------------- prefill
+// Tokens t .. t + nt - 1 as x + 128 (unsigned bytes, nt rows of k) and their block scales (nt
+// rows of k / 256), shared by every row of a token tile.
+HWY_INLINE void UnsignedTokens(const Args& a, int64_t t, int nt, uint8_t* xu, float* dx) {
+  const int64_t nb = a.k / 256;
+  const __m256i k80 = _mm256_set1_epi8(static_cast<char>(0x80));
+  for (int j = 0; j < nt; ++j) {
+    const BlockQ8_K* xb = reinterpret_cast<const BlockQ8_K*>(a.xq + (t + j) * a.x_row_bytes);
+    for (int64_t ib = 0; ib < nb; ++ib) {
+      for (int s = 0; s < 8; ++s) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[ib].qs + 32 * s));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(xu + j * a.k + ib * 256 + 32 * s),
+                            _mm256_xor_si256(v, k80));
+      }
+      dx[j * nb + ib] = xb[ib].d;
+    }
+  }
+}
+
+// Prefill on AVX2: rows [r0, r1) x NT tokens given as x + 128 (UnsignedTokens). Each row's
+// super-block is decoded once to signed weights (the signs applied to the magnitudes) for all NT
+// tokens, so a token costs one maddubs (x + 128 is the unsigned operand) and one madd with the
+// scales per 32 values; the excess 128 * sum(w), scaled, is one int32 vector per super-block.
+template <DType T>
+struct IQPrefillAvx2 {
+  template <int NT>
+  static void Run(const Args& a, int64_t r0, int64_t r1, int64_t t, const uint8_t* xu,
+                  const float* dx) {
+    const size_t bb = static_cast<size_t>(Info(T).block_bytes);
+    const int64_t nb = a.k / 256;
+    const __m256i k80 = _mm256_set1_epi8(static_cast<char>(0x80));
+    for (int64_t r = r0; r < r1; ++r) {
+      __m256 acc[NT];
+      for (int j = 0; j < NT; ++j) acc[j] = _mm256_setzero_ps();
+      for (int64_t ib = 0; ib < nb; ++ib) {
+        const uint8_t* b = a.W + r * a.w_row_bytes + ib * bb;
+        __m256i ws[8], sc[8];
+        __m256i corr = _mm256_setzero_si256();
+        for (int s = 0; s < 8; ++s) {
+          __m256i w, m;
+          DecodeIQ32<T>(b, s, &w, &m, &sc[s]);
+          ws[s] = _mm256_sub_epi8(_mm256_xor_si256(w, m), m);
+          corr = _mm256_add_epi32(corr, _mm256_madd_epi16(_mm256_maddubs_epi16(k80, ws[s]), sc[s]));
+        }
+        const float d = IQBlockScale<T>(b);
+        for (int j = 0; j < NT; ++j) {
+          const uint8_t* x = xu + j * a.k + ib * 256;
+          __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), corr);
+          for (int s = 0; s < 8; ++s) {
+            const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32 * s));
+            sumi =
+                _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(xv, ws[s]), sc[s]));
+          }
+          acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(d * dx[j * nb + ib]), _mm256_cvtepi32_ps(sumi),
+                                   acc[j]);
+        }
+      }
+      for (int j = 0; j < NT; ++j) a.y[(t + j) * a.ldy + r] = HSum(acc[j]);
+    }
+  }
+};
+
+// Token tiles of kMaxNT (16 or 4), then halves down to 2, through Rows::Run<NT> (rows one at a
+// time, each super-block decoded once per tile); returns the first token left (at most one).
+template <class Rows, int kMaxNT>
+int64_t IQPrefillTiles(const Args& a, int64_t n_tok, int64_t r0, int64_t r1) {
+  int64_t t = 0;
+  if (n_tok < 2) return t;
+  thread_local std::vector<uint8_t> xu;
+  thread_local std::vector<float> dx;
+  xu.resize(static_cast<size_t>(16 * a.k));
+  dx.resize(static_cast<size_t>(16 * (a.k / 256)));
+  auto tiles = [&](auto nt) {
+    constexpr int kNT = decltype(nt)::value;
+    for (; t + kNT <= n_tok; t += kNT) {
+      UnsignedTokens(a, t, kNT, xu.data(), dx.data());
+      Rows::template Run<kNT>(a, r0, r1, t, xu.data(), dx.data());
+    }
+  };
+  if constexpr (kMaxNT >= 16) {
+    tiles(std::integral_constant<int, 16>());
+    tiles(std::integral_constant<int, 8>());
+  }
+  tiles(std::integral_constant<int, 4>());
+  tiles(std::integral_constant<int, 2>());
+  return t;
+}

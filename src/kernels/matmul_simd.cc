@@ -8,6 +8,7 @@
 // from memory is reused for NT tokens (prefill is compute bound) while decode (NT = 1) keeps RT
 // independent accumulator chains per token.
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/blocks.h"
@@ -320,6 +321,24 @@ void MatMulUnpacked(DType t, const Args& a, int64_t n_tok, int64_t r0, int64_t r
 #include "kernels/matmul_iq_avx2-inl.h"   // NOLINT(build/include)
 #include "kernels/matmul_q4k_avx2-inl.h"  // NOLINT(build/include)
 #include "kernels/matmul_q6k_avx2-inl.h"  // NOLINT(build/include)
+#if HWY_TARGET <= HWY_AVX3
+#include "kernels/matmul_iq_avx512-inl.h"  // NOLINT(build/include)
+#endif
+
+// The grid i-quants: 512-bit vpdpbusd tiles where the CPU has AVX512-VNNI (on AVX3 targets),
+// else the AVX2 tiles.
+template <DType T>
+void IQGrid(const Args& a, int64_t n_tok, int64_t r0, int64_t r1) {
+#if HWY_TARGET <= HWY_AVX3
+  if (HasAvx512Vnni()) return IQGridZRun<T>(a, n_tok, r0, r1);
+#endif
+  const int64_t t = IQPrefillTiles<IQPrefillAvx2<T>, 16>(a, n_tok, r0, r1);
+  if (t < n_tok) {
+    const Args rest{a.W,           a.w_row_bytes,   a.k,  a.xq + t * a.x_row_bytes,
+                    a.x_row_bytes, a.y + t * a.ldy, a.ldy};
+    Grid<1, 4, IQGridAvx2<T>::template K>(rest, n_tok - t, r0, r1);
+  }
+}
 
 // iq4_nl / MXFP4 tiles with the int8 dot instruction chosen for this CPU (int8_dot.h).
 template <DType T>
@@ -381,19 +400,19 @@ void MatMulT(DType w, const void* W, size_t w_row_bytes, int64_t k, const void* 
     case DType::kIQ4_XS:
       return Grid<1, 4, IQ4XSAvx2::K>(a, n_tok, r0, r1);
     case DType::kIQ2_XXS:
-      return Grid<1, 2, IQGridAvx2<DType::kIQ2_XXS>::K>(a, n_tok, r0, r1);
+      return IQGrid<DType::kIQ2_XXS>(a, n_tok, r0, r1);
     case DType::kIQ2_XS:
-      return Grid<1, 2, IQGridAvx2<DType::kIQ2_XS>::K>(a, n_tok, r0, r1);
+      return IQGrid<DType::kIQ2_XS>(a, n_tok, r0, r1);
     case DType::kIQ2_S:
-      return Grid<1, 2, IQGridAvx2<DType::kIQ2_S>::K>(a, n_tok, r0, r1);
+      return IQGrid<DType::kIQ2_S>(a, n_tok, r0, r1);
     case DType::kIQ3_XXS:
-      return Grid<1, 2, IQGridAvx2<DType::kIQ3_XXS>::K>(a, n_tok, r0, r1);
+      return IQGrid<DType::kIQ3_XXS>(a, n_tok, r0, r1);
     case DType::kIQ3_S:
-      return Grid<1, 2, IQGridAvx2<DType::kIQ3_S>::K>(a, n_tok, r0, r1);
+      return IQGrid<DType::kIQ3_S>(a, n_tok, r0, r1);
     case DType::kIQ1_S:
-      return Grid<1, 2, IQGridAvx2<DType::kIQ1_S>::K>(a, n_tok, r0, r1);
+      return IQGrid<DType::kIQ1_S>(a, n_tok, r0, r1);
     case DType::kIQ1_M:
-      return Grid<1, 2, IQGridAvx2<DType::kIQ1_M>::K>(a, n_tok, r0, r1);
+      return IQGrid<DType::kIQ1_M>(a, n_tok, r0, r1);
 #else
     case DType::kQ4_1:
     case DType::kQ5_0:
