@@ -4,7 +4,7 @@
 #
 #   bash scripts/compare/serve_vs_llama_server.sh [--shoal BIN] [--llama-server BIN]
 #        [--model GGUF] [--threads 2] [--rounds 3] [--tokens 64] [--streams "1 4 8 16"]
-#        [--slots 16] [--slot-ctx 512] [--prefill-first] [--work DIR]
+#        [--slots 16] [--slot-ctx 512] [--work DIR]
 #
 # Without --llama-server it builds one from the llama.cpp source that the npm package
 # node-llama-cpp ships as a git bundle (npm pack into a temp dir, git clone the bundle, cmake
@@ -16,14 +16,12 @@
 # `llama-server -np SLOTS -cb -c SLOTS*SLOT_CTX`, warms each up with one short request, then runs
 # scripts/compare/serve_load.mjs at each stream count. Prints one JSON object: every run, the
 # medians over rounds per server and stream count, and shoal/llama ratios (aggregate decode tok/s:
-# higher is better; TTFT: llama/shoal, so > 1 means shoal is faster). With --prefill-first each
-# round also runs `shoal serve --prefill-first` (server "shoal-pf") after the other two, with its
-# own ratios.
+# higher is better; TTFT: llama/shoal, so > 1 means shoal is faster).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 shoal="$repo/build/bin/shoal" llama="" model="" threads=2 rounds=3 tokens=64
-streams="1 4 8 16" slots=16 slot_ctx=512 work="" servers="shoal llama"
+streams="1 4 8 16" slots=16 slot_ctx=512 work=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --shoal) shoal=$2; shift 2 ;;
@@ -36,7 +34,6 @@ while [ $# -gt 0 ]; do
     --slots) slots=$2; shift 2 ;;
     --slot-ctx) slot_ctx=$2; shift 2 ;;
     --work) work=$2; shift 2 ;;
-    --prefill-first) servers="shoal llama shoal-pf"; shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -80,10 +77,9 @@ stop() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/
 trap stop EXIT
 start() {  # start <name>
   port=$((port + 1))
-  if [ "$1" != llama ]; then
-    extra=""; [ "$1" = shoal-pf ] && extra=--prefill-first
+  if [ "$1" = shoal ]; then
     "$shoal" serve -m "$model" --host 127.0.0.1 --port "$port" --threads "$threads" \
-      --parallel "$slots" -c "$slot_ctx" $extra >"$work/$1.log" 2>&1 &
+      --parallel "$slots" -c "$slot_ctx" >"$work/$1.log" 2>&1 &
   else
     "$llama" -m "$model" --host 127.0.0.1 --port "$port" -t "$threads" -np "$slots" -cb \
       -c $((slots * slot_ctx)) >"$work/$1.log" 2>&1 &
@@ -92,7 +88,7 @@ start() {  # start <name>
   for _ in $(seq 1 300); do
     if curl -sf "http://127.0.0.1:$port/v1/models" >/dev/null 2>&1; then
       # llama-server answers /v1/models while it still loads; /health says when it is ready.
-      if [ "$1" != llama ] || curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1; then
+      if [ "$1" = shoal ] || curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1; then
         node "$here/serve_load.mjs" --url "http://127.0.0.1:$port" --streams 1 --max-tokens 4 \
           --logprobs 1 >/dev/null
         return 0
@@ -107,13 +103,13 @@ start() {  # start <name>
 runs="$work/runs.jsonl"
 : >"$runs"
 for r in $(seq 1 "$rounds"); do
-  for server in $servers; do
+  for server in shoal llama; do
     start "$server"
     for n in $streams; do
       log "round $r $server streams $n"
       # shoal sends a chunk per token of this model only with logprobs (see serve_load.mjs);
       # llama-server sends one anyway, so it gets none: any cost of logprobs falls on shoal.
-      lp=0; [ "$server" != llama ] && lp=1
+      lp=0; [ "$server" = shoal ] && lp=1
       out=$(node "$here/serve_load.mjs" --url "http://127.0.0.1:$port" --streams "$n" \
         --max-tokens "$tokens" --logprobs "$lp")
       echo "{\"round\":$r,\"server\":\"$server\",\"load\":$out}" >>"$runs"
@@ -134,7 +130,7 @@ const med = xs => { const s = [...xs].sort((a, b) => a - b); const m = s.length 
 const table = {};
 for (const n of [...new Set(runs.map(r => r.load.streams))]) {
   const row = {};
-  for (const srv of [...new Set(runs.map(r => r.server))]) {
+  for (const srv of ['shoal', 'llama']) {
     const rs = runs.filter(r => r.server === srv && r.load.streams === n).map(r => r.load);
     row[srv] = {
       aggregate_decode_tok_s: med(rs.map(x => x.aggregate_decode_tok_s)),
@@ -147,11 +143,6 @@ for (const n of [...new Set(runs.map(r => r.load.streams))]) {
       row.shoal.aggregate_decode_tok_s / row.llama.aggregate_decode_tok_s;
   row.ratio_ttft_p50_llama_over_shoal = row.llama.ttft_p50_ms / row.shoal.ttft_p50_ms;
   row.ratio_ttft_p99_llama_over_shoal = row.llama.ttft_p99_ms / row.shoal.ttft_p99_ms;
-  if (row['shoal-pf']) {
-    row.ratio_aggregate_shoal_pf_over_llama =
-        row['shoal-pf'].aggregate_decode_tok_s / row.llama.aggregate_decode_tok_s;
-    row.ratio_ttft_p50_llama_over_shoal_pf = row.llama.ttft_p50_ms / row['shoal-pf'].ttft_p50_ms;
-  }
   table[n] = row;
 }
 console.log(JSON.stringify({
