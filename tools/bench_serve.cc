@@ -105,69 +105,62 @@ StatusOr<nlohmann::json> BenchServe(const ServeBenchOptions& o, bool quiet) {
     for (int32_t id = 0; id < e->tokenizer().n_vocab(); ++id) {
       if (e->tokenizer().IsEog(id)) eog.push_back(id);
     }
-    // Per policy and stream count, one figure per round; each round first measures the engine
-    // alone (one stream, what `shoal run` does), then the server with each policy at every
-    // stream count, so the ratios between them are taken minutes apart at most, under the same
-    // load.
-    const size_t n_cells = o.schedules.size() * o.streams.size();
+    // Per stream count, one figure per round; each round first measures the engine alone (one
+    // stream, what `shoal run` does), then the server at every stream count, so the ratios
+    // between them are taken minutes apart at most, under the same load.
     std::vector<double> alone;
-    std::vector<std::vector<double>> agg(n_cells), ttft(n_cells);
-    std::vector<int> failed(n_cells, 0);
+    std::vector<std::vector<double>> agg(o.streams.size()), ttft(o.streams.size());
+    std::vector<int> failed(o.streams.size(), 0);
     for (int rep = 0; rep < o.reps; ++rep) {
       SHOAL_ASSIGN_OR_RETURN(BenchResult a, MeasureEngine(*e, 64, o.n_decode, 1));
       alone.push_back(a.tg_tok_s_median);
-      for (size_t p = 0; p < o.schedules.size(); ++p) {
-        runtime::SchedulerOptions so;
-        so.max_sequences = max_streams;
-        so.max_queue = 4 * max_streams;
-        so.prefill_first = o.schedules[p] == "prefill-first";
-        SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Scheduler> sched,
-                               runtime::Scheduler::Create(*e->executor, eog, so));
-        server::ServerOptions http;
-        http.port = 0;
-        http.http_threads = 2 * max_streams + 8;
-        server::Backend b;
-        b.scheduler = sched.get();
-        b.tokenizer = &e->tokenizer();
-        b.model_id = "bench";
-        b.n_nodes = e->n_nodes();
-        SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<server::HttpServer> srv,
-                               server::HttpServer::Create(http, b));
-        std::thread serve([&] { (void)srv->Run(); });
-        const int port = srv->port();
-        OneStream(port, Prompt(99, 0), 4);  // warm-up: connections, pages
-        for (size_t k = 0; k < o.streams.size(); ++k) {
-          const size_t cell = p * o.streams.size() + k;
-          const int n = o.streams[k];
-          if (!quiet) {
-            std::fprintf(stderr,
-                         "shoal bench --serve: %d node(s) x %d thread(s), %s, %d stream(s), "
-                         "round %d...\n",
-                         nodes, o.n_threads, o.schedules[p].c_str(), n, rep + 1);
-          }
-          std::vector<StreamTiming> t(static_cast<size_t>(n));
-          std::vector<std::thread> th;
-          for (int i = 0; i < n; ++i) {
-            th.emplace_back([&, i] { t[size_t(i)] = OneStream(port, Prompt(rep, i), o.n_decode); });
-          }
-          for (auto& x : th) x.join();
-          double first = 1e300, last = 0;
-          int64_t decoded = 0;
-          for (const StreamTiming& s : t) {
-            if (!s.ok) ++failed[cell];
-            ttft[cell].push_back(s.first_ms - s.start_ms);
-            first = std::min(first, s.first_ms);
-            last = std::max(last, s.end_ms);
-            decoded += std::max(0, s.tokens - 1);
-          }
-          // Tokens after each stream's first, over the time from the first first token to the
-          // last end: the decode rate of the whole server.
-          agg[cell].push_back(last > first ? double(decoded) / ((last - first) * 1e-3) : 0);
+      runtime::SchedulerOptions so;
+      so.max_sequences = max_streams;
+      so.max_queue = 4 * max_streams;
+      SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Scheduler> sched,
+                             runtime::Scheduler::Create(*e->executor, eog, so));
+      server::ServerOptions http;
+      http.port = 0;
+      http.http_threads = 2 * max_streams + 8;
+      server::Backend b;
+      b.scheduler = sched.get();
+      b.tokenizer = &e->tokenizer();
+      b.model_id = "bench";
+      b.n_nodes = e->n_nodes();
+      SHOAL_ASSIGN_OR_RETURN(std::unique_ptr<server::HttpServer> srv,
+                             server::HttpServer::Create(http, b));
+      std::thread serve([&] { (void)srv->Run(); });
+      const int port = srv->port();
+      OneStream(port, Prompt(99, 0), 4);  // warm-up: connections, pages
+      for (size_t k = 0; k < o.streams.size(); ++k) {
+        const int n = o.streams[k];
+        if (!quiet) {
+          std::fprintf(
+              stderr, "shoal bench --serve: %d node(s) x %d thread(s), %d stream(s), round %d...\n",
+              nodes, o.n_threads, n, rep + 1);
         }
-        srv->Stop();
-        serve.join();
-        sched->Stop();
+        std::vector<StreamTiming> t(static_cast<size_t>(n));
+        std::vector<std::thread> th;
+        for (int i = 0; i < n; ++i) {
+          th.emplace_back([&, i] { t[size_t(i)] = OneStream(port, Prompt(rep, i), o.n_decode); });
+        }
+        for (auto& x : th) x.join();
+        double first = 1e300, last = 0;
+        int64_t decoded = 0;
+        for (const StreamTiming& s : t) {
+          if (!s.ok) ++failed[k];
+          ttft[k].push_back(s.first_ms - s.start_ms);
+          first = std::min(first, s.first_ms);
+          last = std::max(last, s.end_ms);
+          decoded += std::max(0, s.tokens - 1);
+        }
+        // Tokens after each stream's first, over the time from the first first token to the
+        // last end: the decode rate of the whole server.
+        agg[k].push_back(last > first ? double(decoded) / ((last - first) * 1e-3) : 0);
       }
+      srv->Stop();
+      serve.join();
+      sched->Stop();
     }
     // Ratios round by round (same load), then their median.
     auto ratios = [&](const std::vector<double>& num, const std::vector<double>& den) {
@@ -178,33 +171,28 @@ StatusOr<nlohmann::json> BenchServe(const ServeBenchOptions& o, bool quiet) {
       return r;
     };
     const auto one = std::find(o.streams.begin(), o.streams.end(), 1);
-    for (size_t p = 0; p < o.schedules.size(); ++p) {
-      for (size_t k = 0; k < o.streams.size(); ++k) {
-        const size_t cell = p * o.streams.size() + k;
-        nlohmann::json r = {{"nodes", nodes},
-                            {"n_threads", o.n_threads},
-                            {"schedule", o.schedules[p]},
-                            {"streams", o.streams[k]},
-                            {"n_decode", o.n_decode},
-                            {"aggregate_decode_tok_s", Median(agg[cell])},
-                            {"aggregate_decode_tok_s_runs", agg[cell]},
-                            {"ttft_ms_p50", Percentile(ttft[cell], 0.5)},
-                            {"ttft_ms_p99", Percentile(ttft[cell], 0.99)},
-                            {"engine_alone_tg_tok_s", Median(alone)},
-                            {"engine_alone_tg_tok_s_runs", alone},
-                            {"failed_streams", failed[cell]}};
-        const std::vector<double> vs_alone = ratios(agg[cell], alone);
-        r["x_engine_alone"] = Median(vs_alone);
-        r["x_engine_alone_runs"] = vs_alone;
-        if (one != o.streams.end()) {
-          const size_t one_cell = p * o.streams.size() + size_t(one - o.streams.begin());
-          const std::vector<double> vs_one = ratios(agg[cell], agg[one_cell]);
-          r["x_one_stream"] = Median(vs_one);
-          r["x_one_stream_runs"] = vs_one;
-        }
-        if (!transport.empty()) r["transport"] = transport;
-        results.push_back(r);
+    for (size_t k = 0; k < o.streams.size(); ++k) {
+      nlohmann::json r = {{"nodes", nodes},
+                          {"n_threads", o.n_threads},
+                          {"streams", o.streams[k]},
+                          {"n_decode", o.n_decode},
+                          {"aggregate_decode_tok_s", Median(agg[k])},
+                          {"aggregate_decode_tok_s_runs", agg[k]},
+                          {"ttft_ms_p50", Percentile(ttft[k], 0.5)},
+                          {"ttft_ms_p99", Percentile(ttft[k], 0.99)},
+                          {"engine_alone_tg_tok_s", Median(alone)},
+                          {"engine_alone_tg_tok_s_runs", alone},
+                          {"failed_streams", failed[k]}};
+      const std::vector<double> vs_alone = ratios(agg[k], alone);
+      r["x_engine_alone"] = Median(vs_alone);
+      r["x_engine_alone_runs"] = vs_alone;
+      if (one != o.streams.end()) {
+        const std::vector<double> vs_one = ratios(agg[k], agg[size_t(one - o.streams.begin())]);
+        r["x_one_stream"] = Median(vs_one);
+        r["x_one_stream_runs"] = vs_one;
       }
+      if (!transport.empty()) r["transport"] = transport;
+      results.push_back(r);
     }
   }
   return results;

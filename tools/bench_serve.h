@@ -2,8 +2,7 @@
 // node, or N nodes on this machine), a `shoal serve` engine and HTTP server on 127.0.0.1, and
 // 1, 4, 8, 16 concurrent streaming clients (OpenAI /v1/completions, SSE), each decoding n_decode
 // tokens after a short distinct prompt. Reports aggregate decode tokens/s and time to first
-// token p50/p99 at each concurrency, beside the engine's own single-stream decode speed, for
-// each step policy asked for.
+// token p50/p99 at each concurrency, beside the engine's own single-stream decode speed.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -21,9 +20,6 @@ struct ServeBenchOptions {
   int n_threads = 1;                                 // per node
   int n_decode = 32;
   int reps = 3;
-  // Step policies to measure, each its own scheduler in every round: "mixed" (the default) and
-  // "prefill-first" (runtime::SchedulerOptions::prefill_first).
-  std::vector<std::string> schedules = {"mixed"};
 };
 
 StatusOr<nlohmann::json> BenchServe(const ServeBenchOptions& o, bool quiet);

@@ -42,7 +42,6 @@ struct Opts {
   bool comm = false;
   bool serve = false;
   std::string streams = "1,4,8,16";
-  std::string schedule = "mixed";
   std::string depths = "0";         // --depth: context already in the cache before each run
   std::string attention = "tiled";  // --attention: tiled, naive (runtime/attention.h)
   bool busy_poll = false;
@@ -159,8 +158,6 @@ Status BenchServeVerb(const Opts& o) {
   SHOAL_ASSIGN_OR_RETURN(so.streams, ParseInts(o.streams));
   so.n_decode = o.n_decode;
   so.reps = o.reps;
-  so.schedules = SplitComma(o.schedule);
-  if (so.schedules.empty()) return InvalidArgument("--schedule: name mixed, prefill-first or both");
   so.layouts = {{"", 1}};
   SHOAL_ASSIGN_OR_RETURN(const auto pools, ParsePools(o.pool));
   so.layouts.insert(so.layouts.end(), pools.begin(), pools.end());
@@ -409,16 +406,6 @@ Action RegisterBench(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--streams", o->streams, "--serve: concurrent streams to measure")
       ->capture_default_str();
-  sub->add_option("--schedule", o->schedule,
-                  "--serve: step policies to measure, each in every round: mixed (serve's "
-                  "default), prefill-first (serve --prefill-first), e.g. mixed,prefill-first")
-      ->capture_default_str()
-      ->check([](const std::string& v) -> std::string {
-        for (const std::string& x : SplitComma(v)) {
-          if (x != "mixed" && x != "prefill-first") return "unknown step policy " + x;
-        }
-        return "";
-      });
   sub->add_flag("--json", o->json, "print one JSON object");
   return [o] { return Bench(*o); };
 }

@@ -36,7 +36,6 @@ struct Opts {
   int parallel = 8;
   int queue = 64;
   int batch_tokens = 512;
-  bool prefill_first = false;
 };
 
 // How rank 0 reaches the workers, for the dashboard's links.
@@ -116,7 +115,6 @@ StatusOr<Loaded> Load(const Opts& o, ProgressBoard& board) {
   so.max_sequences = o.parallel;
   so.max_queue = o.queue;
   so.max_batch_tokens = o.batch_tokens;
-  so.prefill_first = o.prefill_first;
   EnableFailover(e, &so);
   SHOAL_ASSIGN_OR_RETURN(l.sched, runtime::Scheduler::Create(*e.executor, eog, so));
   l.failover = std::make_unique<FailoverLink>(e, *l.sched);
@@ -262,9 +260,6 @@ Action RegisterServe(CLI::App& app) {
   sub->add_option("--batch-tokens", o->batch_tokens, "tokens evaluated per step at most")
       ->capture_default_str()
       ->check(CLI::Range(1, 65536));
-  sub->add_flag("--prefill-first", o->prefill_first,
-                "while a new prompt is being read, steps evaluate prompts only (running streams "
-                "pause): more tokens/s for bursts of requests, later first tokens");
   sub->add_option("--max-body", o->http.max_body_bytes, "largest request body in bytes (then 413)")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1024}, size_t{1} << 30));

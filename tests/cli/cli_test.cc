@@ -302,26 +302,24 @@ TEST_F(Cli, BenchPrintsJson) {
   EXPECT_GT(j["results"][1]["tok_s"].get<double>(), 0);
 }
 
-// --serve: every stream count of every round served with both step policies (none failed),
-// each round's ratios taken against that round's own figures of the same policy.
+// --serve: every stream count of every round served (none failed), each round's ratios taken
+// against that round's own figures.
 TEST_F(Cli, BenchServePrintsRatiosPerRound) {
   const Result r = Shoal({"bench", "--serve", "--model", model_, "--threads", "1", "--reps", "2",
-                          "-n", "3", "--streams", "1,2", "--schedule", "mixed,prefill-first"});
+                          "-n", "3", "--streams", "1,2"});
   ASSERT_EQ(r.code, 0) << r.err;
   const json j = ParseJson(r);
-  ASSERT_EQ(j["results"].size(), 4u);
-  for (size_t k = 0; k < 4; ++k) {
+  ASSERT_EQ(j["results"].size(), 2u);
+  for (size_t k = 0; k < 2; ++k) {
     const json& x = j["results"][k];
-    EXPECT_EQ(x["schedule"], k < 2 ? "mixed" : "prefill-first");
-    EXPECT_EQ(x["streams"], int(k % 2 + 1));
+    EXPECT_EQ(x["streams"], int(k + 1));
     EXPECT_EQ(x["failed_streams"], 0);
     ASSERT_EQ(x["aggregate_decode_tok_s_runs"].size(), 2u);
     ASSERT_EQ(x["engine_alone_tg_tok_s_runs"].size(), 2u);
     for (size_t round = 0; round < 2; ++round) {
       const double agg = x["aggregate_decode_tok_s_runs"][round].get<double>();
       const double alone = x["engine_alone_tg_tok_s_runs"][round].get<double>();
-      const double one =
-          j["results"][k - k % 2]["aggregate_decode_tok_s_runs"][round].get<double>();
+      const double one = j["results"][0]["aggregate_decode_tok_s_runs"][round].get<double>();
       EXPECT_GT(agg, 0);
       EXPECT_NEAR(x["x_engine_alone_runs"][round].get<double>(), agg / alone, 1e-9);
       EXPECT_NEAR(x["x_one_stream_runs"][round].get<double>(), agg / one, 1e-9);
@@ -416,7 +414,6 @@ TEST_F(Cli, BadInputsFailCleanly) {
   ExpectCleanError(Shoal({"bench", "--model", model_, "--threads", "0"}));
   ExpectCleanError(Shoal({"bench", "--model", model_, "--depth", "-1"}), "depth");
   ExpectCleanError(Shoal({"bench", "--model", model_, "--attention", "fast"}), "fast");
-  ExpectCleanError(Shoal({"bench", "--serve", "--model", model_, "--schedule", "lifo"}), "lifo");
   ExpectCleanError(Shoal({"nonesuch-verb"}));
   ExpectCleanError(Shoal({"logits", "-m", model_, "--ids", "1,999999999", "-o", dir_ + "/x"}));
   ExpectCleanError(Shoal({"perplexity", "-m", model_, "-f", text_path_, "-c", "100000"}));
