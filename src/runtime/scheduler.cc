@@ -167,9 +167,8 @@ void Scheduler::Impl::Admit() {
 }
 
 // One evaluation: the decode token of every sequence that has one (oldest first), then prompt
-// chunks within max_batch_tokens (with prefill_first: prompt chunks alone while any are left).
-// Out of blocks for a decode token, the youngest running sequence is preempted (recomputed
-// later; its tokens do not change).
+// chunks within max_batch_tokens. Out of blocks for a decode token, the youngest running
+// sequence is preempted (recomputed later; its tokens do not change).
 Status Scheduler::Impl::Step() {
   StepBatch batch;
   std::vector<Sequence*> in_batch;  // the sequences of batch.tables, in order
@@ -186,24 +185,8 @@ Status Scheduler::Impl::Step() {
     chunk_of.push_back(chunk);
     budget -= chunk;
   };
-  // Prompt chunks, oldest first, within the token budget and the blocks at hand.
-  auto add_prompts = [&] {
-    for (size_t i = 0; i < running.size() && budget > 0; ++i) {
-      Sequence& s = *running[i];
-      const int32_t left = int32_t(s.tokens.size()) - s.n_computed;
-      if (left <= 1) continue;  // decoding
-      int32_t chunk = std::min(left, budget);
-      Reserve(s, s.n_computed + chunk);
-      chunk = std::min(chunk, int32_t(s.table.size()) * kBlockTokens - s.n_computed);
-      if (chunk > 0) add(s, chunk);
-    }
-  };
-  // Prompts alone while any are left (when they got blocks: otherwise decoding goes on, and
-  // its preemptions free blocks).
-  if (opt.prefill_first) add_prompts();
-  const bool prompts_only = opt.prefill_first && !batch.entries.empty();
-  // The decode tokens (first, unless prompts_only).
-  for (size_t i = 0; i < running.size() && !prompts_only; ++i) {
+  // Decode tokens first.
+  for (size_t i = 0; i < running.size(); ++i) {
     Sequence& s = *running[i];
     if (s.n_computed != int32_t(s.tokens.size()) - 1 || budget <= 0) continue;
     bool ok = Reserve(s, s.n_computed + 1);
@@ -216,7 +199,16 @@ Status Scheduler::Impl::Step() {
     if (!ok) break;  // s itself went back to the queue (it was the youngest)
     add(s, 1);
   }
-  if (!opt.prefill_first) add_prompts();  // then prompt chunks in what is left
+  // Then prompt chunks, oldest first, within the token budget and the blocks at hand.
+  for (size_t i = 0; i < running.size() && budget > 0; ++i) {
+    Sequence& s = *running[i];
+    const int32_t left = int32_t(s.tokens.size()) - s.n_computed;
+    if (left <= 1) continue;  // decoding: done above
+    int32_t chunk = std::min(left, budget);
+    Reserve(s, s.n_computed + chunk);
+    chunk = std::min(chunk, int32_t(s.table.size()) * kBlockTokens - s.n_computed);
+    if (chunk > 0) add(s, chunk);
+  }
   if (batch.entries.empty()) {
     // Every running sequence is out of blocks: free the youngest's so the others can go on.
     if (running.size() > 1) Preempt(running.size() - 1);

@@ -8,7 +8,7 @@
 //
 // Threading: Submit, Cancel and stats() may be called from any thread. Callbacks run on the
 // scheduler thread: they must be quick (hand the event to the request's own thread) and must not
-// call back into the scheduler except Cancel and stats().
+// call back into the scheduler except Cancel.
 #pragma once
 
 #include <cstdint>
@@ -104,14 +104,7 @@ struct SchedulerOptions {
   int32_t max_sequences = 16;      // running at once; more wait in the queue
   int32_t max_queue = 256;         // waiting; beyond it Submit says ResourceExhausted
   int32_t max_batch_tokens = 512;  // tokens per step (decode tokens + prompt chunks)
-  // false (the default): every step carries the decode token of each running sequence, then
-  // prompt chunks in what is left of max_batch_tokens, so running streams keep their pace while
-  // new prompts are read and a new request's first token comes soon. true: while any admitted
-  // prompt has tokens left to evaluate, steps carry only prompt chunks; decoding resumes once
-  // every prompt is in (throughput of a burst of requests that arrive together, at the cost of
-  // the running streams' pace and of later first tokens). Tokens are the same either way.
-  bool prefill_first = false;
-  bool prefix_cache = true;  // reuse cached KV blocks of shared prompt prefixes
+  bool prefix_cache = true;        // reuse cached KV blocks of shared prompt prefixes
   // A pooled engine that can re-form over the nodes that answer (cluster::Engine::Reform).
   // Called on the scheduler thread after a failed step (with its error) and when RequestReform
   // was called (with Ok). Returns the executor to go on with, its KV cache empty (the scheduler

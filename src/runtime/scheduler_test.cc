@@ -9,7 +9,6 @@
 #include <cmath>
 #include <condition_variable>
 #include <future>
-#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -400,59 +399,6 @@ TEST_F(SchedulerTest, GreedyUnderLoadEqualsGreedyAlone) {
   EXPECT_EQ(st.kv_blocks_used, 0);
   EXPECT_GT(st.steps_total, 0);
   EXPECT_EQ(st.kv_block_tokens, 16);
-}
-
-// The two step policies: by default a step carries the running streams' decode tokens and the
-// prompt chunks together; with prefill_first, no step that evaluates a prompt carries a decode
-// token (a step's events are all first tokens or all later ones). The tokens are the run loop's
-// either way.
-TEST_F(SchedulerTest, PrefillFirstKeepsPromptStepsApartAndTheTokens) {
-  for (bool prefill_first : {false, true}) {
-    SCOPED_TRACE(prefill_first ? "prefill_first" : "mixed");
-    SchedulerOptions o;
-    o.max_batch_tokens = 8;  // the long prompt takes several steps
-    o.prefill_first = prefill_first;
-    Open(128, o);
-    struct Seen {
-      int64_t step;
-      int32_t index;
-    };
-    std::vector<Seen> seen;  // scheduler thread only, read after the requests end
-    const std::vector<std::vector<int32_t>> prompts = {Prompt(3, 1), Prompt(61, 2), Prompt(5, 3)};
-    const std::vector<GenerationParams> params = {Params(0.0f, 1, 30), Params(0.0f, 2, 6),
-                                                  Params(0.7f, 3, 12)};
-    std::vector<std::unique_ptr<Outcome>> outs;
-    for (size_t i = 0; i < prompts.size(); ++i) {
-      outs.push_back(std::make_unique<Outcome>());
-      Request r = MakeRequest(prompts[i], params[i], outs.back().get());
-      r.on_token = [o = outs.back().get(), &seen, this](const TokenEvent& e) {
-        o->events.push_back(e);
-        seen.push_back({sched_->stats().steps_total, e.index});
-        return Next::kContinue;
-      };
-      ASSERT_TRUE(sched_->Submit(std::move(r)).ok());
-    }
-    for (size_t i = 0; i < prompts.size(); ++i) {
-      outs[i]->done.get_future().wait();
-      EXPECT_EQ(outs[i]->tokens(), RunLoop(*m_.model, 128, prompts[i], params[i], eog_).tokens)
-          << "request " << i;
-    }
-    // Steps whose events mix a first token with later tokens.
-    std::map<int64_t, std::pair<int, int>> per_step;  // step -> (first tokens, later tokens)
-    for (const Seen& s : seen) {
-      auto& [first, later] = per_step[s.step];
-      (s.index == 0 ? first : later) += 1;
-    }
-    int mixed = 0;
-    for (const auto& [step, n] : per_step) mixed += n.first > 0 && n.second > 0 ? 1 : 0;
-    if (prefill_first) {
-      EXPECT_EQ(mixed, 0);
-    } else {
-      EXPECT_GT(mixed, 0);  // request 0 decodes while request 1's prompt goes in
-    }
-    sched_->Stop();
-    sched_.reset();
-  }
 }
 
 // A prompt that shares a prefix with an earlier request reuses its cached blocks (reported as
