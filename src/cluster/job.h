@@ -100,8 +100,8 @@ struct UpgradeSlot {
 Status SendUpgradeJob(comm::Group& g, uint64_t bytes, const gguf::Digest& digest);
 
 // `on_job` (optional) learns the job's pool id, epoch and rank 0's heartbeat interval as soon as
-// rank 0 sends them. `upgrade`
-// (optional): an upgrade job stages the new binary there (without it, upgrades are refused).
+// rank 0 sends them. `upgrade` (optional): an upgrade job stages the new binary there (without
+// it, upgrades are refused).
 // `keeper` (optional): the node's weights are kept there when the job ends, and the next job
 // whose plan gives this node the same shard of the same model uses them without loading (its
 // copied bytes count as memory the node offers; another shard or model releases them first).
