@@ -1,9 +1,8 @@
 // Highway version of Attention (attention.h), compiled once per SIMD target (foreach_target) and
 // dispatched once per call. Per group of rows and tile of positions: the tile's keys and values
-// are converted to f32 once (into L1), scores are a vector's width of positions at a time per
-// row where the target's blocks allow (one query load for them all, their sums gathered into one
-// vector), else 4 at a time, the softmax update is vectorized, and each row's output accumulates
-// the tile's values in registers, 4 vectors of the value width at a time.
+// are converted to f32 once (into L1), scores are 4 positions at a time per row (one query load
+// for 4 keys), the softmax update is vectorized, and each row's output accumulates the tile's
+// values in registers, 4 vectors of the value width at a time.
 #include "kernels/attention.h"
 
 #include <algorithm>
@@ -47,81 +46,12 @@ void F16RowToF32(const uint16_t* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] = F16ToF32(x[i]);
 }
 
-// Targets whose vectors are a fixed number of 128-bit blocks (x86's 1, 2 or 4; NEON's 1): there
-// the scores of N keys come out of N accumulators in one vector, by adding lanes in pairs
-// (interleaves within blocks, then halves and blocks), instead of one SumOfLanes per key.
-#undef SHOAL_ATTN_BLOCK_SUMS
-#if (HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2) || HWY_TARGET == HWY_NEON
-#define SHOAL_ATTN_BLOCK_SUMS 1
-#else
-#define SHOAL_ATTN_BLOCK_SUMS 0
-#endif
-
-#if SHOAL_ATTN_BLOCK_SUMS
-using VF = hn::Vec<DF>;
-
-// Each 128-bit block of the result: [sum of a0's 4 lanes there, a1's, a2's, a3's].
-HWY_INLINE VF BlockSums4(VF a0, VF a1, VF a2, VF a3) {
-  const DF d;
-  const hn::Repartition<double, DF> dd;
-  const VF p01 = hn::Add(hn::InterleaveLower(d, a0, a1), hn::InterleaveUpper(d, a0, a1));
-  const VF p23 = hn::Add(hn::InterleaveLower(d, a2, a3), hn::InterleaveUpper(d, a2, a3));
-  const auto w01 = hn::BitCast(dd, p01), w23 = hn::BitCast(dd, p23);
-  return hn::Add(hn::BitCast(d, hn::InterleaveLower(dd, w01, w23)),
-                 hn::BitCast(d, hn::InterleaveUpper(dd, w01, w23)));
-}
-
-// Lane u of the result: the sum of acc[u]'s lanes (N = Lanes: 4, 8 or 16 accumulators).
-template <size_t N>
-HWY_INLINE VF LaneSums(const VF* acc) {
-  const DF d;
-  if constexpr (N == 4) {
-    return BlockSums4(acc[0], acc[1], acc[2], acc[3]);
-  } else if constexpr (N == 8) {
-    const VF u0 = BlockSums4(acc[0], acc[1], acc[2], acc[3]);
-    const VF u1 = BlockSums4(acc[4], acc[5], acc[6], acc[7]);
-    return hn::Add(hn::ConcatLowerLower(d, u1, u0), hn::ConcatUpperUpper(d, u1, u0));
-  } else {
-    static_assert(N == 16, "128, 256 or 512-bit vectors");
-    // Keys 0-3, 8-11, 4-7, 12-15: the block shuffles below put them back in order.
-    const VF u0 = BlockSums4(acc[0], acc[1], acc[2], acc[3]);
-    const VF u1 = BlockSums4(acc[8], acc[9], acc[10], acc[11]);
-    const VF u2 = BlockSums4(acc[4], acc[5], acc[6], acc[7]);
-    const VF u3 = BlockSums4(acc[12], acc[13], acc[14], acc[15]);
-    // Halves added: w01's blocks hold u0's then u1's two partial sums, w23's u2's then u3's.
-    const VF w01 = hn::Add(hn::ConcatLowerLower(d, u1, u0), hn::ConcatUpperUpper(d, u1, u0));
-    const VF w23 = hn::Add(hn::ConcatLowerLower(d, u3, u2), hn::ConcatUpperUpper(d, u3, u2));
-    const VF even = hn::OddEvenBlocks(hn::SwapAdjacentBlocks(w23), w01);
-    const VF odd = hn::OddEvenBlocks(w23, hn::SwapAdjacentBlocks(w01));
-    return hn::Add(even, odd);  // blocks: u0, u2, u1, u3 = keys 0-3, 4-7, 8-11, 12-15
-  }
-}
-#endif
-
 // s[j] = scale * q . kf[j] for j < n (kf rows of dk floats).
 void Scores(const float* q, const float* kf, int64_t dk, int64_t n, float scale, float* s) {
   const DF d;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
   const int64_t dv = dk / N * N;
   int64_t j = 0;
-#if SHOAL_ATTN_BLOCK_SUMS
-  constexpr int64_t kN = int64_t(hn::MaxLanes(DF()));
-  for (; j + kN <= n; j += kN) {
-    const float* k0 = kf + j * dk;
-    VF acc[kN];
-    for (int64_t u = 0; u < kN; ++u) acc[u] = hn::Zero(d);
-    for (int64_t x = 0; x < dv; x += kN) {
-      const VF qv = hn::LoadU(d, q + x);
-      for (int64_t u = 0; u < kN; ++u)
-        acc[u] = hn::MulAdd(qv, hn::LoadU(d, k0 + u * dk + x), acc[u]);
-    }
-    hn::StoreU(LaneSums<size_t(kN)>(acc), d, s + j);
-    for (int64_t u = 0; u < kN; ++u) {
-      for (int64_t x = dv; x < dk; ++x) s[j + u] += q[x] * k0[u * dk + x];
-      s[j + u] *= scale;
-    }
-  }
-#endif
   for (; j + 4 <= n; j += 4) {
     const float* k0 = kf + j * dk;
     auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
