@@ -60,7 +60,8 @@ struct Args {
 
 thread_local std::vector<TokSide> g_side;
 
-#include "kernels/dpbusd_avx512-inl.h"  // NOLINT(build/include)
+#include "kernels/dpbusd_avx512-inl.h"         // NOLINT(build/include)
+#include "kernels/repacked_grid_avx512-inl.h"  // NOLINT(build/include)
 
 // The top 2 bits at bits 2c, 2c + 1 of each byte of h, moved to bits 4-5 (16-bit shifts: what
 // crosses into a neighbouring byte lands outside bits 4-5 and is masked off).
@@ -141,41 +142,7 @@ HWY_INLINE void TileZ(const Args& a, const uint8_t* g0, const uint8_t* g1, int64
       acc[j] = _mm512_fmadd_ps(fs[j], _mm512_mul_ps(dv, _mm512_set1_ps(sd[j]->dx)), acc[j]);
     }
   }
-  for (int j = 0; j < NT; ++j) {
-    float* out = a.y + (t + j) * a.ldy + row;
-    _mm256_storeu_ps(out, _mm512_castps512_ps256(acc[j]));
-    if (two) {
-      _mm256_storeu_ps(out + kRepackRows,
-                       _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[j]), 1)));
-    }
-  }
-}
-
-template <int NT = 4>
-HWY_INLINE void TileN(const Args& a, const uint8_t* g0, const uint8_t* g1, int64_t row, int64_t t,
-                      int nt, bool two) {
-  if constexpr (NT >= 1) {
-    if (nt == NT) return TileZ<NT>(a, g0, g1, row, t, two);
-    TileN<NT - 1>(a, g0, g1, row, t, nt, two);
-  }
-}
-
-// Rows [r0, r1) in chunks of 2 groups (a lone last group runs as both halves, its copy not
-// stored), each chunk x all tokens in tiles of nearly equal width, at most 4.
-void Grid(const Args& a, int64_t n_tok, int64_t r0, int64_t r1) {
-  constexpr int64_t kNtMax = 4;
-  const int64_t P = (n_tok + kNtMax - 1) / kNtMax, base = n_tok / P, extra = n_tok % P;
-  for (int64_t r = r0; r < r1; r += 2 * kRepackRows) {
-    const bool two = r + 2 * kRepackRows <= r1;
-    const uint8_t* g0 = a.Wp + (r / kRepackRows) * a.group_bytes;
-    const uint8_t* g1 = two ? g0 + a.group_bytes : g0;
-    int64_t t = 0;
-    for (int64_t p = 0; p < P; ++p) {
-      const int nt = static_cast<int>(base + (p < extra ? 1 : 0));
-      TileN(a, g0, g1, r, t, nt, two);
-      t += nt;
-    }
-  }
+  StoreTileZ<NT>(a, acc, row, t, two);
 }
 
 }  // namespace q6k
