@@ -232,6 +232,31 @@ TEST(JobParse, FieldsOutOfRangeOrInconsistentAreRefused) {
   }
 }
 
+// The pool id and epoch go as 1 to 16 lowercase hex digits: they come back as sent, and any
+// other text is refused.
+TEST(JobParse, PoolAndEpochAreHexDigits) {
+  JobMessage m;
+  m.ok = true;
+  m.model_path = "/m/model.gguf";
+  m.model_id = Xxh("m");
+  m.part_bytes = {1000};
+  m.n_ctx = 64;
+  m.pool = 0xfedcba9876543210ull;
+  m.epoch = 7;
+  m.plan = nlohmann::json::parse(PlanJson(2, 1, 64));
+  auto back = ParseJob(JobText(m), 2);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->pool, m.pool);
+  EXPECT_EQ(back->epoch, 7u);
+  for (const char* field : {"pool", "epoch"}) {
+    for (const char* bad : {"", "12345678901234567", "ABC", "-1", "0x12"}) {
+      nlohmann::json j = nlohmann::json::parse(JobText(m));
+      j[field] = bad;
+      EXPECT_EQ(ParseJob(j.dump(), 2).status().code(), StatusCode::kCorrupt) << field << " " << bad;
+    }
+  }
+}
+
 // The scheduler's KV cache size, the job's I/O timeout and rank 0's heartbeat interval are bounded
 // before anything is loaded.
 TEST(JobParse, BadKvBlocksAndTimeoutsAreRefused) {
