@@ -248,9 +248,18 @@ class ChatOutputParser::Impl {
         args_seen_ += t;
         return;
       }
-      case St::kSection:
-        if (!Trim(t).empty()) EmitContent(t);
+      case St::kSection: {
+        // Stray text between calls is content; whitespace is emitted only once text follows
+        // it, so the result does not depend on where the stream was cut.
+        section_ws_ += t;
+        size_t end = section_ws_.size();
+        while (end > 0 && IsWs(section_ws_[end - 1])) --end;
+        if (end > 0) {
+          EmitContent(section_ws_.substr(0, end));
+          section_ws_.erase(0, end);
+        }
         return;
+      }
       default:
         pending_ += t;
         return;
@@ -258,6 +267,7 @@ class ChatOutputParser::Impl {
   }
 
   void Transition(int action, std::string_view marker) {
+    section_ws_.clear();
     switch (st_) {
       case St::kContent:
         if (action == 0) {
@@ -350,6 +360,7 @@ class ChatOutputParser::Impl {
         break;
     }
     pending_.clear();
+    section_ws_.clear();
   }
 
   // --- emission ---
@@ -493,6 +504,7 @@ class ChatOutputParser::Impl {
   ChatParseOptions opts_;
   St st_;
   std::string buf_, pending_, args_seen_;
+  std::string section_ws_;  // whitespace held back inside a tool-calls section
   bool content_started_ = false, reasoning_started_ = false;
   bool skip_ws_ = false;  // drop whitespace before the next content (after a tool call)
   int32_t index_ = 0;

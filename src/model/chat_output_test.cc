@@ -262,6 +262,21 @@ TEST(ChatOutput, KimiK2ToolCallsKeepTheirIds) {
   EXPECT_EQ(m.tool_calls[1].name, "search");
 }
 
+TEST(ChatOutput, StrayTextInAToolSectionDoesNotDependOnTheSplit) {
+  // Found by jinja_fuzz: whitespace before stray text in a section was dropped when the
+  // stream was cut between them, and kept when it was not.
+  for (const std::string text :
+       {"<|tool_calls_section_begin|>\nn", "<|tool_calls_section_begin|>\nn \nm \n",
+        "<|tool_calls_section_begin|> a <|tool_call_begin|>functions.f:0"
+        "<|tool_call_argument_begin|>{}<|tool_call_end|>\n b\n<|tool_calls_section_end|>x"}) {
+    ChatMessage m = ParseAllWays(ChatFormat::kKimiK2, Tools(), text);
+    EXPECT_FALSE(m.content.empty()) << text;
+  }
+  EXPECT_EQ(
+      ParseWhole(ChatFormat::kKimiK2, Tools(), "<|tool_calls_section_begin|>\nn \nm \n").content,
+      "\nn \nm");
+}
+
 TEST(ChatOutput, Llama3JsonReplyIsAToolCall) {
   const std::string text = " {\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}";
   ChatMessage m = ParseAllWays(ChatFormat::kLlama3, Tools(), text);
