@@ -7,6 +7,7 @@
 #include "base/sysinfo.h"
 #include "cli_common.h"
 #include "int8peak.h"
+#include "kernels/amx.h"
 #include "membw.h"
 #include "model/arch.h"
 #include "parallel/cost.h"
@@ -138,11 +139,12 @@ double MatMulOpsPerToken(const Engine& e) {
   return 2.0 * macs;
 }
 
-double Int8PeakGops(const nlohmann::json& machine, int n_threads) {
+double Int8PeakGops(const nlohmann::json& machine, int n_threads, bool amx) {
   double best = 0;
   int best_threads = 0;
   if (!machine.contains("int8_peak")) return 0;
   for (const auto& p : machine["int8_peak"]) {
+    if ((p["path"].get<std::string>() == "amx_int8") != amx) continue;
     const int t = p["n_threads"].get<int>();
     if (t > n_threads || t < best_threads) continue;
     if (t > best_threads) best = 0, best_threads = t;
@@ -172,10 +174,12 @@ nlohmann::json MachineJson(const std::vector<int>& threads, size_t membw_bytes, 
                      {"n_threads", p.n_threads},
                      {"gops", p.gops},
                      {"gops_per_thread", p.gops / p.n_threads}});
+    if (p.path == "amx_int8") continue;  // the matrix unit: reported, not the vector peak
     if (p.gops / p.n_threads > best) best = p.gops / p.n_threads, best_path = p.path;
   }
   m["int8_peak"] = peaks;
   m["int8_peak_path"] = best_path;
+  m["amx_int8"] = kernels::AmxAvailable();  // the matmuls' AMX tiles can run here
   return m;
 }
 

@@ -47,10 +47,11 @@ double Median(std::vector<double> v);
 // CPU name, cores, memory, and the read bandwidth at each thread count (a STREAM-like sum over
 // `membw_bytes`).
 // Also the int8 peak (int8peak.h) of every path at each thread count: "int8_peak": [{"path",
-// "n_threads", "gops", "gops_per_thread"}...], and "int8_peak_path": the fastest.
+// "n_threads", "gops", "gops_per_thread"}...], and "int8_peak_path": the fastest vector path.
 nlohmann::json MachineJson(const std::vector<int>& threads, size_t membw_bytes, bool quiet);
-// The fastest path's GOPS at n_threads (or the most threads measured below it); 0 if none.
-double Int8PeakGops(const nlohmann::json& machine, int n_threads);
+// The fastest vector path's GOPS at n_threads (or the most threads measured below it), or with
+// amx the AMX tiles' ("amx_int8"); 0 if none.
+double Int8PeakGops(const nlohmann::json& machine, int n_threads, bool amx = false);
 nlohmann::json ModelJson(const std::string& label, const std::string& path, const Engine& e);
 
 void PrintTable(const nlohmann::json& bench);

@@ -26,6 +26,7 @@
 #include "comm/channel.h"
 #include "format/gguf.h"
 #include "gen_model.h"
+#include "kernels/amx.h"
 #include "membw.h"
 #include "model/config.h"
 #include "model/generate.h"
@@ -44,6 +45,7 @@ struct Opts {
   std::string streams = "1,4,8,16";
   std::string depths = "0";         // --depth: context already in the cache before each run
   std::string attention = "tiled";  // --attention: tiled, naive (runtime/attention.h)
+  std::string matmul;               // --matmul: amx, vector (kernels/amx.h); empty: the default
   bool busy_poll = false;
   int n_decode = 32;
   int n_prompt = 64;
@@ -205,6 +207,22 @@ Status Bench(const Opts& o) {
         a, a == "tiled" ? runtime::AttentionPath::kTiled : runtime::AttentionPath::kNaive);
   }
   if (paths.empty()) return InvalidArgument("--attention is empty");
+  // Matmul paths, side by side: the AMX tiles or the vector tiles (empty: what this process uses).
+  std::vector<std::string> matmuls = SplitComma(o.matmul);
+  for (const std::string& m : matmuls) {
+    if (m != "amx" && m != "vector") {
+      return InvalidArgument("--matmul takes amx and vector, not '" + m + "'");
+    }
+    if (m == "amx" && !kernels::AmxAvailable()) {
+      return InvalidArgument("--matmul amx: this CPU or OS has no AMX int8 tiles");
+    }
+  }
+  if (matmuls.empty()) matmuls.push_back(kernels::AmxEnabled() ? "amx" : "vector");
+  const bool amx_default = kernels::AmxEnabled();
+  std::vector<std::tuple<std::string, runtime::AttentionPath, std::string>> runs;
+  for (const auto& [name, path] : paths) {
+    for (const std::string& m : matmuls) runs.emplace_back(name, path, m);
+  }
   const std::vector<std::string> splits = SplitComma(o.experts);
   for (const std::string& x : splits) SHOAL_RETURN_IF_ERROR(parallel::ParseExpertSplit(x).status());
   if (splits.empty()) return InvalidArgument("--experts is empty");
@@ -285,18 +303,19 @@ Status Bench(const Opts& o) {
           // Each depth's context is filled once (by the first path), then every path runs from
           // it, one after the other.
           for (const int depth : depths) {
-            for (size_t pi = 0; pi < paths.size(); ++pi) {
-              const auto& [path_name, attention_path] = paths[pi];
+            for (size_t pi = 0; pi < runs.size(); ++pi) {
+              const auto& [path_name, attention_path, matmul] = runs[pi];
               runtime::SetAttentionPath(attention_path);
-              SHOAL_ASSIGN_OR_RETURN(BenchResult r, MeasureEngine(*e, o.n_prompt, o.n_decode,
-                                                                  o.reps, depth, /*fill=*/pi == 0));
+              kernels::SetAmx(matmul == "amx");
+              auto measured =
+                  MeasureEngine(*e, o.n_prompt, o.n_decode, o.reps, depth, /*fill=*/pi == 0);
               runtime::SetAttentionPath(runtime::AttentionPath::kTiled);
+              kernels::SetAmx(amx_default);
+              SHOAL_ASSIGN_OR_RETURN(BenchResult r, std::move(measured));
               const double gb_s = r.tg_tok_s_median * WeightBytesPerToken(*e) / 1e9;
-              nlohmann::json where = {{"model", label},
-                                      {"n_threads", t},
-                                      {"nodes", nodes},
-                                      {"n_depth", depth},
-                                      {"attention", path_name}};
+              nlohmann::json where = {{"model", label},         {"n_threads", t},
+                                      {"nodes", nodes},         {"n_depth", depth},
+                                      {"attention", path_name}, {"matmul", matmul}};
               if (!transport.empty()) where["transport"] = transport;
               if (!link.empty()) where["link_security"] = link;
               if (!split.empty()) where["experts"] = split;
@@ -310,6 +329,12 @@ Status Bench(const Opts& o) {
                 const double gops = r.pp_tok_s_median * MatMulOpsPerToken(*e) / 1e9;
                 pp["matmul_gops"] = gops;
                 pp["prefill_share_of_int8_peak"] = gops / peak;
+                // With the AMX tiles on, also against their own peak.
+                if (const double amx = Int8PeakGops(out["machine"], std::min(nodes * t, n_cores),
+                                                    /*amx=*/true);
+                    amx > 0 && matmul == "amx") {
+                  pp["prefill_share_of_amx_peak"] = gops / amx;
+                }
               }
               tg.update({{"test", "tg" + std::to_string(o.n_decode)},
                          {"tok_s", r.tg_tok_s_median},
@@ -404,6 +429,10 @@ Action RegisterBench(CLI::App& app) {
                   "attention paths to measure: tiled (the default), naive (the path before the "
                   "tiled kernel), e.g. tiled,naive")
       ->capture_default_str();
+  sub->add_option("--matmul", o->matmul,
+                  "matmul paths to measure side by side: amx (Intel AMX int8 tiles, where the CPU "
+                  "and OS have them: the default there), vector (the AVX/NEON tiles), e.g. "
+                  "amx,vector");
   sub->add_option("--streams", o->streams, "--serve: concurrent streams to measure")
       ->capture_default_str();
   sub->add_flag("--json", o->json, "print one JSON object");

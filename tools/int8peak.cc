@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "cli_common.h"
+#include "kernels/amx.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -169,6 +170,8 @@ std::vector<Path> Paths() {
 #if defined(__ARM_FEATURE_DOTPROD)
   p.push_back({"neon_sdot", 2.0 * 16 * kAcc, LoopSdot});
 #endif
+  // AMX int8 tiles (kernels/amx.h), where the CPU and OS have them: 4 x 16384 per iteration.
+  if (kernels::AmxAvailable()) p.push_back({"amx_int8", 2.0 * 16384 * 4, kernels::AmxPeakLoop});
   p.push_back({"scalar", 2.0 * 64, LoopScalar});
   return p;
 }

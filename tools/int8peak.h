@@ -3,7 +3,9 @@
 // a loop of independent multiply-accumulates on registers (no memory traffic): AVX512-VNNI
 // vpdpbusd on 512-bit registers ("avx512_vnni_512"), vpdpbusd on 256-bit registers (AVX-VNNI,
 // else AVX512-VNNI with VL: "vnni_256"), AVX2's maddubs + madd + add ("avx2_maddubs"), NEON's
-// sdot where the build targets it ("neon_sdot"), and a plain C++ loop ("scalar") everywhere.
+// sdot where the build targets it ("neon_sdot"), AMX's int8 tile products where the CPU and OS
+// have them ("amx_int8": a matrix unit beside the vector units, reported on its own), and a plain
+// C++ loop ("scalar") everywhere.
 // One multiply-accumulate of two int8 values counts as 2 operations.
 #pragma once
 

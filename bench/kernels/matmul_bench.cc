@@ -16,9 +16,10 @@
 // --layouts: "plain" runs MatMul on GGUF rows, "x8" runs MatMulRepacked on the row-interleaved
 // layout (q4_0 / q8_0 only), side by side in one run.
 //
-// --tiles: for the q4_0 / q8_0 x8 kernels at n_tok > 1, "batch" runs the batch tiles (the
-// default), "legacy" the tiles as they were before them (repack.h SetSmallBatchTiles), side by
-// side in one run; the other types ignore it (run once).
+// --tiles: for the q4_0 / q8_0 x8 kernels at n_tok > 1, "amx" runs the AMX tiles where the CPU
+// and OS have them (amx.h; skipped elsewhere), "batch" the AVX batch tiles (AMX off), "legacy"
+// the tiles as they were before them (repack.h SetSmallBatchTiles), side by side in one run
+// (default: amx,batch); the other types ignore it (run once).
 //
 // Before the matmuls, one JSON line with the int8 ceiling of the core (int8_peak.h: a tight
 // vpdpbusd loop at --threads threads at once); each matmul line then gives "int8_peak_share",
@@ -40,6 +41,7 @@
 
 #include "base/thread_pool.h"
 #include "int8_peak.h"
+#include "kernels/amx.h"
 #include "kernels/int8_dot.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
@@ -69,7 +71,7 @@ struct Options {
   std::vector<int64_t> n_toks = {1, 64};
   std::vector<std::string> layouts = {"plain", "x8"};
   std::vector<std::string> int8;  // empty: the CPU's best
-  std::vector<std::string> tiles = {"batch"};
+  std::vector<std::string> tiles = {"amx", "batch"};
 };
 
 std::vector<std::string> SplitComma(const std::string& v) {
@@ -236,12 +238,14 @@ int main(int argc, char** argv) {
         for (Int8Dot p : paths) {
           shoal::kernels::SetInt8Dot(p);
           for (const std::string& tl : o.tiles) {
+            if (shoal::kernels::SetAmx(tl == "amx") != (tl == "amx")) continue;
             shoal::kernels::SetSmallBatchTiles(tl != "legacy");
             Bench(o, *t, n_tok, x8, tiled ? tl : "-", pool, peak.gops);
             if (!tiled) break;
           }
         }
         shoal::kernels::SetSmallBatchTiles(true);
+        shoal::kernels::SetAmx(true);
       }
     }
   }

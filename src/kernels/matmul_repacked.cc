@@ -20,6 +20,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/amx.h"
 #include "kernels/blocks.h"
 #include "kernels/int8_dot.h"
 #include "kernels/matmul.h"
@@ -583,6 +584,12 @@ void MatMulRepackedT(DType w, const void* Wp, int64_t k, const void* xq, int64_t
                  ldy};
   const bool q4 = w == DType::kQ4_0;
 #if SHOAL_RP_AVX2
+  // AMX tiles (amx.h) where the CPU and OS have them: bit-identical to the tiles below, which
+  // finish the rows they leave (at most one group).
+  if (n_tok >= kAmxMinTokens && AmxEnabled()) {
+    r0 = internal::MatMulRepackedQ32Amx(q4, Wp, k, xq, n_tok, y, ldy, r0, r1);
+    if (r0 >= r1) return;
+  }
   if (q4) {
     RpGrid<true>(a, n_tok, r0, r1);
   } else {

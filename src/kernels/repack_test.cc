@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/amx.h"
 #include "kernels/int8_dot.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
@@ -273,6 +274,45 @@ TEST(Repack, Int8DotPathsBitIdentical) {
     }
   }
   SetInt8Dot(BestInt8Dot());
+}
+
+// The AMX tiles (amx.h; where the CPU and OS have them) against the vector tiles: bit-identical
+// for token counts around the tile (16) and its padding, odd and even block counts, and row
+// ranges that start on an odd group or leave one over (which the vector tiles finish). Also each
+// token alone (decode, never AMX) equals its row of the batch.
+TEST(Repack, AmxBitIdenticalToVectorTiles) {
+  std::printf("AMX int8 tiles: %s\n", AmxAvailable() ? "under test" : "not available here");
+  if (!AmxAvailable()) GTEST_SKIP() << "no AMX int8 tiles on this CPU or OS";
+  for (DType t : {DType::kQ4_0, DType::kQ8_0}) {
+    for (int64_t nb : {8, 9}) {
+      for (int64_t n_tok :
+           {kAmxMinTokens, kAmxMinTokens + 1, int64_t{47}, int64_t{64}, int64_t{100}}) {
+        const int64_t rows = 56, k = 32 * nb;
+        const Packed p = Make(t, rows, k, n_tok, static_cast<uint32_t>(7 * n_tok + nb));
+        const size_t xrb = ActivationRowBytes(t, k);
+        for (const auto& [r0, r1] : {std::pair<int64_t, int64_t>{0, rows}, {8, rows}, {8, 48}}) {
+          std::vector<float> out[2];
+          for (int amx = 0; amx < 2; ++amx) {
+            ASSERT_EQ(SetAmx(amx == 1), amx == 1);
+            out[amx].assign(n_tok * rows, -1.0f);
+            MatMulRepacked(t, p.wp.data(), k, p.xq.data(), n_tok, out[amx].data(), rows, r0, r1);
+          }
+          const std::string what = std::string(DTypeName(t)) + " nb=" + std::to_string(nb) +
+                                   " n_tok=" + std::to_string(n_tok) + " rows " +
+                                   std::to_string(r0) + ".." + std::to_string(r1);
+          ASSERT_EQ(out[1], out[0]) << what;
+          for (int64_t tok : {int64_t{0}, n_tok / 2, n_tok - 1}) {
+            std::vector<float> one(rows, 0.0f);
+            MatMulRepacked(t, p.wp.data(), k, p.xq.data() + tok * xrb, 1, one.data(), rows, r0, r1);
+            for (int64_t r = r0; r < r1; ++r) {
+              ASSERT_EQ(out[1][tok * rows + r], one[r]) << what << " token " << tok;
+            }
+          }
+        }
+      }
+    }
+  }
+  SetAmx(true);
 }
 
 }  // namespace

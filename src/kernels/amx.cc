@@ -1,0 +1,336 @@
+// AMX int8 tiles for the x8 q4_0 / q8_0 batch matmul (amx.h).
+//
+// A panel is 16 weight rows (two x8 groups). Its blocks are unpacked once per call into the
+// B-tile layout (per block of 32 values: 8 tile rows of 64 bytes, row k holding values 4k..4k+3
+// of each of the 16 weight rows: q4_0's nibbles as unsigned bytes 0..15, q8_0's bytes as they
+// are) with the 16 rows' block scales as floats beside them. Then every tile of 16 tokens runs
+// over the blocks: the A tile is the 16 tokens' int8 activations of the block, read in place
+// (row stride: the activation row), one TDPBSUD (q4_0: signed x unsigned) or TDPBSSD (q8_0)
+// gives the block's exact integer dots for 16 tokens x 16 rows, and AVX-512 finishes them as the
+// AVX tiles do: s = dot - 8 sum(x) for q4_0, then acc = fma(float(s), d_w * d_x, acc), block by
+// block in order. The integer sums are exact and the float steps are the same operations in the
+// same order, so every output is bit-identical to the AVX tiles' (and to the token decoded
+// alone). Two sets of tiles alternate between blocks, so the next block's tile product runs
+// while AVX-512 finishes the last one. A last partial tile of tokens reads a zero-padded copy.
+#include "kernels/amx.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "kernels/blocks.h"
+#include "kernels/repack.h"
+
+#if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
+#define SHOAL_HAVE_AMX 1
+#include <cpuid.h>
+#include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#else
+#define SHOAL_HAVE_AMX 0
+#endif
+
+namespace shoal::kernels {
+
+#if SHOAL_HAVE_AMX
+// GCC 12's AVX-512 headers build some results from a deliberately undefined vector (as Highway,
+// which silences the same warning around its own uses of them).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+namespace {
+
+constexpr long kArchReqXcompPerm = 0x1023;  // arch_prctl: request a dynamic xstate feature
+constexpr long kXfeatureXtiledata = 18;
+
+bool Detect() {
+  unsigned a, b, c, d;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  const bool tile = d & (1u << 24), int8 = d & (1u << 25);
+  const bool avx512 = (b & (1u << 16)) && (b & (1u << 30)) && (b & (1u << 31)) &&
+                      (b & (1u << 17));  // F, BW, VL, DQ
+  if (!tile || !int8 || !avx512) return false;
+  // The OS must enable the tile state in XCR0 (bits 17, 18) and grant it to this process.
+  unsigned lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  if ((lo & (3u << 17)) != (3u << 17)) return false;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+}
+
+bool FromEnv() {
+  const char* v = std::getenv("SHOAL_AMX");
+  return v == nullptr || std::strcmp(v, "0") != 0;
+}
+
+std::atomic<bool>& Enabled() {
+  static std::atomic<bool> on{AmxAvailable() && FromEnv()};
+  return on;
+}
+
+#define SHOAL_AMX_TARGET \
+  __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512dq,f16c,fma")))
+
+struct alignas(64) TileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+// Tiles 0-2 and 3-5: A (16 tokens x 32 bytes), B (8 x 64 bytes), C (16 x 16 int32).
+TileConfig MakeConfig() {
+  TileConfig cfg;
+  for (int set = 0; set < 2; ++set) {
+    cfg.rows[3 * set + 0] = 16, cfg.colsb[3 * set + 0] = 32;
+    cfg.rows[3 * set + 1] = 8, cfg.colsb[3 * set + 1] = 64;
+    cfg.rows[3 * set + 2] = 16, cfg.colsb[3 * set + 2] = 64;
+  }
+  return cfg;
+}
+
+constexpr int kTileTok = 16;
+constexpr int64_t kChunkTiles = 8;        // token tiles per pass over the panels (128 tokens)
+constexpr size_t kPanelBlockBytes = 512;  // one block of 16 rows in the B-tile layout
+
+struct Scratch {
+  std::vector<uint8_t> panel;  // nb * 512 bytes, aligned inside
+  std::vector<uint8_t> dw;     // nb * 16 floats: the panel's block scales, aligned inside
+  std::vector<uint8_t> dx;     // activation scales as floats: [token tile][block][16]
+  std::vector<uint8_t> xa;     // activations in the A-tile layout: [token tile][block][16][32]
+};
+
+thread_local Scratch g_scratch;
+
+uint8_t* Aligned(std::vector<uint8_t>& v, size_t bytes) {
+  if (v.size() < bytes + 63) v.resize(bytes + 63);
+  const uintptr_t p = reinterpret_cast<uintptr_t>(v.data());
+  return reinterpret_cast<uint8_t*>((p + 63) & ~uintptr_t{63});
+}
+
+// Unpacks the 16 rows of groups g0 and g1 (x8 layout) into the B-tile layout and their scales.
+template <bool kQ4>
+SHOAL_AMX_TARGET void PackPanel(const uint8_t* g0, const uint8_t* g1, size_t col_bytes, int64_t nb,
+                                uint8_t* panel, float* dw) {
+  const __m512i m4 = _mm512_set1_epi8(0xF), k8 = _mm512_set1_epi8(8);
+  for (int64_t ib = 0; ib < nb; ++ib) {
+    const uint8_t* c0 = g0 + ib * col_bytes;
+    const uint8_t* c1 = g1 + ib * col_bytes;
+    uint8_t* out = panel + ib * kPanelBlockBytes;
+    const __m256i d = _mm256_inserti128_si256(
+        _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c0))),
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(c1)), 1);
+    _mm512_storeu_ps(dw + 16 * ib, _mm512_cvtph_ps(d));
+    for (int c = 0; c < (kQ4 ? 4 : 8); ++c) {
+      const size_t o = 2 * kRepackRows + 32 * c;
+      const __m512i v = _mm512_inserti64x4(
+          _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c0 + o))),
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c1 + o)), 1);
+      if constexpr (kQ4) {
+        _mm512_store_si512(out + 64 * c, _mm512_sub_epi8(_mm512_and_si512(v, m4), k8));
+        _mm512_store_si512(out + 64 * (4 + c),
+                           _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4), m4), k8));
+      } else {
+        _mm512_store_si512(out + 64 * c, v);
+      }
+    }
+  }
+}
+
+// One block's tile product into tile set S (tiles 3S .. 3S + 2).
+template <int S>
+SHOAL_AMX_TARGET inline void Product(const uint8_t* a, size_t lda, const uint8_t* b) {
+  if constexpr (S == 0) {
+    _tile_loadd(0, a, lda);
+    _tile_loadd(1, b, 64);
+    _tile_zero(2);
+    _tile_dpbssd(2, 0, 1);
+  } else {
+    _tile_loadd(3, a, lda);
+    _tile_loadd(4, b, 64);
+    _tile_zero(5);
+    _tile_dpbssd(5, 3, 4);
+  }
+}
+
+template <int S>
+SHOAL_AMX_TARGET inline void StoreC(int32_t* c) {
+  if constexpr (S == 0) {
+    _tile_stored(2, c, 64);
+  } else {
+    _tile_stored(5, c, 64);
+  }
+}
+
+// acc[m] = fma(float(c[m]), dw * dx[m], acc[m]) for the 16 tokens of the tile.
+SHOAL_AMX_TARGET __attribute__((always_inline)) inline void Finish(const int32_t* c,
+                                                                   const float* dw, const float* dx,
+                                                                   __m512 acc[kTileTok]) {
+  const __m512 w = _mm512_load_ps(dw);
+#pragma GCC unroll 16
+  for (int m = 0; m < kTileTok; ++m) {
+    acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + 16 * m)),
+                             _mm512_mul_ps(w, _mm512_set1_ps(dx[m])), acc[m]);
+  }
+}
+
+// 16 tokens (their activations at a and scales at dx, in the tile layout [block][16 tokens])
+// x one panel: y rows [row, row + 16) of the first n_out tokens. Meanwhile pf_bytes from pf (the
+// next panel's weights) are prefetched into L2, spread over the blocks.
+SHOAL_AMX_TARGET void TokenTile(const uint8_t* a, const uint8_t* panel, const float* dw,
+                                const float* dx, int64_t nb, float* y, int64_t ldy, int n_out,
+                                const uint8_t* pf, size_t pf_bytes) {
+  alignas(64) int32_t c[2][kTileTok * 16];
+  __m512 acc[kTileTok];
+#pragma GCC unroll 16
+  for (int m = 0; m < kTileTok; ++m) acc[m] = _mm512_setzero_ps();
+  constexpr size_t kA = kTileTok * 32;  // A-tile bytes of one block
+  const size_t pf_lines = pf_bytes / 64;
+  size_t pf_done = 0;
+  Product<0>(a, 32, panel);
+  for (int64_t ib = 0; ib < nb; ib += 2) {
+    for (const size_t until = pf_lines * static_cast<size_t>(ib + 2) / static_cast<size_t>(nb);
+         pf_done < until && pf_done < pf_lines; ++pf_done) {
+      _mm_prefetch(reinterpret_cast<const char*>(pf + 64 * pf_done), _MM_HINT_T1);
+    }
+    const bool two = ib + 1 < nb;
+    if (two) Product<1>(a + (ib + 1) * kA, 32, panel + (ib + 1) * kPanelBlockBytes);
+    StoreC<0>(c[0]);
+    Finish(c[0], dw + 16 * ib, dx + kTileTok * ib, acc);
+    if (two) {
+      if (ib + 2 < nb) Product<0>(a + (ib + 2) * kA, 32, panel + (ib + 2) * kPanelBlockBytes);
+      StoreC<1>(c[1]);
+      Finish(c[1], dw + 16 * (ib + 1), dx + kTileTok * (ib + 1), acc);
+    }
+  }
+#pragma GCC unroll 16
+  for (int m = 0; m < kTileTok; ++m) {
+    if (m < n_out) _mm512_storeu_ps(y + m * ldy, acc[m]);
+  }
+}
+
+template <bool kQ4>
+SHOAL_AMX_TARGET int64_t Run(const uint8_t* Wp, int64_t k, const uint8_t* xq, int64_t n_tok,
+                             float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  const int64_t nb = k / 32;
+  const size_t block_bytes = kQ4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
+  const size_t col_bytes = kRepackRows * block_bytes;
+  const size_t group_bytes = static_cast<size_t>(nb) * col_bytes;
+  const size_t x_row = static_cast<size_t>(nb) * sizeof(BlockQ8_0);
+  const int64_t n_full = n_tok / kTileTok * kTileTok;
+  const int64_t n_pad = n_full + (n_tok > n_full ? kTileTok : 0);
+  Scratch& sc = g_scratch;
+  // The activations' int8 values and scales (as floats) in the tile layout; zero padding.
+  float* dx = reinterpret_cast<float*>(Aligned(sc.dx, n_pad * nb * sizeof(float)));
+  uint8_t* xa = Aligned(sc.xa, n_pad * nb * 32);
+  if (n_pad > n_full) {
+    std::memset(xa + n_full * nb * 32, 0, kTileTok * nb * 32);
+    std::memset(dx + n_full * nb, 0, kTileTok * nb * sizeof(float));
+  }
+  for (int64_t t = 0; t < n_tok; ++t) {
+    const BlockQ8_0* xb = reinterpret_cast<const BlockQ8_0*>(xq + t * x_row);
+    const int64_t at = (t / kTileTok) * kTileTok * nb + t % kTileTok;  // block 0's entry
+    for (int64_t ib = 0; ib < nb; ++ib) {
+      dx[at + ib * kTileTok] = _cvtsh_ss(xb[ib].d);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(xa + 32 * (at + ib * kTileTok)),
+                         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[ib].qs)));
+    }
+  }
+  uint8_t* panel = Aligned(sc.panel, nb * kPanelBlockBytes);
+  float* dw = reinterpret_cast<float*>(Aligned(sc.dw, nb * 16 * sizeof(float)));
+  static const TileConfig cfg = MakeConfig();
+  _tile_loadconfig(&cfg);
+  // Tokens in chunks of up to kChunkTiles tiles, whose activations stay in L2 while every panel
+  // of the range passes over them.
+  const int64_t r_end = r0 + (r1 - r0) / (2 * kRepackRows) * (2 * kRepackRows);
+  for (int64_t t0 = 0; t0 < n_pad; t0 += kChunkTiles * kTileTok) {
+    const int64_t t1 = std::min<int64_t>(n_pad, t0 + kChunkTiles * kTileTok);
+    for (int64_t r = r0; r < r_end; r += 2 * kRepackRows) {
+      const uint8_t* g0 = Wp + (r / kRepackRows) * group_bytes;
+      PackPanel<kQ4>(g0, g0 + group_bytes, col_bytes, nb, panel, dw);
+      // While the first token tile runs, the next panel's weights (the two groups after these,
+      // within the range) stream into L2.
+      const size_t next_bytes = r + 4 * kRepackRows <= r_end ? 2 * group_bytes : 0;
+      for (int64_t t = t0; t < t1; t += kTileTok) {
+        TokenTile(xa + t * nb * 32, panel, dw, dx + t * nb, nb, y + t * ldy + r, ldy,
+                  t < n_full ? kTileTok : static_cast<int>(n_tok - t), g0 + 2 * group_bytes,
+                  t == t0 ? next_bytes : 0);
+      }
+    }
+  }
+  _tile_release();
+  return r_end;
+}
+
+}  // namespace
+
+SHOAL_AMX_TARGET int64_t AmxPeakLoop(int64_t iters) {
+  TileConfig cfg;
+  for (int t = 0; t < 8; ++t) cfg.rows[t] = 16, cfg.colsb[t] = 64;
+  alignas(64) int8_t a[16 * 64];
+  for (int i = 0; i < 16 * 64; ++i) a[i] = static_cast<int8_t>(i * 7 + 3);
+  _tile_loadconfig(&cfg);
+  _tile_loadd(0, a, 64);
+  _tile_loadd(1, a, 64);
+  _tile_loadd(2, a, 64);
+  _tile_zero(4);
+  _tile_zero(5);
+  _tile_zero(6);
+  _tile_zero(7);
+  for (int64_t i = 0; i < iters; ++i) {
+    _tile_dpbssd(4, 0, 1);
+    _tile_dpbssd(5, 0, 2);
+    _tile_dpbssd(6, 1, 2);
+    _tile_dpbssd(7, 2, 1);
+  }
+  alignas(64) int32_t c[4][256];
+  _tile_stored(4, c[0], 64);
+  _tile_stored(5, c[1], 64);
+  _tile_stored(6, c[2], 64);
+  _tile_stored(7, c[3], 64);
+  _tile_release();
+  return int64_t{c[0][0]} + c[1][17] + c[2][100] + c[3][255];
+}
+
+bool AmxAvailable() {
+  static const bool available = Detect();
+  return available;
+}
+
+bool AmxEnabled() { return Enabled().load(std::memory_order_relaxed); }
+
+bool SetAmx(bool on) {
+  Enabled().store(on && AmxAvailable(), std::memory_order_relaxed);
+  return AmxEnabled();
+}
+
+namespace internal {
+int64_t MatMulRepackedQ32Amx(bool q4, const void* Wp, int64_t k, const void* xq, int64_t n_tok,
+                             float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  const auto* w = static_cast<const uint8_t*>(Wp);
+  const auto* x = static_cast<const uint8_t*>(xq);
+  return q4 ? Run<true>(w, k, x, n_tok, y, ldy, r0, r1)
+            : Run<false>(w, k, x, n_tok, y, ldy, r0, r1);
+}
+}  // namespace internal
+
+#else  // no AMX on this platform
+
+bool AmxAvailable() { return false; }
+bool AmxEnabled() { return false; }
+int64_t AmxPeakLoop(int64_t) { return 0; }
+bool SetAmx(bool) { return false; }
+
+namespace internal {
+int64_t MatMulRepackedQ32Amx(bool, const void*, int64_t, const void*, int64_t, float*, int64_t,
+                             int64_t r0, int64_t) {
+  return r0;
+}
+}  // namespace internal
+
+#endif
+
+}  // namespace shoal::kernels
