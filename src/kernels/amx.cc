@@ -93,7 +93,10 @@ TileConfig MakeConfig() {
 }
 
 constexpr int kTileTok = 16;
-constexpr int64_t kChunkTiles = 8;        // token tiles per pass over the panels (128 tokens)
+// Activation bytes per pass over the panels: the tokens' A tiles stay in L2 (1 MiB of the 2 MiB
+// of Sapphire Rapids' L2) while every panel of the range runs over them; more tokens take more
+// passes, each re-reading and unpacking the weights.
+constexpr int64_t kChunkBytes = int64_t{1} << 20;
 constexpr size_t kPanelBlockBytes = 512;  // one block of 16 rows in the B-tile layout
 
 struct Scratch {
@@ -243,11 +246,11 @@ SHOAL_AMX_TARGET int64_t Run(const uint8_t* Wp, int64_t k, const uint8_t* xq, in
   float* dw = reinterpret_cast<float*>(Aligned(sc.dw, nb * 16 * sizeof(float)));
   static const TileConfig cfg = MakeConfig();
   _tile_loadconfig(&cfg);
-  // Tokens in chunks of up to kChunkTiles tiles, whose activations stay in L2 while every panel
-  // of the range passes over them.
+  // Tokens in chunks of kChunkBytes of activations.
   const int64_t r_end = r0 + (r1 - r0) / (2 * kRepackRows) * (2 * kRepackRows);
-  for (int64_t t0 = 0; t0 < n_pad; t0 += kChunkTiles * kTileTok) {
-    const int64_t t1 = std::min<int64_t>(n_pad, t0 + kChunkTiles * kTileTok);
+  const int64_t chunk = std::max<int64_t>(1, kChunkBytes / (kTileTok * nb * 32)) * kTileTok;
+  for (int64_t t0 = 0; t0 < n_pad; t0 += chunk) {
+    const int64_t t1 = std::min<int64_t>(n_pad, t0 + chunk);
     for (int64_t r = r0; r < r_end; r += 2 * kRepackRows) {
       const uint8_t* g0 = Wp + (r / kRepackRows) * group_bytes;
       PackPanel<kQ4>(g0, g0 + group_bytes, col_bytes, nb, panel, dw);
