@@ -20,28 +20,21 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/amx_internal.h"
 #include "kernels/blocks.h"
 #include "kernels/repack.h"
 
-#if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
-#define SHOAL_HAVE_AMX 1
+#if SHOAL_HAVE_AMX
 #include <cpuid.h>
-#include <immintrin.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#else
-#define SHOAL_HAVE_AMX 0
 #endif
 
 namespace shoal::kernels {
 
 #if SHOAL_HAVE_AMX
-// GCC 12's AVX-512 headers build some results from a deliberately undefined vector (as Highway,
-// which silences the same warning around its own uses of them).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 namespace {
+using namespace amx;  // NOLINT(build/namespaces)
 
 constexpr long kArchReqXcompPerm = 0x1023;  // arch_prctl: request a dynamic xstate feature
 constexpr long kXfeatureXtiledata = 18;
@@ -70,34 +63,7 @@ std::atomic<bool>& Enabled() {
   return on;
 }
 
-#define SHOAL_AMX_TARGET \
-  __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512dq,f16c,fma")))
-
-struct alignas(64) TileConfig {
-  uint8_t palette = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-
-// Tiles 0-2 and 3-5: A (16 tokens x 32 bytes), B (8 x 64 bytes), C (16 x 16 int32).
-TileConfig MakeConfig() {
-  TileConfig cfg;
-  for (int set = 0; set < 2; ++set) {
-    cfg.rows[3 * set + 0] = 16, cfg.colsb[3 * set + 0] = 32;
-    cfg.rows[3 * set + 1] = 8, cfg.colsb[3 * set + 1] = 64;
-    cfg.rows[3 * set + 2] = 16, cfg.colsb[3 * set + 2] = 64;
-  }
-  return cfg;
-}
-
-constexpr int kTileTok = 16;
-// Activation bytes per pass over the panels: the tokens' A tiles stay in L2 (1 MiB of the 2 MiB
-// of Sapphire Rapids' L2) while every panel of the range runs over them; more tokens take more
-// passes, each re-reading and unpacking the weights.
-constexpr int64_t kChunkBytes = int64_t{1} << 20;
-constexpr size_t kPanelBlockBytes = 512;  // one block of 16 rows in the B-tile layout
+constexpr size_t kPanelBlockBytes = kBTileBytes;  // one block of the panel
 
 struct Scratch {
   std::vector<uint8_t> panel;  // nb * 512 bytes, aligned inside
@@ -108,12 +74,6 @@ struct Scratch {
 
 thread_local Scratch g_scratch;
 
-uint8_t* Aligned(std::vector<uint8_t>& v, size_t bytes) {
-  if (v.size() < bytes + 63) v.resize(bytes + 63);
-  const uintptr_t p = reinterpret_cast<uintptr_t>(v.data());
-  return reinterpret_cast<uint8_t*>((p + 63) & ~uintptr_t{63});
-}
-
 // Unpacks the 16 rows of groups g0 and g1 (x8 layout) into the B-tile layout and their scales.
 template <bool kQ4>
 SHOAL_AMX_TARGET void PackPanel(const uint8_t* g0, const uint8_t* g1, size_t col_bytes, int64_t nb,
@@ -123,15 +83,10 @@ SHOAL_AMX_TARGET void PackPanel(const uint8_t* g0, const uint8_t* g1, size_t col
     const uint8_t* c0 = g0 + ib * col_bytes;
     const uint8_t* c1 = g1 + ib * col_bytes;
     uint8_t* out = panel + ib * kPanelBlockBytes;
-    const __m256i d = _mm256_inserti128_si256(
-        _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c0))),
-        _mm_loadu_si128(reinterpret_cast<const __m128i*>(c1)), 1);
-    _mm512_storeu_ps(dw + 16 * ib, _mm512_cvtph_ps(d));
+    _mm512_storeu_ps(dw + 16 * ib, Halves16(c0, c1));
     for (int c = 0; c < (kQ4 ? 4 : 8); ++c) {
       const size_t o = 2 * kRepackRows + 32 * c;
-      const __m512i v = _mm512_inserti64x4(
-          _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c0 + o))),
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c1 + o)), 1);
+      const __m512i v = Load2x32(c0 + o, c1 + o);
       if constexpr (kQ4) {
         _mm512_store_si512(out + 64 * c, _mm512_sub_epi8(_mm512_and_si512(v, m4), k8));
         _mm512_store_si512(out + 64 * (4 + c),
@@ -140,31 +95,6 @@ SHOAL_AMX_TARGET void PackPanel(const uint8_t* g0, const uint8_t* g1, size_t col
         _mm512_store_si512(out + 64 * c, v);
       }
     }
-  }
-}
-
-// One block's tile product into tile set S (tiles 3S .. 3S + 2).
-template <int S>
-SHOAL_AMX_TARGET inline void Product(const uint8_t* a, size_t lda, const uint8_t* b) {
-  if constexpr (S == 0) {
-    _tile_loadd(0, a, lda);
-    _tile_loadd(1, b, 64);
-    _tile_zero(2);
-    _tile_dpbssd(2, 0, 1);
-  } else {
-    _tile_loadd(3, a, lda);
-    _tile_loadd(4, b, 64);
-    _tile_zero(5);
-    _tile_dpbssd(5, 3, 4);
-  }
-}
-
-template <int S>
-SHOAL_AMX_TARGET inline void StoreC(int32_t* c) {
-  if constexpr (S == 0) {
-    _tile_stored(2, c, 64);
-  } else {
-    _tile_stored(5, c, 64);
   }
 }
 

@@ -1,0 +1,119 @@
+// Internal: what the AMX matmuls (amx.cc: q4_0 / q8_0, amx_q4k.cc: q4_K) share. Not part of the
+// kernels API (amx.h is).
+//
+// Tiles: two sets, 0-2 and 3-5, each an A tile (16 tokens x 32 int8), a B tile (8 rows of 64
+// bytes: 32 values of 16 weight rows, 4 consecutive values of one row per 4 bytes, as the tile
+// product reads them) and a C tile (16 x 16 int32). The kernels alternate the sets between
+// blocks, so one block's tile product runs while AVX-512 finishes the one before.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
+#define SHOAL_HAVE_AMX 1
+#include <immintrin.h>
+#else
+#define SHOAL_HAVE_AMX 0
+#endif
+
+#if SHOAL_HAVE_AMX
+// GCC 12's AVX-512 headers build some results from a deliberately undefined vector (as Highway,
+// which silences the same warning around its own uses of them).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+// The ISA of every function that runs on the tiles (chosen at run time by AmxEnabled()).
+#define SHOAL_AMX_TARGET \
+  __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512dq,f16c,fma")))
+
+namespace shoal::kernels::amx {
+
+inline constexpr int kTileTok = 16;         // tokens per A and C tile
+inline constexpr size_t kBTileBytes = 512;  // one B tile: 32 values of 16 rows
+
+// Activation bytes per pass over the panels: the tokens' A tiles stay in L2 (1 MiB of the 2 MiB
+// of Sapphire Rapids' L2) while every panel of the range runs over them; more tokens take more
+// passes, each re-reading and unpacking the weights (measured at k 5632, 512 tokens: passes of
+// 1 MiB take 0.8-0.9x the time of passes of 128 tokens).
+inline constexpr int64_t kChunkBytes = int64_t{1} << 20;
+
+struct alignas(64) TileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+inline TileConfig MakeConfig() {
+  TileConfig cfg;
+  for (int set = 0; set < 2; ++set) {
+    cfg.rows[3 * set + 0] = 16, cfg.colsb[3 * set + 0] = 32;
+    cfg.rows[3 * set + 1] = 8, cfg.colsb[3 * set + 1] = 64;
+    cfg.rows[3 * set + 2] = 16, cfg.colsb[3 * set + 2] = 64;
+  }
+  return cfg;
+}
+
+// v's storage, grown to `bytes` past a 64-byte boundary; returns that boundary.
+inline uint8_t* Aligned(std::vector<uint8_t>& v, size_t bytes) {
+  if (v.size() < bytes + 63) v.resize(bytes + 63);
+  const uintptr_t p = reinterpret_cast<uintptr_t>(v.data());
+  return reinterpret_cast<uint8_t*>((p + 63) & ~uintptr_t{63});
+}
+
+// One block's tile product into tile set S: A (lda bytes between tokens) times B, into a zeroed
+// C. kSignedB: B holds signed bytes (TDPBSSD), else unsigned ones (TDPBSUD); A is signed.
+template <int S, bool kSignedB = true>
+SHOAL_AMX_TARGET inline void Product(const uint8_t* a, size_t lda, const uint8_t* b) {
+  if constexpr (S == 0) {
+    _tile_loadd(0, a, lda);
+    _tile_loadd(1, b, 64);
+    _tile_zero(2);
+    if constexpr (kSignedB) {
+      _tile_dpbssd(2, 0, 1);
+    } else {
+      _tile_dpbsud(2, 0, 1);
+    }
+  } else {
+    _tile_loadd(3, a, lda);
+    _tile_loadd(4, b, 64);
+    _tile_zero(5);
+    if constexpr (kSignedB) {
+      _tile_dpbssd(5, 3, 4);
+    } else {
+      _tile_dpbsud(5, 3, 4);
+    }
+  }
+}
+
+// Set S's C tile to c (16 rows of 16 int32).
+template <int S>
+SHOAL_AMX_TARGET inline void StoreC(int32_t* c) {
+  if constexpr (S == 0) {
+    _tile_stored(2, c, 64);
+  } else {
+    _tile_stored(5, c, 64);
+  }
+}
+
+// 32 bytes at p0 then 32 at p1 (the same chunk of two x8 groups: 16 rows).
+SHOAL_AMX_TARGET inline __m512i Load2x32(const uint8_t* p0, const uint8_t* p1) {
+  return _mm512_inserti64x4(
+      _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p0))),
+      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p1)), 1);
+}
+
+// The 16 rows' f16 values, 8 at p0 and 8 at p1, as floats.
+SHOAL_AMX_TARGET inline __m512 Halves16(const uint8_t* p0, const uint8_t* p1) {
+  return _mm512_cvtph_ps(_mm256_inserti128_si256(
+      _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p0))),
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(p1)), 1));
+}
+
+}  // namespace shoal::kernels::amx
+
+#endif  // SHOAL_HAVE_AMX
