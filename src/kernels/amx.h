@@ -35,6 +35,9 @@ namespace internal {
 // caller computes rows [r, r1) (at most one group) itself. Requires AmxEnabled() and k % 32 == 0.
 int64_t MatMulRepackedQ32Amx(bool q4, const void* Wp, int64_t k, const void* xq, int64_t n_tok,
                              float* y, int64_t ldy, int64_t r0, int64_t r1);
+// The same for q4_K x8 weights (kernels/repack_q4k.h): activations q8_K, k % 256 == 0.
+int64_t MatMulRepackedQ4KAmx(const void* Wp, int64_t k, const void* xq, int64_t n_tok, float* y,
+                             int64_t ldy, int64_t r0, int64_t r1);
 }  // namespace internal
 
 }  // namespace shoal::kernels

@@ -1,0 +1,248 @@
+// AMX int8 tiles for the x8 q4_K batch matmul (amx.h; layout and arithmetic: repack_q4k.h).
+//
+// A panel is 16 weight rows (two x8 groups). Per super-block, its 8 sub-blocks are unpacked once
+// per pass into B tiles of unsigned nibbles (sub-block 2p: the low nibbles of chunks 8p .. 8p + 7,
+// 2p + 1: their high nibbles), beside the 16 rows' sub-block scales as floats, their mins as
+// int16 pairs and d, dmin as floats. Every tile of 16 tokens then runs over the sub-blocks: one
+// TDPBSUD (signed activations x unsigned nibbles) gives the sub-block's exact integer dots, and
+// AVX-512 finishes them as the AVX-512 tiles (matmul_repacked_q4k.cc) do, in the same order:
+// fs = fma(float(dot_s), float(sc_s), fs) for s = 0..7, then per super-block
+// acc = fma(fs, d * dx, acc) and acc = fma(float(sum_s m_s * bsums_s), dmin * -dx, acc). So every
+// output is bit-identical to theirs and to the scalar twin's.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "kernels/amx.h"
+#include "kernels/amx_internal.h"
+#include "kernels/blocks.h"
+#include "kernels/repack.h"
+#include "kernels/repack_q4k.h"
+
+namespace shoal::kernels {
+
+#if SHOAL_HAVE_AMX
+namespace {
+using namespace amx;  // NOLINT(build/namespaces)
+using internal::kQ4KColBytes;
+using internal::kQ4KQsAt;
+
+constexpr size_t kSuperB = 8 * kBTileBytes;    // B tiles of one super-block of the panel
+constexpr size_t kSuperA = 8 * kTileTok * 32;  // A tiles of one super-block of a token tile
+
+// Per super-block of the panel: what the tiles' results are finished with.
+struct alignas(64) PanelConsts {
+  float sc[8][16];    // sub-block scales, as floats
+  int32_t mp[4][16];  // mins of sub-blocks 2p (low int16) and 2p + 1 (high)
+  float d[16], dmin[16];
+};
+
+// Per super-block of a token tile: the activations' scale, its negation and their bsums per
+// sub-block pair (2p low int16, 2p + 1 high), 16 tokens each.
+struct alignas(64) TokConsts {
+  float dx[16], ndx[16];
+  int32_t bp[4][16];
+};
+
+struct Scratch {
+  std::vector<uint8_t> panel, consts, xa, tok;  // aligned inside
+};
+
+thread_local Scratch g_scratch;
+
+// 8 bytes at p0 and 8 at p1, zero-extended to 16 int32 lanes.
+SHOAL_AMX_TARGET inline __m512i Bytes16(const uint8_t* p0, const uint8_t* p1) {
+  const __m128i lo = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p0));
+  const __m128i v =
+      _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(lo), reinterpret_cast<const double*>(p1)));
+  return _mm512_cvtepu8_epi32(v);
+}
+
+SHOAL_AMX_TARGET void PackPanel(const uint8_t* g0, const uint8_t* g1, int64_t nb, uint8_t* panel,
+                                PanelConsts* consts) {
+  const __m512i m4 = _mm512_set1_epi8(0xF);
+  const __m512i k0f = _mm512_set1_epi32(0xF), k3 = _mm512_set1_epi32(3),
+                k30 = _mm512_set1_epi32(0x30);
+  for (int64_t ib = 0; ib < nb; ++ib) {
+    const uint8_t* c0 = g0 + ib * kQ4KColBytes;
+    const uint8_t* c1 = g1 + ib * kQ4KColBytes;
+    uint8_t* out = panel + ib * kSuperB;
+    PanelConsts& k = consts[ib];
+    for (int p = 0; p < 4; ++p) {
+      for (int c = 0; c < 8; ++c) {
+        const size_t o = kQ4KQsAt + 32 * (8 * p + c);
+        const __m512i v = Load2x32(c0 + o, c1 + o);
+        _mm512_store_si512(out + (2 * p) * kBTileBytes + 64 * c, _mm512_and_si512(v, m4));
+        _mm512_store_si512(out + (2 * p + 1) * kBTileBytes + 64 * c,
+                           _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+      }
+      const __m512i ls = Bytes16(c0 + 32 + 8 * p, c1 + 32 + 8 * p);
+      const __m512i lm = Bytes16(c0 + 64 + 8 * p, c1 + 64 + 8 * p);
+      const __m512i hb = Bytes16(c0 + 96 + 8 * p, c1 + 96 + 8 * p);
+      const __m512i sc0 = _mm512_or_si512(_mm512_and_si512(ls, k0f),
+                                          _mm512_slli_epi32(_mm512_and_si512(hb, k3), 4));
+      const __m512i sc1 =
+          _mm512_or_si512(_mm512_srli_epi32(ls, 4),
+                          _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(hb, 2), k3), 4));
+      const __m512i mn0 = _mm512_or_si512(_mm512_and_si512(lm, k0f), _mm512_and_si512(hb, k30));
+      const __m512i mn1 = _mm512_or_si512(_mm512_srli_epi32(lm, 4),
+                                          _mm512_and_si512(_mm512_srli_epi32(hb, 2), k30));
+      _mm512_store_ps(k.sc[2 * p], _mm512_cvtepi32_ps(sc0));
+      _mm512_store_ps(k.sc[2 * p + 1], _mm512_cvtepi32_ps(sc1));
+      _mm512_store_si512(k.mp[p], _mm512_or_si512(mn0, _mm512_slli_epi32(mn1, 16)));
+    }
+    _mm512_store_ps(k.d, Halves16(c0, c1));
+    _mm512_store_ps(k.dmin, Halves16(c0 + 16, c1 + 16));
+  }
+}
+
+// fs[m] = fma(float(c[m]), sc, fs[m]) for the 16 tokens.
+SHOAL_AMX_TARGET __attribute__((always_inline)) inline void SubBlock(const int32_t* c,
+                                                                     const float* sc,
+                                                                     __m512 fs[kTileTok]) {
+  const __m512 s = _mm512_load_ps(sc);
+#pragma GCC unroll 16
+  for (int m = 0; m < kTileTok; ++m) {
+    fs[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + 16 * m)), s, fs[m]);
+  }
+}
+
+// The super-block's end: acc[m] += its fs and mins terms (acc in memory), fs reset.
+SHOAL_AMX_TARGET __attribute__((always_inline)) inline void SuperBlock(const PanelConsts& k,
+                                                                       const TokConsts& x,
+                                                                       __m512 fs[kTileTok],
+                                                                       float* acc) {
+  const __m512 d = _mm512_load_ps(k.d), dmin = _mm512_load_ps(k.dmin);
+  const __m512i mp0 = _mm512_load_si512(k.mp[0]), mp1 = _mm512_load_si512(k.mp[1]),
+                mp2 = _mm512_load_si512(k.mp[2]), mp3 = _mm512_load_si512(k.mp[3]);
+#pragma GCC unroll 16
+  for (int m = 0; m < kTileTok; ++m) {
+    __m512i ms = _mm512_madd_epi16(mp0, _mm512_set1_epi32(x.bp[0][m]));
+    ms = _mm512_add_epi32(ms, _mm512_madd_epi16(mp1, _mm512_set1_epi32(x.bp[1][m])));
+    ms = _mm512_add_epi32(ms, _mm512_madd_epi16(mp2, _mm512_set1_epi32(x.bp[2][m])));
+    ms = _mm512_add_epi32(ms, _mm512_madd_epi16(mp3, _mm512_set1_epi32(x.bp[3][m])));
+    __m512 a = _mm512_load_ps(acc + 16 * m);
+    a = _mm512_fmadd_ps(fs[m], _mm512_mul_ps(d, _mm512_set1_ps(x.dx[m])), a);
+    a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(dmin, _mm512_set1_ps(x.ndx[m])), a);
+    _mm512_store_ps(acc + 16 * m, a);
+    fs[m] = _mm512_setzero_ps();
+  }
+}
+
+// 16 tokens (A tiles at a, their constants at x) x one panel: y rows [row, row + 16) of the
+// first n_out tokens; pf_bytes from pf prefetched into L2 meanwhile.
+SHOAL_AMX_TARGET void TokenTile(const uint8_t* a, const TokConsts* x, const uint8_t* panel,
+                                const PanelConsts* k, int64_t nb, float* y, int64_t ldy, int n_out,
+                                const uint8_t* pf, size_t pf_bytes) {
+  alignas(64) int32_t c[2][kTileTok * 16];
+  alignas(64) float acc[kTileTok * 16] = {};
+  __m512 fs[kTileTok];
+#pragma GCC unroll 16
+  for (int m = 0; m < kTileTok; ++m) fs[m] = _mm512_setzero_ps();
+  constexpr size_t kA = kTileTok * 32;
+  const int64_t nq = 8 * nb;  // sub-blocks, q = 8 ib + s
+  const size_t pf_lines = pf_bytes / 64;
+  size_t pf_done = 0;
+  Product<0, false>(a, 32, panel);
+  for (int64_t q = 0; q < nq; q += 2) {
+    for (const size_t until = pf_lines * static_cast<size_t>(q + 2) / static_cast<size_t>(nq);
+         pf_done < until && pf_done < pf_lines; ++pf_done) {
+      _mm_prefetch(reinterpret_cast<const char*>(pf + 64 * pf_done), _MM_HINT_T1);
+    }
+    const int64_t ib = q / 8, s = q % 8;
+    Product<1, false>(a + (q + 1) * kA, 32, panel + (q + 1) * kBTileBytes);
+    StoreC<0>(c[0]);
+    SubBlock(c[0], k[ib].sc[s], fs);
+    if (q + 2 < nq) Product<0, false>(a + (q + 2) * kA, 32, panel + (q + 2) * kBTileBytes);
+    StoreC<1>(c[1]);
+    SubBlock(c[1], k[ib].sc[s + 1], fs);
+    if (s == 6) SuperBlock(k[ib], x[ib], fs, acc);
+  }
+  for (int m = 0; m < n_out; ++m) {
+    _mm512_storeu_ps(y + m * ldy, _mm512_load_ps(acc + 16 * m));
+  }
+}
+
+SHOAL_AMX_TARGET int64_t Run(const uint8_t* Wp, int64_t k, const BlockQ8_K* xq, int64_t n_tok,
+                             float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  const int64_t nb = k / 256;
+  const size_t group_bytes = static_cast<size_t>(nb) * kQ4KColBytes;
+  const int64_t n_full = n_tok / kTileTok * kTileTok;
+  const int64_t n_pad = n_full + (n_tok > n_full ? kTileTok : 0);
+  const int64_t n_tiles = n_pad / kTileTok;
+  Scratch& sc = g_scratch;
+  // The activations in the A-tile layout ([tile][super-block][sub-block][16 tokens][32]) and
+  // their constants; zero padding.
+  uint8_t* xa = Aligned(sc.xa, n_tiles * nb * kSuperA);
+  auto* tok = reinterpret_cast<TokConsts*>(Aligned(sc.tok, n_tiles * nb * sizeof(TokConsts)));
+  if (n_pad > n_full) {
+    std::memset(xa + (n_tiles - 1) * nb * kSuperA, 0, nb * kSuperA);
+    std::memset(static_cast<void*>(tok + (n_tiles - 1) * nb), 0, nb * sizeof(TokConsts));
+  }
+  for (int64_t t = 0; t < n_tok; ++t) {
+    const int64_t tile = t / kTileTok, lane = t % kTileTok;
+    for (int64_t ib = 0; ib < nb; ++ib) {
+      const BlockQ8_K& b = xq[t * nb + ib];
+      uint8_t* out = xa + (tile * nb + ib) * kSuperA + 32 * lane;
+      for (int s = 0; s < 8; ++s) {
+        _mm256_store_si256(reinterpret_cast<__m256i*>(out + s * kTileTok * 32),
+                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * s)));
+      }
+      TokConsts& x = tok[tile * nb + ib];
+      x.dx[lane] = b.d;
+      x.ndx[lane] = -b.d;
+      for (int p = 0; p < 4; ++p) {
+        const int s0 = b.bsums[4 * p] + b.bsums[4 * p + 1];
+        const int s1 = b.bsums[4 * p + 2] + b.bsums[4 * p + 3];
+        x.bp[p][lane] = static_cast<int32_t>((static_cast<uint32_t>(s0) & 0xFFFF) |
+                                             (static_cast<uint32_t>(s1) << 16));
+      }
+    }
+  }
+  uint8_t* panel = Aligned(sc.panel, nb * kSuperB);
+  auto* consts = reinterpret_cast<PanelConsts*>(Aligned(sc.consts, nb * sizeof(PanelConsts)));
+  static const TileConfig cfg = MakeConfig();
+  _tile_loadconfig(&cfg);
+  const int64_t r_end = r0 + (r1 - r0) / (2 * kRepackRows) * (2 * kRepackRows);
+  const int64_t chunk =
+      std::max<int64_t>(1, kChunkBytes / static_cast<int64_t>(nb * kSuperA)) * kTileTok;
+  for (int64_t t0 = 0; t0 < n_pad; t0 += chunk) {
+    const int64_t t1 = std::min<int64_t>(n_pad, t0 + chunk);
+    for (int64_t r = r0; r < r_end; r += 2 * kRepackRows) {
+      const uint8_t* g0 = Wp + (r / kRepackRows) * group_bytes;
+      PackPanel(g0, g0 + group_bytes, nb, panel, consts);
+      const size_t next_bytes = r + 4 * kRepackRows <= r_end ? 2 * group_bytes : 0;
+      for (int64_t t = t0; t < t1; t += kTileTok) {
+        const int64_t tile = t / kTileTok;
+        TokenTile(xa + tile * nb * kSuperA, tok + tile * nb, panel, consts, nb, y + t * ldy + r,
+                  ldy, t < n_full ? kTileTok : static_cast<int>(n_tok - t), g0 + 2 * group_bytes,
+                  t == t0 ? next_bytes : 0);
+      }
+    }
+  }
+  _tile_release();
+  return r_end;
+}
+
+}  // namespace
+
+namespace internal {
+int64_t MatMulRepackedQ4KAmx(const void* Wp, int64_t k, const void* xq, int64_t n_tok, float* y,
+                             int64_t ldy, int64_t r0, int64_t r1) {
+  return Run(static_cast<const uint8_t*>(Wp), k, static_cast<const BlockQ8_K*>(xq), n_tok, y, ldy,
+             r0, r1);
+}
+}  // namespace internal
+
+#else  // no AMX on this platform
+
+namespace internal {
+int64_t MatMulRepackedQ4KAmx(const void*, int64_t, const void*, int64_t, float*, int64_t,
+                             int64_t r0, int64_t) {
+  return r0;
+}
+}  // namespace internal
+
+#endif
+
+}  // namespace shoal::kernels
