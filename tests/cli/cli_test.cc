@@ -372,6 +372,43 @@ TEST_F(Cli, BenchAtDepthBothAttentionPaths) {
   EXPECT_TRUE(paths.count(j["machine"]["int8_peak_path"].get<std::string>()));
 }
 
+// --matmul: the vector tiles everywhere; where the CPU and OS have AMX, the AMX tiles beside them,
+// each result labelled, the AMX row also against the matrix unit's own peak; elsewhere a clear
+// error.
+TEST_F(Cli, BenchMatmulPaths) {
+  const std::vector<std::string> base = {"bench",  "--model", model_,        "--threads", "1",
+                                         "--reps", "1",       "-n",          "1",         "--pp",
+                                         "40",     "--json",  "--membw-mib", "8"};
+  std::vector<std::string> args = base;
+  args.insert(args.end(), {"--matmul", "vector"});
+  Result r = Shoal(args);
+  ASSERT_EQ(r.code, 0) << r.err;
+  json j = ParseJson(r);
+  ASSERT_EQ(j["results"].size(), 2u);
+  for (const json& x : j["results"]) EXPECT_EQ(x["matmul"], "vector");
+  EXPECT_FALSE(j["results"][0].contains("prefill_share_of_amx_peak"));
+  const bool amx = j["machine"]["amx_int8"].get<bool>();
+  std::printf("AMX int8 tiles: %s\n", amx ? "available" : "not available here");
+  args = base;
+  args.insert(args.end(), {"--matmul", "amx,vector"});
+  if (!amx) {
+    ExpectCleanError(Shoal(args), "AMX");
+    return;
+  }
+  r = Shoal(args);
+  ASSERT_EQ(r.code, 0) << r.err;
+  j = ParseJson(r);
+  ASSERT_EQ(j["results"].size(), 4u);
+  EXPECT_EQ(j["results"][0]["matmul"], "amx");
+  EXPECT_EQ(j["results"][2]["matmul"], "vector");
+  EXPECT_GT(j["results"][0]["prefill_share_of_amx_peak"].get<double>(), 0);
+  EXPECT_FALSE(j["results"][2].contains("prefill_share_of_amx_peak"));
+  bool probed = false;
+  for (const json& p : j["machine"]["int8_peak"]) probed |= p["path"] == "amx_int8";
+  EXPECT_TRUE(probed);
+  EXPECT_NE(j["machine"]["int8_peak_path"], "amx_int8");  // the vector peak stays the reference
+}
+
 TEST_F(Cli, BadInputsFailCleanly) {
   const std::string missing = dir_ + "/no-such-file.gguf";
   ExpectCleanError(Shoal({"inspect", missing}), "no-such-file");
@@ -414,6 +451,7 @@ TEST_F(Cli, BadInputsFailCleanly) {
   ExpectCleanError(Shoal({"bench", "--model", model_, "--threads", "0"}));
   ExpectCleanError(Shoal({"bench", "--model", model_, "--depth", "-1"}), "depth");
   ExpectCleanError(Shoal({"bench", "--model", model_, "--attention", "fast"}), "fast");
+  ExpectCleanError(Shoal({"bench", "--model", model_, "--matmul", "gpu"}), "gpu");
   ExpectCleanError(Shoal({"nonesuch-verb"}));
   ExpectCleanError(Shoal({"logits", "-m", model_, "--ids", "1,999999999", "-o", dir_ + "/x"}));
   ExpectCleanError(Shoal({"perplexity", "-m", model_, "-f", text_path_, "-c", "100000"}));
