@@ -41,6 +41,14 @@ int32_t AttentionTile(int64_t dk, int64_t dv);
 // Highway, dispatched once per call. A row with n_kv 0 gets zeros.
 void Attention(const AttentionArgs& a);
 
+namespace internal {
+// For tests: s[j] = scale * q . k[j] for j < n (k: rows of dk floats), as Attention computes its
+// scores; per_position reduces each position's sum on its own (the path the wider ones must equal
+// bit for bit).
+void AttentionScores(const float* q, const float* k, int64_t dk, int64_t n, float scale, float* s,
+                     bool per_position);
+}  // namespace internal
+
 namespace scalar {
 // The scalar twin: the same tiles and online softmax in plain loops.
 void Attention(const AttentionArgs& a);

@@ -219,5 +219,36 @@ TEST(Attention, EmptyRowsGiveZeros) {
   for (float x : r.out) EXPECT_EQ(x, 0.0f);
 }
 
+// The scores of a vector's width of positions at once (x86 AVX2 / AVX3: one transposed
+// reduction for 8 or 16 positions) equal the per-position reduction bit for bit on every target:
+// head widths with and without the fast path (64, 128; 72 is not a multiple of 16), position
+// counts around the widths, values spanning several magnitudes (so a changed summation order
+// would show).
+TEST(Attention, WideScoresBitIdenticalToPerPosition) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (int64_t dk : {64, 128, 72}) {
+    for (int64_t n : {1, 7, 8, 9, 16, 17, 33, 100}) {
+      std::vector<float> q(dk), k(n * dk);
+      for (int64_t i = 0; i < dk; ++i) q[i] = u(rng) * std::ldexp(1.0f, int(i % 13) - 6);
+      for (auto& x : k) x = u(rng) * std::ldexp(1.0f, int(rng() % 17) - 8);
+      ForEachTarget([&](const std::string& target) {
+        std::vector<float> wide(n, -1.0f), ref(n, -2.0f);
+        internal::AttentionScores(q.data(), k.data(), dk, n, 0.125f, wide.data(), false);
+        internal::AttentionScores(q.data(), k.data(), dk, n, 0.125f, ref.data(), true);
+        for (int64_t j = 0; j < n; ++j) {
+          ASSERT_EQ(wide[j], ref[j]) << target << " dk " << dk << " n " << n << " j " << j;
+          double want = 0, mag = 0;
+          for (int64_t i = 0; i < dk; ++i) {
+            want += double(q[i]) * k[j * dk + i];
+            mag += std::fabs(double(q[i]) * k[j * dk + i]);
+          }
+          ASSERT_NEAR(wide[j], 0.125 * want, 0.125 * 1e-6 * mag) << target;
+        }
+      });
+    }
+  }
+}
+
 }  // namespace
 }  // namespace shoal::kernels
