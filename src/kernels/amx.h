@@ -21,7 +21,7 @@ bool AmxEnabled();
 bool SetAmx(bool on);
 
 // Fewest tokens for which the matmuls use the tiles: at 16 tokens the AVX-512 tiles are as fast
-// (2048 x 2048, one thread, Sapphire Rapids class), from 32 on the tiles are 1.3-1.6x faster.
+// (2048 x 2048, one thread, Sapphire Rapids class), from 32 on the tiles are 1.2-1.8x faster.
 inline constexpr int64_t kAmxMinTokens = 32;
 
 // For the int8 peak probe: `iters` x 4 tile products (16 x 16 int32 sums of 64 int8 products
