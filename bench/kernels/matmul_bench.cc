@@ -234,8 +234,9 @@ int main(int argc, char** argv) {
       for (const std::string& l : o.layouts) {
         const bool x8 = l == "x8";
         if (x8 && !shoal::kernels::CanRepack(*t, o.rows, o.k)) continue;
-        const bool tiled =
-            (*t == DType::kQ4_0 || *t == DType::kQ8_0 || *t == DType::kQ4_K) && n_tok > 1;
+        const bool tiled = (*t == DType::kQ4_0 || *t == DType::kQ8_0 || *t == DType::kQ4_K ||
+                            *t == DType::kQ6_K) &&
+                           n_tok > 1;
         for (Int8Dot p : paths) {
           shoal::kernels::SetInt8Dot(p);
           for (const std::string& tl : o.tiles) {

@@ -1,9 +1,10 @@
-// Intel AMX (Advanced Matrix Extensions) int8 tiles for the batch matmuls (prefill and the
-// server's batched decode), on the CPUs and systems that have them: x86-64 with AMX-TILE and
-// AMX-INT8 (Sapphire Rapids and later), on Linux, where the kernel grants a process the 8 KiB
-// tile state only when asked (arch_prctl ARCH_REQ_XCOMP_PERM). Never required: every caller keeps
-// its AVX path beside it, and the results are bit-identical either way (the tiles compute each
-// block's integer dot exactly; the float steps after it are the AVX tiles' own).
+// Intel AMX (Advanced Matrix Extensions) int8 tiles for the x8 batch matmuls (q4_0, q8_0, q4_K,
+// q6_K; prompts, and server batches, of kAmxMinTokens tokens and more), on the CPUs and systems
+// that have them: x86-64 with AMX-TILE and AMX-INT8 (Sapphire Rapids and later), on Linux, where
+// the kernel grants a process the 8 KiB tile state only when asked (arch_prctl
+// ARCH_REQ_XCOMP_PERM). Never required: every caller keeps its AVX path beside it, and the results
+// are bit-identical either way (the tiles compute each block's integer dot exactly; the float steps
+// after it are the AVX tiles' own).
 #pragma once
 
 #include <cstdint>
@@ -37,6 +38,9 @@ int64_t MatMulRepackedQ32Amx(bool q4, const void* Wp, int64_t k, const void* xq,
                              float* y, int64_t ldy, int64_t r0, int64_t r1);
 // The same for q4_K x8 weights (kernels/repack_q4k.h): activations q8_K, k % 256 == 0.
 int64_t MatMulRepackedQ4KAmx(const void* Wp, int64_t k, const void* xq, int64_t n_tok, float* y,
+                             int64_t ldy, int64_t r0, int64_t r1);
+// And for q6_K x8 weights (kernels/repack_q6k.h).
+int64_t MatMulRepackedQ6KAmx(const void* Wp, int64_t k, const void* xq, int64_t n_tok, float* y,
                              int64_t ldy, int64_t r0, int64_t r1);
 }  // namespace internal
 

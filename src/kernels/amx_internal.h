@@ -3,8 +3,9 @@
 //
 // Tiles: two sets, 0-2 and 3-5, each an A tile (16 tokens x 32 int8), a B tile (8 rows of 64
 // bytes: 32 values of 16 weight rows, 4 consecutive values of one row per 4 bytes, as the tile
-// product reads them) and a C tile (16 x 16 int32). The kernels alternate the sets between
-// blocks, so one block's tile product runs while AVX-512 finishes the one before.
+// product reads them) and a C tile (16 x 16 int32); q6_K's tiles hold 16 values, not 32. The
+// kernels alternate the sets between blocks, so one block's tile product runs while AVX-512
+// finishes the one before.
 #pragma once
 
 #include <cstddef>
@@ -48,11 +49,12 @@ struct alignas(64) TileConfig {
   uint8_t rows[16] = {};
 };
 
-inline TileConfig MakeConfig() {
+// k_bytes: the values per tile product (32; q6_K's sub-blocks: 16).
+inline TileConfig MakeConfig(int k_bytes = 32) {
   TileConfig cfg;
   for (int set = 0; set < 2; ++set) {
-    cfg.rows[3 * set + 0] = 16, cfg.colsb[3 * set + 0] = 32;
-    cfg.rows[3 * set + 1] = 8, cfg.colsb[3 * set + 1] = 64;
+    cfg.rows[3 * set + 0] = 16, cfg.colsb[3 * set + 0] = static_cast<uint16_t>(k_bytes);
+    cfg.rows[3 * set + 1] = static_cast<uint8_t>(k_bytes / 4), cfg.colsb[3 * set + 1] = 64;
     cfg.rows[3 * set + 2] = 16, cfg.colsb[3 * set + 2] = 64;
   }
   return cfg;

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/amx.h"
 #include "kernels/blocks.h"
 #include "kernels/int8_dot.h"
 #include "kernels/repack.h"
@@ -184,6 +185,12 @@ HWY_EXPORT(MatMulRepackedQ6KT);
 void MatMulRepackedQ6K(const void* Wp, int64_t k, const void* xq, int64_t n_tok, float* y,
                        int64_t ldy, int64_t r0, int64_t r1) {
   if (r0 >= r1 || n_tok <= 0) return;
+  // AMX tiles (amx.h) where the CPU and OS have them: bit-identical to the tiles here, which
+  // finish the rows they leave (at most one group).
+  if (n_tok >= kAmxMinTokens && AmxEnabled()) {
+    r0 = MatMulRepackedQ6KAmx(Wp, k, xq, n_tok, y, ldy, r0, r1);
+    if (r0 >= r1) return;
+  }
   HWY_DYNAMIC_DISPATCH(MatMulRepackedQ6KT)(Wp, k, xq, n_tok, y, ldy, r0, r1);
 }
 }  // namespace shoal::kernels::internal

@@ -142,34 +142,35 @@ TEST(RepackKQuant, EveryTargetBitIdenticalToScalarTwin) {
   }
 }
 
-// The AMX tiles (amx.h, q4_K) bit-identical to the scalar twin: token counts around the tile
-// (16) and its padding, 1 and 3 super-blocks, row ranges that start on an odd group or leave one
-// over (which the vector tiles finish).
+// The AMX tiles (amx.h, q4_K and q6_K) bit-identical to the scalar twin: token counts around the
+// tile (16) and its padding, 1 and 3 super-blocks, row ranges that start on an odd group or leave
+// one over (which the vector tiles finish).
 TEST(RepackKQuant, AmxBitIdenticalToScalarTwin) {
   std::printf("AMX int8 tiles: %s\n", AmxAvailable() ? "under test" : "not available here");
   if (!AmxAvailable()) GTEST_SKIP() << "no AMX int8 tiles on this CPU or OS";
-  const DType kT = DType::kQ4_K;
   const int64_t rows = 56;
-  for (int64_t k : {256, 768}) {
-    for (int64_t n_tok : {kAmxMinTokens, kAmxMinTokens + 1, int64_t{47}, int64_t{64}}) {
-      const Case c = Make(kT, rows, k, n_tok, static_cast<uint32_t>(300 + n_tok + k));
-      std::vector<float> want(n_tok * rows, -1.0f);
-      Twin(kT, c.wp.data(), k, c.xq.data(), n_tok, want.data(), rows, 0, rows);
-      for (const auto& [r0, r1] : {std::pair<int64_t, int64_t>{0, rows}, {8, rows}, {8, 48}}) {
-        std::vector<float> y[2];
-        for (int amx = 0; amx < 2; ++amx) {
-          ASSERT_EQ(SetAmx(amx == 1), amx == 1);
-          y[amx].assign(n_tok * rows, -1.0f);
-          MatMulRepacked(kT, c.wp.data(), k, c.xq.data(), n_tok, y[amx].data(), rows, r0, r1);
-        }
-        for (int64_t t = 0; t < n_tok; ++t) {
-          for (int64_t r = r0; r < r1; ++r) {
-            ASSERT_EQ(y[1][t * rows + r], want[t * rows + r])
-                << "k " << k << " n_tok " << n_tok << " rows " << r0 << ".." << r1 << " t " << t
-                << " r " << r;
+  for (DType kT : kTypes) {
+    for (int64_t k : {256, 768}) {
+      for (int64_t n_tok : {kAmxMinTokens, kAmxMinTokens + 1, int64_t{47}, int64_t{64}}) {
+        const Case c = Make(kT, rows, k, n_tok, static_cast<uint32_t>(300 + n_tok + k));
+        std::vector<float> want(n_tok * rows, -1.0f);
+        Twin(kT, c.wp.data(), k, c.xq.data(), n_tok, want.data(), rows, 0, rows);
+        for (const auto& [r0, r1] : {std::pair<int64_t, int64_t>{0, rows}, {8, rows}, {8, 48}}) {
+          std::vector<float> y[2];
+          for (int amx = 0; amx < 2; ++amx) {
+            ASSERT_EQ(SetAmx(amx == 1), amx == 1);
+            y[amx].assign(n_tok * rows, -1.0f);
+            MatMulRepacked(kT, c.wp.data(), k, c.xq.data(), n_tok, y[amx].data(), rows, r0, r1);
           }
+          for (int64_t t = 0; t < n_tok; ++t) {
+            for (int64_t r = r0; r < r1; ++r) {
+              ASSERT_EQ(y[1][t * rows + r], want[t * rows + r])
+                  << DTypeName(kT) << " k " << k << " n_tok " << n_tok << " rows " << r0 << ".."
+                  << r1 << " t " << t << " r " << r;
+            }
+          }
+          ASSERT_EQ(y[1], y[0]) << DTypeName(kT) << " k " << k << " n_tok " << n_tok;
         }
-        ASSERT_EQ(y[1], y[0]) << "k " << k << " n_tok " << n_tok;
       }
     }
   }

@@ -1,0 +1,233 @@
+// AMX int8 tiles for the x8 q6_K batch matmul (amx.h; layout and arithmetic: repack_q6k.h).
+//
+// A panel is 16 weight rows (two x8 groups). Per super-block, its 16 sub-blocks of 16 values are
+// unpacked once per pass into B tiles of signed bytes q - 32 (the 4 low bits from the lo chunks,
+// the top 2 from the hi bytes), beside the 16 rows' sub-block scales as floats and d. Every tile
+// of 16 tokens then runs over the sub-blocks: one TDPBSSD (16 values) gives dot_g = the integer
+// dot of (q - 32) and the activations, which is -32 bsums[g] + q . x exactly, as the AVX-512
+// tiles (matmul_repacked_q6k.cc) start their sums; AVX-512 finishes in their order:
+// fs = fma(float(dot_g), float(sc_g), fs) for g = 0..15, then acc = fma(fs, d * dx, acc) per
+// super-block. So every output is bit-identical to theirs and to the scalar twin's.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "kernels/amx.h"
+#include "kernels/amx_internal.h"
+#include "kernels/blocks.h"
+#include "kernels/repack.h"
+#include "kernels/repack_q6k.h"
+
+namespace shoal::kernels {
+
+#if SHOAL_HAVE_AMX
+namespace {
+using namespace amx;  // NOLINT(build/namespaces)
+using internal::kQ6KColBytes;
+using internal::kQ6KHiAt;
+using internal::kQ6KLoAt;
+using internal::kQ6KScAt;
+
+constexpr size_t kBTile = 4 * 64;         // one sub-block's B tile: 16 values x 16 rows
+constexpr size_t kATile = kTileTok * 16;  // one sub-block's A tile: 16 tokens x 16
+constexpr size_t kSuperB = 16 * kBTile;   // a super-block of the panel
+constexpr size_t kSuperA = 16 * kATile;   // a super-block of a token tile
+
+struct alignas(64) PanelConsts {
+  float sc[16][16];  // sub-block scales of the 16 rows, as floats
+  float d[16];
+};
+
+struct Scratch {
+  std::vector<uint8_t> panel, consts, xa, dx;  // aligned inside
+};
+
+thread_local Scratch g_scratch;
+
+// The top 2 bits at bits 2c, 2c + 1 of each byte of h, moved to bits 4-5 (16-bit shifts: what
+// crosses into a neighbouring byte lands outside bits 4-5 and is masked off).
+template <int kC>
+SHOAL_AMX_TARGET inline __m512i High2(__m512i h, __m512i k30) {
+  if constexpr (kC < 2) {
+    return _mm512_and_si512(_mm512_slli_epi16(h, 4 - 2 * kC), k30);
+  } else if constexpr (kC == 2) {
+    return _mm512_and_si512(h, k30);
+  } else {
+    return _mm512_and_si512(_mm512_srli_epi16(h, 2), k30);
+  }
+}
+
+// Chunk kC of pair p: B-tile row kC of sub-blocks 2p (low nibbles, top bits from h0) and 2p + 1
+// (high nibbles, h1), as q - 32.
+template <int kC>
+SHOAL_AMX_TARGET inline void PackChunk(const uint8_t* c0, const uint8_t* c1, int p, __m512i h0,
+                                       __m512i h1, uint8_t* out) {
+  const __m512i k0f = _mm512_set1_epi8(0x0F), k30 = _mm512_set1_epi8(0x30),
+                k32 = _mm512_set1_epi8(32);
+  const size_t o = kQ6KLoAt + 32 * (4 * p + kC);
+  const __m512i v = Load2x32(c0 + o, c1 + o);
+  const __m512i lo = _mm512_or_si512(_mm512_and_si512(v, k0f), High2<kC>(h0, k30));
+  const __m512i hi =
+      _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v, 4), k0f), High2<kC>(h1, k30));
+  _mm512_store_si512(out + (2 * p) * kBTile + 64 * kC, _mm512_sub_epi8(lo, k32));
+  _mm512_store_si512(out + (2 * p + 1) * kBTile + 64 * kC, _mm512_sub_epi8(hi, k32));
+}
+
+SHOAL_AMX_TARGET void PackPanel(const uint8_t* g0, const uint8_t* g1, int64_t nb, uint8_t* panel,
+                                PanelConsts* consts) {
+  for (int64_t ib = 0; ib < nb; ++ib) {
+    const uint8_t* c0 = g0 + ib * kQ6KColBytes;
+    const uint8_t* c1 = g1 + ib * kQ6KColBytes;
+    uint8_t* out = panel + ib * kSuperB;
+    for (int p = 0; p < 8; ++p) {
+      const size_t ho = kQ6KHiAt + 64 * p;
+      const __m512i h0 = Load2x32(c0 + ho, c1 + ho), h1 = Load2x32(c0 + ho + 32, c1 + ho + 32);
+      PackChunk<0>(c0, c1, p, h0, h1, out);
+      PackChunk<1>(c0, c1, p, h0, h1, out);
+      PackChunk<2>(c0, c1, p, h0, h1, out);
+      PackChunk<3>(c0, c1, p, h0, h1, out);
+    }
+    PanelConsts& k = consts[ib];
+    for (int g = 0; g < 16; ++g) {
+      const __m128i lo = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(c0 + kQ6KScAt + 8 * g));
+      const __m128i v = _mm_castpd_si128(_mm_loadh_pd(
+          _mm_castsi128_pd(lo), reinterpret_cast<const double*>(c1 + kQ6KScAt + 8 * g)));
+      _mm512_store_ps(k.sc[g], _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(v)));
+    }
+    _mm512_store_ps(k.d, Halves16(c0, c1));
+  }
+}
+
+// fs[m] = fma(float(c[m]), sc, fs[m]) for the 16 tokens.
+SHOAL_AMX_TARGET __attribute__((always_inline)) inline void SubBlock(const int32_t* c,
+                                                                     const float* sc,
+                                                                     __m512 fs[kTileTok]) {
+  const __m512 s = _mm512_load_ps(sc);
+#pragma GCC unroll 16
+  for (int m = 0; m < kTileTok; ++m) {
+    fs[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + 16 * m)), s, fs[m]);
+  }
+}
+
+// The super-block's end: acc[m] = fma(fs[m], d * dx[m], acc[m]) (acc in memory), fs reset.
+SHOAL_AMX_TARGET __attribute__((always_inline)) inline void SuperBlock(const float* d,
+                                                                       const float* dx,
+                                                                       __m512 fs[kTileTok],
+                                                                       float* acc) {
+  const __m512 dv = _mm512_load_ps(d);
+#pragma GCC unroll 16
+  for (int m = 0; m < kTileTok; ++m) {
+    _mm512_store_ps(acc + 16 * m, _mm512_fmadd_ps(fs[m], _mm512_mul_ps(dv, _mm512_set1_ps(dx[m])),
+                                                  _mm512_load_ps(acc + 16 * m)));
+    fs[m] = _mm512_setzero_ps();
+  }
+}
+
+// 16 tokens (A tiles at a, scales at dx: [super-block][16]) x one panel: y rows [row, row + 16)
+// of the first n_out tokens; pf_bytes from pf prefetched into L2 meanwhile.
+SHOAL_AMX_TARGET void TokenTile(const uint8_t* a, const float* dx, const uint8_t* panel,
+                                const PanelConsts* k, int64_t nb, float* y, int64_t ldy, int n_out,
+                                const uint8_t* pf, size_t pf_bytes) {
+  alignas(64) int32_t c[2][kTileTok * 16];
+  alignas(64) float acc[kTileTok * 16] = {};
+  __m512 fs[kTileTok];
+#pragma GCC unroll 16
+  for (int m = 0; m < kTileTok; ++m) fs[m] = _mm512_setzero_ps();
+  const int64_t nq = 16 * nb;  // sub-blocks, q = 16 ib + g
+  const size_t pf_lines = pf_bytes / 64;
+  size_t pf_done = 0;
+  Product<0>(a, 16, panel);
+  for (int64_t q = 0; q < nq; q += 2) {
+    for (const size_t until = pf_lines * static_cast<size_t>(q + 2) / static_cast<size_t>(nq);
+         pf_done < until && pf_done < pf_lines; ++pf_done) {
+      _mm_prefetch(reinterpret_cast<const char*>(pf + 64 * pf_done), _MM_HINT_T1);
+    }
+    const int64_t ib = q / 16, g = q % 16;
+    Product<1>(a + (q + 1) * kATile, 16, panel + (q + 1) * kBTile);
+    StoreC<0>(c[0]);
+    SubBlock(c[0], k[ib].sc[g], fs);
+    if (q + 2 < nq) Product<0>(a + (q + 2) * kATile, 16, panel + (q + 2) * kBTile);
+    StoreC<1>(c[1]);
+    SubBlock(c[1], k[ib].sc[g + 1], fs);
+    if (g == 14) SuperBlock(k[ib].d, dx + kTileTok * ib, fs, acc);
+  }
+  for (int m = 0; m < n_out; ++m) {
+    _mm512_storeu_ps(y + m * ldy, _mm512_load_ps(acc + 16 * m));
+  }
+}
+
+SHOAL_AMX_TARGET int64_t Run(const uint8_t* Wp, int64_t k, const BlockQ8_K* xq, int64_t n_tok,
+                             float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  const int64_t nb = k / 256;
+  const size_t group_bytes = static_cast<size_t>(nb) * kQ6KColBytes;
+  const int64_t n_full = n_tok / kTileTok * kTileTok;
+  const int64_t n_pad = n_full + (n_tok > n_full ? kTileTok : 0);
+  const int64_t n_tiles = n_pad / kTileTok;
+  Scratch& sc = g_scratch;
+  // The activations in the A-tile layout ([tile][super-block][sub-block][16 tokens][16]) and
+  // their scales ([tile][super-block][16]); zero padding.
+  uint8_t* xa = Aligned(sc.xa, n_tiles * nb * kSuperA);
+  auto* dx = reinterpret_cast<float*>(Aligned(sc.dx, n_tiles * nb * kTileTok * sizeof(float)));
+  if (n_pad > n_full) {
+    std::memset(xa + (n_tiles - 1) * nb * kSuperA, 0, nb * kSuperA);
+    std::memset(dx + (n_tiles - 1) * nb * kTileTok, 0, nb * kTileTok * sizeof(float));
+  }
+  for (int64_t t = 0; t < n_tok; ++t) {
+    const int64_t tile = t / kTileTok, lane = t % kTileTok;
+    for (int64_t ib = 0; ib < nb; ++ib) {
+      const BlockQ8_K& b = xq[t * nb + ib];
+      uint8_t* out = xa + (tile * nb + ib) * kSuperA + 16 * lane;
+      for (int g = 0; g < 16; ++g) {
+        _mm_store_si128(reinterpret_cast<__m128i*>(out + g * kATile),
+                        _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs + 16 * g)));
+      }
+      dx[(tile * nb + ib) * kTileTok + lane] = b.d;
+    }
+  }
+  uint8_t* panel = Aligned(sc.panel, nb * kSuperB);
+  auto* consts = reinterpret_cast<PanelConsts*>(Aligned(sc.consts, nb * sizeof(PanelConsts)));
+  static const TileConfig cfg = MakeConfig(16);
+  _tile_loadconfig(&cfg);
+  const int64_t r_end = r0 + (r1 - r0) / (2 * kRepackRows) * (2 * kRepackRows);
+  const int64_t chunk =
+      std::max<int64_t>(1, kChunkBytes / static_cast<int64_t>(nb * kSuperA)) * kTileTok;
+  for (int64_t t0 = 0; t0 < n_pad; t0 += chunk) {
+    const int64_t t1 = std::min<int64_t>(n_pad, t0 + chunk);
+    for (int64_t r = r0; r < r_end; r += 2 * kRepackRows) {
+      const uint8_t* g0 = Wp + (r / kRepackRows) * group_bytes;
+      PackPanel(g0, g0 + group_bytes, nb, panel, consts);
+      const size_t next_bytes = r + 4 * kRepackRows <= r_end ? 2 * group_bytes : 0;
+      for (int64_t t = t0; t < t1; t += kTileTok) {
+        const int64_t tile = t / kTileTok;
+        TokenTile(xa + tile * nb * kSuperA, dx + tile * nb * kTileTok, panel, consts, nb,
+                  y + t * ldy + r, ldy, t < n_full ? kTileTok : static_cast<int>(n_tok - t),
+                  g0 + 2 * group_bytes, t == t0 ? next_bytes : 0);
+      }
+    }
+  }
+  _tile_release();
+  return r_end;
+}
+
+}  // namespace
+
+namespace internal {
+int64_t MatMulRepackedQ6KAmx(const void* Wp, int64_t k, const void* xq, int64_t n_tok, float* y,
+                             int64_t ldy, int64_t r0, int64_t r1) {
+  return Run(static_cast<const uint8_t*>(Wp), k, static_cast<const BlockQ8_K*>(xq), n_tok, y, ldy,
+             r0, r1);
+}
+}  // namespace internal
+
+#else  // no AMX on this platform
+
+namespace internal {
+int64_t MatMulRepackedQ6KAmx(const void*, int64_t, const void*, int64_t, float*, int64_t,
+                             int64_t r0, int64_t) {
+  return r0;
+}
+}  // namespace internal
+
+#endif
+
+}  // namespace shoal::kernels
