@@ -163,13 +163,17 @@ SHOAL_AMX_TARGET int64_t Run(const uint8_t* Wp, int64_t k, const uint8_t* xq, in
     std::memset(xa + n_full * nb * 32, 0, kTileTok * nb * 32);
     std::memset(dx + n_full * nb, 0, kTileTok * nb * sizeof(float));
   }
-  for (int64_t t = 0; t < n_tok; ++t) {
-    const BlockQ8_0* xb = reinterpret_cast<const BlockQ8_0*>(xq + t * x_row);
-    const int64_t at = (t / kTileTok) * kTileTok * nb + t % kTileTok;  // block 0's entry
+  // Written in order (tile, block, token): the stores run contiguously, the loads stride.
+  for (int64_t t0 = 0; t0 < n_tok; t0 += kTileTok) {
+    const int64_t lanes = std::min<int64_t>(kTileTok, n_tok - t0);
     for (int64_t ib = 0; ib < nb; ++ib) {
-      dx[at + ib * kTileTok] = _cvtsh_ss(xb[ib].d);
-      _mm256_store_si256(reinterpret_cast<__m256i*>(xa + 32 * (at + ib * kTileTok)),
-                         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[ib].qs)));
+      const int64_t at = t0 * nb + ib * kTileTok;  // this tile's entry for block ib
+      for (int64_t lane = 0; lane < lanes; ++lane) {
+        const BlockQ8_0& b = reinterpret_cast<const BlockQ8_0*>(xq + (t0 + lane) * x_row)[ib];
+        dx[at + lane] = _cvtsh_ss(b.d);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(xa + 32 * (at + lane)),
+                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)));
+      }
     }
   }
   uint8_t* panel = Aligned(sc.panel, nb * kPanelBlockBytes);

@@ -179,23 +179,26 @@ SHOAL_AMX_TARGET int64_t Run(const uint8_t* Wp, int64_t k, const BlockQ8_K* xq, 
     std::memset(xa + (n_tiles - 1) * nb * kSuperA, 0, nb * kSuperA);
     std::memset(static_cast<void*>(tok + (n_tiles - 1) * nb), 0, nb * sizeof(TokConsts));
   }
-  for (int64_t t = 0; t < n_tok; ++t) {
-    const int64_t tile = t / kTileTok, lane = t % kTileTok;
+  // Written in order (tile, super-block, token): the stores run contiguously, the loads stride.
+  for (int64_t t0 = 0; t0 < n_tok; t0 += kTileTok) {
+    const int64_t tile = t0 / kTileTok, lanes = std::min<int64_t>(kTileTok, n_tok - t0);
     for (int64_t ib = 0; ib < nb; ++ib) {
-      const BlockQ8_K& b = xq[t * nb + ib];
-      uint8_t* out = xa + (tile * nb + ib) * kSuperA + 32 * lane;
-      for (int s = 0; s < 8; ++s) {
-        _mm256_store_si256(reinterpret_cast<__m256i*>(out + s * kTileTok * 32),
-                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * s)));
-      }
-      TokConsts& x = tok[tile * nb + ib];
-      x.dx[lane] = b.d;
-      x.ndx[lane] = -b.d;
-      for (int p = 0; p < 4; ++p) {
-        const int s0 = b.bsums[4 * p] + b.bsums[4 * p + 1];
-        const int s1 = b.bsums[4 * p + 2] + b.bsums[4 * p + 3];
-        x.bp[p][lane] = static_cast<int32_t>((static_cast<uint32_t>(s0) & 0xFFFF) |
-                                             (static_cast<uint32_t>(s1) << 16));
+      for (int64_t lane = 0; lane < lanes; ++lane) {
+        const BlockQ8_K& b = xq[(t0 + lane) * nb + ib];
+        uint8_t* out = xa + (tile * nb + ib) * kSuperA + 32 * lane;
+        for (int s = 0; s < 8; ++s) {
+          _mm256_store_si256(reinterpret_cast<__m256i*>(out + s * kTileTok * 32),
+                             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * s)));
+        }
+        TokConsts& x = tok[tile * nb + ib];
+        x.dx[lane] = b.d;
+        x.ndx[lane] = -b.d;
+        for (int p = 0; p < 4; ++p) {
+          const int s0 = b.bsums[4 * p] + b.bsums[4 * p + 1];
+          const int s1 = b.bsums[4 * p + 2] + b.bsums[4 * p + 3];
+          x.bp[p][lane] = static_cast<int32_t>((static_cast<uint32_t>(s0) & 0xFFFF) |
+                                               (static_cast<uint32_t>(s1) << 16));
+        }
       }
     }
   }

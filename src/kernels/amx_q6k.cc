@@ -172,16 +172,19 @@ SHOAL_AMX_TARGET int64_t Run(const uint8_t* Wp, int64_t k, const BlockQ8_K* xq, 
     std::memset(xa + (n_tiles - 1) * nb * kSuperA, 0, nb * kSuperA);
     std::memset(dx + (n_tiles - 1) * nb * kTileTok, 0, nb * kTileTok * sizeof(float));
   }
-  for (int64_t t = 0; t < n_tok; ++t) {
-    const int64_t tile = t / kTileTok, lane = t % kTileTok;
+  // Written in order (tile, super-block, token): the stores run contiguously, the loads stride.
+  for (int64_t t0 = 0; t0 < n_tok; t0 += kTileTok) {
+    const int64_t tile = t0 / kTileTok, lanes = std::min<int64_t>(kTileTok, n_tok - t0);
     for (int64_t ib = 0; ib < nb; ++ib) {
-      const BlockQ8_K& b = xq[t * nb + ib];
-      uint8_t* out = xa + (tile * nb + ib) * kSuperA + 16 * lane;
-      for (int g = 0; g < 16; ++g) {
-        _mm_store_si128(reinterpret_cast<__m128i*>(out + g * kATile),
-                        _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs + 16 * g)));
+      for (int64_t lane = 0; lane < lanes; ++lane) {
+        const BlockQ8_K& b = xq[(t0 + lane) * nb + ib];
+        uint8_t* out = xa + (tile * nb + ib) * kSuperA + 16 * lane;
+        for (int g = 0; g < 16; ++g) {
+          _mm_store_si128(reinterpret_cast<__m128i*>(out + g * kATile),
+                          _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs + 16 * g)));
+        }
+        dx[(tile * nb + ib) * kTileTok + lane] = b.d;
       }
-      dx[(tile * nb + ib) * kTileTok + lane] = b.d;
     }
   }
   uint8_t* panel = Aligned(sc.panel, nb * kSuperB);
