@@ -121,14 +121,10 @@ SHOAL_AMX_TARGET void TokenTile(const uint8_t* a, const uint8_t* panel, const fl
 #pragma GCC unroll 16
   for (int m = 0; m < kTileTok; ++m) acc[m] = _mm512_setzero_ps();
   constexpr size_t kA = kTileTok * 32;  // A-tile bytes of one block
-  const size_t pf_lines = pf_bytes / 64;
-  size_t pf_done = 0;
+  SpreadPrefetch prefetch{pf, pf_bytes / 64, static_cast<size_t>(nb)};
   Product<0>(a, 32, panel);
   for (int64_t ib = 0; ib < nb; ib += 2) {
-    for (const size_t until = pf_lines * static_cast<size_t>(ib + 2) / static_cast<size_t>(nb);
-         pf_done < until && pf_done < pf_lines; ++pf_done) {
-      _mm_prefetch(reinterpret_cast<const char*>(pf + 64 * pf_done), _MM_HINT_T1);
-    }
+    prefetch.Upto(static_cast<size_t>(ib + 2));
     const bool two = ib + 1 < nb;
     if (two) Product<1>(a + (ib + 1) * kA, 32, panel + (ib + 1) * kPanelBlockBytes);
     StoreC<0>(c[0]);
@@ -179,27 +175,13 @@ SHOAL_AMX_TARGET int64_t Run(const uint8_t* Wp, int64_t k, const uint8_t* xq, in
   uint8_t* panel = Aligned(sc.panel, nb * kPanelBlockBytes);
   float* dw = reinterpret_cast<float*>(Aligned(sc.dw, nb * 16 * sizeof(float)));
   static const TileConfig cfg = MakeConfig();
-  _tile_loadconfig(&cfg);
-  // Tokens in chunks of kChunkBytes of activations.
-  const int64_t r_end = r0 + (r1 - r0) / (2 * kRepackRows) * (2 * kRepackRows);
-  const int64_t chunk = std::max<int64_t>(1, kChunkBytes / (kTileTok * nb * 32)) * kTileTok;
-  for (int64_t t0 = 0; t0 < n_pad; t0 += chunk) {
-    const int64_t t1 = std::min<int64_t>(n_pad, t0 + chunk);
-    for (int64_t r = r0; r < r_end; r += 2 * kRepackRows) {
-      const uint8_t* g0 = Wp + (r / kRepackRows) * group_bytes;
-      PackPanel<kQ4>(g0, g0 + group_bytes, col_bytes, nb, panel, dw);
-      // While the first token tile runs, the next panel's weights (the two groups after these,
-      // within the range) stream into L2.
-      const size_t next_bytes = r + 4 * kRepackRows <= r_end ? 2 * group_bytes : 0;
-      for (int64_t t = t0; t < t1; t += kTileTok) {
-        TokenTile(xa + t * nb * 32, panel, dw, dx + t * nb, nb, y + t * ldy + r, ldy,
-                  t < n_full ? kTileTok : static_cast<int>(n_tok - t), g0 + 2 * group_bytes,
-                  t == t0 ? next_bytes : 0);
-      }
-    }
-  }
-  _tile_release();
-  return r_end;
+  return RunPanels(
+      cfg, Wp, group_bytes, n_tok, static_cast<size_t>(kTileTok * nb * 32), r0, r1,
+      [&](const uint8_t* g0) { PackPanel<kQ4>(g0, g0 + group_bytes, col_bytes, nb, panel, dw); },
+      [&](int64_t t, int64_t r, int n_out, const uint8_t* pf, size_t pf_bytes) {
+        TokenTile(xa + t * nb * 32, panel, dw, dx + t * nb, nb, y + t * ldy + r, ldy, n_out, pf,
+                  pf_bytes);
+      });
 }
 
 }  // namespace

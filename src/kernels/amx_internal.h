@@ -8,6 +8,7 @@
 // finishes the one before.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -114,6 +115,51 @@ SHOAL_AMX_TARGET inline __m512 Halves16(const uint8_t* p0, const uint8_t* p1) {
   return _mm512_cvtph_ps(_mm256_inserti128_si256(
       _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p0))),
       _mm_loadu_si128(reinterpret_cast<const __m128i*>(p1)), 1));
+}
+
+// Prefetches `lines` cache lines from p into L2, spread over the n steps of a loop: Upto(i) issues
+// those due by step i.
+struct SpreadPrefetch {
+  const uint8_t* p;
+  size_t lines, n, done = 0;
+  SHOAL_AMX_TARGET inline void Upto(size_t i) {
+    for (const size_t until = lines * i / n; done < until && done < lines; ++done) {
+      _mm_prefetch(reinterpret_cast<const char*>(p + 64 * done), _MM_HINT_T1);
+    }
+  }
+};
+
+// The loop every AMX matmul runs, with tile config cfg loaded: panels of 16 rows (two x8 groups
+// of group_bytes from Wp) from r0 while they fit before r1, each unpacked by pack(g0) and run
+// over the token tiles by tile(t, n_out, pf, pf_bytes) (tokens [t, t + 16), the first n_out of
+// them real), tokens in passes of kChunkBytes (tile_bytes: one token tile's A tiles). While the
+// first token tile of a pass runs, the next panel's weights are prefetched (pf, pf_bytes).
+// Returns the end of the rows done.
+template <typename Pack, typename Tile>
+SHOAL_AMX_TARGET int64_t RunPanels(const TileConfig& cfg, const uint8_t* Wp, size_t group_bytes,
+                                   int64_t n_tok, size_t tile_bytes, int64_t r0, int64_t r1,
+                                   Pack pack, Tile tile) {
+  constexpr int64_t kPanelRows = 16;
+  const int64_t n_full = n_tok / kTileTok * kTileTok;
+  const int64_t n_pad = n_full + (n_tok > n_full ? kTileTok : 0);
+  const int64_t r_end = r0 + (r1 - r0) / kPanelRows * kPanelRows;
+  const int64_t chunk =
+      std::max<int64_t>(1, kChunkBytes / static_cast<int64_t>(tile_bytes)) * kTileTok;
+  _tile_loadconfig(&cfg);
+  for (int64_t t0 = 0; t0 < n_pad; t0 += chunk) {
+    const int64_t t1 = std::min<int64_t>(n_pad, t0 + chunk);
+    for (int64_t r = r0; r < r_end; r += kPanelRows) {
+      const uint8_t* g0 = Wp + (r / 8) * group_bytes;
+      pack(g0);
+      const size_t next_bytes = r + 2 * kPanelRows <= r_end ? 2 * group_bytes : 0;
+      for (int64_t t = t0; t < t1; t += kTileTok) {
+        tile(t, r, t < n_full ? kTileTok : static_cast<int>(n_tok - t), g0 + 2 * group_bytes,
+             t == t0 ? next_bytes : 0);
+      }
+    }
+  }
+  _tile_release();
+  return r_end;
 }
 
 }  // namespace shoal::kernels::amx

@@ -141,14 +141,10 @@ SHOAL_AMX_TARGET void TokenTile(const uint8_t* a, const TokConsts* x, const uint
   for (int m = 0; m < kTileTok; ++m) fs[m] = _mm512_setzero_ps();
   constexpr size_t kA = kTileTok * 32;
   const int64_t nq = 8 * nb;  // sub-blocks, q = 8 ib + s
-  const size_t pf_lines = pf_bytes / 64;
-  size_t pf_done = 0;
+  SpreadPrefetch prefetch{pf, pf_bytes / 64, static_cast<size_t>(nq)};
   Product<0, false>(a, 32, panel);
   for (int64_t q = 0; q < nq; q += 2) {
-    for (const size_t until = pf_lines * static_cast<size_t>(q + 2) / static_cast<size_t>(nq);
-         pf_done < until && pf_done < pf_lines; ++pf_done) {
-      _mm_prefetch(reinterpret_cast<const char*>(pf + 64 * pf_done), _MM_HINT_T1);
-    }
+    prefetch.Upto(static_cast<size_t>(q + 2));
     const int64_t ib = q / 8, s = q % 8;
     Product<1, false>(a + (q + 1) * kA, 32, panel + (q + 1) * kBTileBytes);
     StoreC<0>(c[0]);
@@ -205,26 +201,14 @@ SHOAL_AMX_TARGET int64_t Run(const uint8_t* Wp, int64_t k, const BlockQ8_K* xq, 
   uint8_t* panel = Aligned(sc.panel, nb * kSuperB);
   auto* consts = reinterpret_cast<PanelConsts*>(Aligned(sc.consts, nb * sizeof(PanelConsts)));
   static const TileConfig cfg = MakeConfig();
-  _tile_loadconfig(&cfg);
-  const int64_t r_end = r0 + (r1 - r0) / (2 * kRepackRows) * (2 * kRepackRows);
-  const int64_t chunk =
-      std::max<int64_t>(1, kChunkBytes / static_cast<int64_t>(nb * kSuperA)) * kTileTok;
-  for (int64_t t0 = 0; t0 < n_pad; t0 += chunk) {
-    const int64_t t1 = std::min<int64_t>(n_pad, t0 + chunk);
-    for (int64_t r = r0; r < r_end; r += 2 * kRepackRows) {
-      const uint8_t* g0 = Wp + (r / kRepackRows) * group_bytes;
-      PackPanel(g0, g0 + group_bytes, nb, panel, consts);
-      const size_t next_bytes = r + 4 * kRepackRows <= r_end ? 2 * group_bytes : 0;
-      for (int64_t t = t0; t < t1; t += kTileTok) {
+  return RunPanels(
+      cfg, Wp, group_bytes, n_tok, nb * kSuperA, r0, r1,
+      [&](const uint8_t* g0) { PackPanel(g0, g0 + group_bytes, nb, panel, consts); },
+      [&](int64_t t, int64_t r, int n_out, const uint8_t* pf, size_t pf_bytes) {
         const int64_t tile = t / kTileTok;
         TokenTile(xa + tile * nb * kSuperA, tok + tile * nb, panel, consts, nb, y + t * ldy + r,
-                  ldy, t < n_full ? kTileTok : static_cast<int>(n_tok - t), g0 + 2 * group_bytes,
-                  t == t0 ? next_bytes : 0);
-      }
-    }
-  }
-  _tile_release();
-  return r_end;
+                  ldy, n_out, pf, pf_bytes);
+      });
 }
 
 }  // namespace
