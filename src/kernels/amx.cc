@@ -243,8 +243,16 @@ bool AmxEnabled() { return false; }
 int64_t AmxPeakLoop(int64_t) { return 0; }
 bool SetAmx(bool) { return false; }
 
-namespace internal {
+namespace internal {  // the AMX files' entry points, which compile to nothing here
 int64_t MatMulRepackedQ32Amx(bool, const void*, int64_t, const void*, int64_t, float*, int64_t,
+                             int64_t r0, int64_t) {
+  return r0;
+}
+int64_t MatMulRepackedQ4KAmx(const void*, int64_t, const void*, int64_t, float*, int64_t,
+                             int64_t r0, int64_t) {
+  return r0;
+}
+int64_t MatMulRepackedQ6KAmx(const void*, int64_t, const void*, int64_t, float*, int64_t,
                              int64_t r0, int64_t) {
   return r0;
 }

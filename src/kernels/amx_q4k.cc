@@ -221,15 +221,6 @@ int64_t MatMulRepackedQ4KAmx(const void* Wp, int64_t k, const void* xq, int64_t 
 }
 }  // namespace internal
 
-#else  // no AMX on this platform
-
-namespace internal {
-int64_t MatMulRepackedQ4KAmx(const void*, int64_t, const void*, int64_t, float*, int64_t,
-                             int64_t r0, int64_t) {
-  return r0;
-}
-}  // namespace internal
-
-#endif
+#endif  // SHOAL_HAVE_AMX (elsewhere amx.cc defines the entry point)
 
 }  // namespace shoal::kernels
