@@ -1,17 +1,18 @@
-// AMX int8 tiles for the x8 q4_0 / q8_0 batch matmul (amx.h).
+// AMX int8 tiles for the x8 q4_0 / q8_0 batch matmul (amx.h), and what every AMX matmul shares
+// at run time: the detection, the switch, the probe loop.
 //
-// A panel is 16 weight rows (two x8 groups). Its blocks are unpacked once per call into the
+// A panel is 16 weight rows (two x8 groups). Its blocks are unpacked once per pass into the
 // B-tile layout (per block of 32 values: 8 tile rows of 64 bytes, row k holding values 4k..4k+3
-// of each of the 16 weight rows: q4_0's nibbles as unsigned bytes 0..15, q8_0's bytes as they
-// are) with the 16 rows' block scales as floats beside them. Then every tile of 16 tokens runs
-// over the blocks: the A tile is the 16 tokens' int8 activations of the block, read in place
-// (row stride: the activation row), one TDPBSUD (q4_0: signed x unsigned) or TDPBSSD (q8_0)
-// gives the block's exact integer dots for 16 tokens x 16 rows, and AVX-512 finishes them as the
-// AVX tiles do: s = dot - 8 sum(x) for q4_0, then acc = fma(float(s), d_w * d_x, acc), block by
-// block in order. The integer sums are exact and the float steps are the same operations in the
-// same order, so every output is bit-identical to the AVX tiles' (and to the token decoded
-// alone). Two sets of tiles alternate between blocks, so the next block's tile product runs
-// while AVX-512 finishes the last one. A last partial tile of tokens reads a zero-padded copy.
+// of each of the 16 weight rows, as signed bytes: q4_0's nibbles minus 8, q8_0's bytes as they
+// are) with the 16 rows' block scales as floats beside them. The activations are copied once per
+// call into A tiles (16 tokens x 32 bytes per block, contiguous; a last partial tile zero-padded).
+// Every tile of 16 tokens then runs over the blocks: one TDPBSSD gives the block's exact integer
+// dots for 16 tokens x 16 rows, and AVX-512 finishes them as the vector tiles do,
+// acc = fma(float(dot), d_w * d_x, acc), block by block in order. The integer sums are exact and
+// the float steps are the same operations in the same order, so every output is bit-identical to
+// the vector tiles' (and to the token decoded alone). Two sets of tiles alternate between
+// blocks, so the next block's tile product runs while AVX-512 finishes the last one
+// (amx_internal.h).
 #include "kernels/amx.h"
 
 #include <algorithm>

@@ -59,11 +59,34 @@ void F16RowToF32(const uint16_t* x, float* y, int64_t n) {
 #define SHOAL_SCORES_YMM 0
 #endif
 
+// One vector's lanes summed in a fixed tree: lanes i and i + W/2, then i and i + W/4, ..., then 0
+// and 1 (W the lane count). On x86 this is the order GCC's _mm512_reduce_add_ps and Highway's
+// 256-bit SumOfLanes use, written out so that every compiler gives the same bits and the
+// transposed reductions below, which follow the same tree, equal it; elsewhere SumOfLanes.
+template <class V>
+HWY_INLINE float SumTree(V v) {
 #if SHOAL_SCORES_ZMM
-// The sums of 16 vectors' lanes, in one vector (position p's in lane p), each summed in the
-// order Highway's SumOfLanes sums one 512-bit vector (_mm512_reduce_add_ps): lanes i and i + 8,
-// then i and i + 4, i and i + 2, then 0 and 1. Every sum is thus bit-identical to the
-// per-vector reduction, while 15 shuffle pairs and adds serve all 16 (not 7 instructions each).
+  const __m512 z = v.raw;
+  const __m256 t = _mm256_add_ps(_mm512_castps512_ps256(z),
+                                 _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(z), 1)));
+  const __m128 u = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+  const __m128 w = _mm_add_ps(u, _mm_movehl_ps(u, u));
+  return _mm_cvtss_f32(_mm_add_ss(w, _mm_shuffle_ps(w, w, 1)));
+#elif SHOAL_SCORES_YMM
+  const __m256 t = v.raw;
+  const __m128 u = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+  const __m128 w = _mm_add_ps(u, _mm_movehl_ps(u, u));
+  return _mm_cvtss_f32(_mm_add_ss(w, _mm_shuffle_ps(w, w, 1)));
+#else
+  return hn::GetLane(hn::SumOfLanes(DF(), v));
+#endif
+}
+
+#if SHOAL_SCORES_ZMM
+// The sums of 16 vectors' lanes, in one vector (position p's in lane p), each summed in SumTree's
+// order: lanes i and i + 8, then i and i + 4, i and i + 2, then 0 and 1. Every sum is thus
+// bit-identical to the per-vector reduction, while 15 shuffle pairs and adds serve all 16 (not 7
+// instructions each).
 HWY_INLINE __m512 SumLanes16(const __m512 a[16]) {
   __m512 t[8], u[4], w[2];
   for (int p = 0; p < 8; ++p) {  // i + 8: [a lanes 0-7 | b lanes 0-7] of positions 2p, 2p + 1
@@ -88,8 +111,8 @@ HWY_INLINE __m512 SumLanes16(const __m512 a[16]) {
 #endif
 
 #if SHOAL_SCORES_YMM
-// As SumLanes16 for 8 vectors of 8 lanes, in the order of Highway's 256-bit SumOfLanes: lanes i
-// and i + 4, then i and i + 2, then 0 and 1.
+// As SumLanes16 for 8 vectors of 8 lanes, in SumTree's order: lanes i and i + 4, then i and
+// i + 2, then 0 and 1.
 HWY_INLINE __m256 SumLanes8(const __m256 a[8]) {
   __m256 t[4], w[2];
   for (int p = 0; p < 4; ++p) {  // i + 4: [a lanes 0-3 | b lanes 0-3] of positions 2p, 2p + 1
@@ -157,8 +180,7 @@ void Scores(const float* q, const float* kf, int64_t dk, int64_t n, float scale,
       a2 = hn::MulAdd(qv, hn::LoadU(d, k0 + 2 * dk + x), a2);
       a3 = hn::MulAdd(qv, hn::LoadU(d, k0 + 3 * dk + x), a3);
     }
-    float r[4] = {hn::GetLane(hn::SumOfLanes(d, a0)), hn::GetLane(hn::SumOfLanes(d, a1)),
-                  hn::GetLane(hn::SumOfLanes(d, a2)), hn::GetLane(hn::SumOfLanes(d, a3))};
+    float r[4] = {SumTree(a0), SumTree(a1), SumTree(a2), SumTree(a3)};
     for (int64_t x = dv; x < dk; ++x) {
       for (int u = 0; u < 4; ++u) r[u] += q[x] * k0[u * dk + x];
     }
@@ -169,7 +191,7 @@ void Scores(const float* q, const float* kf, int64_t dk, int64_t n, float scale,
     auto a0 = hn::Zero(d);
     for (int64_t x = 0; x < dv; x += N)
       a0 = hn::MulAdd(hn::LoadU(d, q + x), hn::LoadU(d, kr + x), a0);
-    float r = hn::GetLane(hn::SumOfLanes(d, a0));
+    float r = SumTree(a0);
     for (int64_t x = dv; x < dk; ++x) r += q[x] * kr[x];
     s[j] = r * scale;
   }
