@@ -50,19 +50,13 @@ struct Scratch {
 
 thread_local Scratch g_scratch;
 
-// 8 bytes at p0 and 8 at p1, zero-extended to 16 int32 lanes.
-SHOAL_AMX_TARGET inline __m512i Bytes16(const uint8_t* p0, const uint8_t* p1) {
-  const __m128i lo = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p0));
-  const __m128i v =
-      _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(lo), reinterpret_cast<const double*>(p1)));
-  return _mm512_cvtepu8_epi32(v);
-}
+#define SHOAL_KQ_FN SHOAL_AMX_TARGET inline
+#include "kernels/kquant_x8_zmm-inl.h"  // NOLINT(build/include)
+#undef SHOAL_KQ_FN
 
 SHOAL_AMX_TARGET void PackPanel(const uint8_t* g0, const uint8_t* g1, int64_t nb, uint8_t* panel,
                                 PanelConsts* consts) {
   const __m512i m4 = _mm512_set1_epi8(0xF);
-  const __m512i k0f = _mm512_set1_epi32(0xF), k3 = _mm512_set1_epi32(3),
-                k30 = _mm512_set1_epi32(0x30);
   for (int64_t ib = 0; ib < nb; ++ib) {
     const uint8_t* c0 = g0 + ib * kQ4KColBytes;
     const uint8_t* c1 = g1 + ib * kQ4KColBytes;
@@ -76,20 +70,10 @@ SHOAL_AMX_TARGET void PackPanel(const uint8_t* g0, const uint8_t* g1, int64_t nb
         _mm512_store_si512(out + (2 * p + 1) * kBTileBytes + 64 * c,
                            _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
       }
-      const __m512i ls = Bytes16(c0 + 32 + 8 * p, c1 + 32 + 8 * p);
-      const __m512i lm = Bytes16(c0 + 64 + 8 * p, c1 + 64 + 8 * p);
-      const __m512i hb = Bytes16(c0 + 96 + 8 * p, c1 + 96 + 8 * p);
-      const __m512i sc0 = _mm512_or_si512(_mm512_and_si512(ls, k0f),
-                                          _mm512_slli_epi32(_mm512_and_si512(hb, k3), 4));
-      const __m512i sc1 =
-          _mm512_or_si512(_mm512_srli_epi32(ls, 4),
-                          _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(hb, 2), k3), 4));
-      const __m512i mn0 = _mm512_or_si512(_mm512_and_si512(lm, k0f), _mm512_and_si512(hb, k30));
-      const __m512i mn1 = _mm512_or_si512(_mm512_srli_epi32(lm, 4),
-                                          _mm512_and_si512(_mm512_srli_epi32(hb, 2), k30));
-      _mm512_store_ps(k.sc[2 * p], _mm512_cvtepi32_ps(sc0));
-      _mm512_store_ps(k.sc[2 * p + 1], _mm512_cvtepi32_ps(sc1));
-      _mm512_store_si512(k.mp[p], _mm512_or_si512(mn0, _mm512_slli_epi32(mn1, 16)));
+      const Q4KPair sc = Q4KScales(c0, c1, p);
+      _mm512_store_ps(k.sc[2 * p], _mm512_cvtepi32_ps(sc.sc0));
+      _mm512_store_ps(k.sc[2 * p + 1], _mm512_cvtepi32_ps(sc.sc1));
+      _mm512_store_si512(k.mp[p], sc.mins);
     }
     _mm512_store_ps(k.d, Halves16(c0, c1));
     _mm512_store_ps(k.dmin, Halves16(c0 + 16, c1 + 16));

@@ -44,18 +44,9 @@ struct Scratch {
 
 thread_local Scratch g_scratch;
 
-// The top 2 bits at bits 2c, 2c + 1 of each byte of h, moved to bits 4-5 (16-bit shifts: what
-// crosses into a neighbouring byte lands outside bits 4-5 and is masked off).
-template <int kC>
-SHOAL_AMX_TARGET inline __m512i High2(__m512i h, __m512i k30) {
-  if constexpr (kC < 2) {
-    return _mm512_and_si512(_mm512_slli_epi16(h, 4 - 2 * kC), k30);
-  } else if constexpr (kC == 2) {
-    return _mm512_and_si512(h, k30);
-  } else {
-    return _mm512_and_si512(_mm512_srli_epi16(h, 2), k30);
-  }
-}
+#define SHOAL_KQ_FN SHOAL_AMX_TARGET inline
+#include "kernels/kquant_x8_zmm-inl.h"  // NOLINT(build/include)
+#undef SHOAL_KQ_FN
 
 // Chunk kC of pair p: B-tile row kC of sub-blocks 2p (low nibbles, top bits from h0) and 2p + 1
 // (high nibbles, h1), as q - 32.
@@ -88,12 +79,8 @@ SHOAL_AMX_TARGET void PackPanel(const uint8_t* g0, const uint8_t* g1, int64_t nb
       PackChunk<3>(c0, c1, p, h0, h1, out);
     }
     PanelConsts& k = consts[ib];
-    for (int g = 0; g < 16; ++g) {
-      const __m128i lo = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(c0 + kQ6KScAt + 8 * g));
-      const __m128i v = _mm_castpd_si128(_mm_loadh_pd(
-          _mm_castsi128_pd(lo), reinterpret_cast<const double*>(c1 + kQ6KScAt + 8 * g)));
-      _mm512_store_ps(k.sc[g], _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(v)));
-    }
+    for (int g = 0; g < 16; ++g)
+      _mm512_store_ps(k.sc[g], Q6KScales(c0 + kQ6KScAt, c1 + kQ6KScAt, g));
     _mm512_store_ps(k.d, Halves16(c0, c1));
   }
 }

@@ -63,13 +63,9 @@ thread_local std::vector<TokSide> g_side;
 #include "kernels/dpbusd_avx512-inl.h"         // NOLINT(build/include)
 #include "kernels/repacked_grid_avx512-inl.h"  // NOLINT(build/include)
 
-// 8 bytes at p0 and 8 at p1, zero-extended to 16 int32 lanes.
-HWY_INLINE __m512i Bytes16(const uint8_t* p0, const uint8_t* p1) {
-  const __m128i lo = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p0));
-  const __m128i v =
-      _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(lo), reinterpret_cast<const double*>(p1)));
-  return _mm512_cvtepu8_epi32(v);
-}
+#define SHOAL_KQ_FN HWY_INLINE
+#include "kernels/kquant_x8_zmm-inl.h"  // NOLINT(build/include)
+#undef SHOAL_KQ_FN
 
 // 2 groups (c0: group 0's data, c1: group 1's; equal for a lone group) x NT tokens from t.
 template <int NT>
@@ -84,8 +80,6 @@ HWY_INLINE void TileZ(const Args& a, const uint8_t* g0, const uint8_t* g1, int64
   __m512 acc[NT];
   for (int j = 0; j < NT; ++j) acc[j] = _mm512_setzero_ps();
   const __m512i m4 = _mm512_set1_epi8(0xF);
-  const __m512i k0f = _mm512_set1_epi32(0xF), k3 = _mm512_set1_epi32(3),
-                k30 = _mm512_set1_epi32(0x30);
   for (int64_t ib = 0; ib < a.nb; ++ib) {
     const uint8_t* c0 = g0 + ib * kQ4KColBytes;
     const uint8_t* c1 = g1 + ib * kQ4KColBytes;
@@ -106,19 +100,9 @@ HWY_INLINE void TileZ(const Args& a, const uint8_t* g0, const uint8_t* g1, int64
           dh[j] = DpbusdZ(dh[j], hi, Bcast4Z(xs[j][ib].qs + 64 * p + 32 + 4 * c));
         }
       }
-      const __m512i ls = Bytes16(c0 + 32 + 8 * p, c1 + 32 + 8 * p);
-      const __m512i lm = Bytes16(c0 + 64 + 8 * p, c1 + 64 + 8 * p);
-      const __m512i hb = Bytes16(c0 + 96 + 8 * p, c1 + 96 + 8 * p);
-      const __m512i sc0 = _mm512_or_si512(_mm512_and_si512(ls, k0f),
-                                          _mm512_slli_epi32(_mm512_and_si512(hb, k3), 4));
-      const __m512i sc1 =
-          _mm512_or_si512(_mm512_srli_epi32(ls, 4),
-                          _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(hb, 2), k3), 4));
-      const __m512i mn0 = _mm512_or_si512(_mm512_and_si512(lm, k0f), _mm512_and_si512(hb, k30));
-      const __m512i mn1 = _mm512_or_si512(_mm512_srli_epi32(lm, 4),
-                                          _mm512_and_si512(_mm512_srli_epi32(hb, 2), k30));
-      const __m512 f0 = _mm512_cvtepi32_ps(sc0), f1 = _mm512_cvtepi32_ps(sc1);
-      const __m512i mp = _mm512_or_si512(mn0, _mm512_slli_epi32(mn1, 16));
+      const Q4KPair sc = Q4KScales(c0, c1, p);
+      const __m512 f0 = _mm512_cvtepi32_ps(sc.sc0), f1 = _mm512_cvtepi32_ps(sc.sc1);
+      const __m512i mp = sc.mins;
       for (int j = 0; j < NT; ++j) {
         fs[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dl[j]), f0, fs[j]);
         fs[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dh[j]), f1, fs[j]);

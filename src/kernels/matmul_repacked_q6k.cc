@@ -64,18 +64,9 @@ thread_local std::vector<TokSide> g_side;
 #include "kernels/dpbusd_avx512-inl.h"         // NOLINT(build/include)
 #include "kernels/repacked_grid_avx512-inl.h"  // NOLINT(build/include)
 
-// The top 2 bits at bits 2c, 2c + 1 of each byte of h, moved to bits 4-5 (16-bit shifts: what
-// crosses into a neighbouring byte lands outside bits 4-5 and is masked off).
-template <int kC>
-HWY_INLINE __m512i High2(__m512i h, __m512i k30) {
-  if constexpr (kC < 2) {
-    return _mm512_and_si512(_mm512_slli_epi16(h, 4 - 2 * kC), k30);
-  } else if constexpr (kC == 2) {
-    return _mm512_and_si512(h, k30);
-  } else {
-    return _mm512_and_si512(_mm512_srli_epi16(h, 2), k30);
-  }
-}
+#define SHOAL_KQ_FN HWY_INLINE
+#include "kernels/kquant_x8_zmm-inl.h"  // NOLINT(build/include)
+#undef SHOAL_KQ_FN
 
 template <int kC, int NT>
 HWY_INLINE void Chunk(const uint8_t* c0, const uint8_t* c1, int p, const int8_t* const* xq,
@@ -92,14 +83,6 @@ HWY_INLINE void Chunk(const uint8_t* c0, const uint8_t* c1, int p, const int8_t*
     dl[j] = DpbusdZ(dl[j], lo, Bcast4Z(xq[j] + 32 * p + 4 * kC));
     dh[j] = DpbusdZ(dh[j], hi, Bcast4Z(xq[j] + 32 * p + 16 + 4 * kC));
   }
-}
-
-// 16 rows' int8 scales of sub-block g as float.
-HWY_INLINE __m512 Scales(const uint8_t* c0, const uint8_t* c1, int g) {
-  const __m128i lo = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(c0 + kQ6KScAt + 8 * g));
-  const __m128i v = _mm_castpd_si128(
-      _mm_loadh_pd(_mm_castsi128_pd(lo), reinterpret_cast<const double*>(c1 + kQ6KScAt + 8 * g)));
-  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(v));
 }
 
 template <int NT>
@@ -130,7 +113,8 @@ HWY_INLINE void TileZ(const Args& a, const uint8_t* g0, const uint8_t* g1, int64
       Chunk<1, NT>(c0, c1, p, xq, h0, h1, dl, dh);
       Chunk<2, NT>(c0, c1, p, xq, h0, h1, dl, dh);
       Chunk<3, NT>(c0, c1, p, xq, h0, h1, dl, dh);
-      const __m512 f0 = Scales(c0, c1, 2 * p), f1 = Scales(c0, c1, 2 * p + 1);
+      const __m512 f0 = Q6KScales(c0 + kQ6KScAt, c1 + kQ6KScAt, 2 * p),
+                   f1 = Q6KScales(c0 + kQ6KScAt, c1 + kQ6KScAt, 2 * p + 1);
       for (int j = 0; j < NT; ++j) {
         fs[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dl[j]), f0, fs[j]);
         fs[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dh[j]), f1, fs[j]);
