@@ -87,11 +87,11 @@ HWY_INLINE float SumTree(V v) {
 // order: lanes i and i + 8, then i and i + 4, i and i + 2, then 0 and 1. Every sum is thus
 // bit-identical to the per-vector reduction, while 15 shuffle pairs and adds serve all 16 (not 7
 // instructions each).
-HWY_INLINE __m512 SumLanes16(const __m512 a[16]) {
+HWY_INLINE hn::Vec<DF> SumLanes(const hn::Vec<DF> a[16]) {
   __m512 t[8], u[4], w[2];
   for (int p = 0; p < 8; ++p) {  // i + 8: [a lanes 0-7 | b lanes 0-7] of positions 2p, 2p + 1
-    t[p] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * p], a[2 * p + 1], 0x44),
-                         _mm512_shuffle_f32x4(a[2 * p], a[2 * p + 1], 0xEE));
+    t[p] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * p].raw, a[2 * p + 1].raw, 0x44),
+                         _mm512_shuffle_f32x4(a[2 * p].raw, a[2 * p + 1].raw, 0xEE));
   }
   for (int r = 0; r < 4; ++r) {  // i + 4: 128-bit lane k holds position 4r + k's 4 partials
     u[r] = _mm512_add_ps(_mm512_shuffle_f32x4(t[2 * r], t[2 * r + 1], 0x88),
@@ -106,18 +106,18 @@ HWY_INLINE __m512 SumLanes16(const __m512 a[16]) {
   const __m512 z =
       _mm512_add_ps(_mm512_shuffle_ps(w[0], w[1], 0x88), _mm512_shuffle_ps(w[0], w[1], 0xDD));
   const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-  return _mm512_permutexvar_ps(order, z);
+  return hn::Vec<DF>{_mm512_permutexvar_ps(order, z)};
 }
 #endif
 
 #if SHOAL_SCORES_YMM
-// As SumLanes16 for 8 vectors of 8 lanes, in SumTree's order: lanes i and i + 4, then i and
-// i + 2, then 0 and 1.
-HWY_INLINE __m256 SumLanes8(const __m256 a[8]) {
+// As the 512-bit SumLanes for 8 vectors of 8 lanes, in SumTree's order: lanes i and i + 4, then i
+// and i + 2, then 0 and 1.
+HWY_INLINE hn::Vec<DF> SumLanes(const hn::Vec<DF> a[8]) {
   __m256 t[4], w[2];
   for (int p = 0; p < 4; ++p) {  // i + 4: [a lanes 0-3 | b lanes 0-3] of positions 2p, 2p + 1
-    t[p] = _mm256_add_ps(_mm256_permute2f128_ps(a[2 * p], a[2 * p + 1], 0x20),
-                         _mm256_permute2f128_ps(a[2 * p], a[2 * p + 1], 0x31));
+    t[p] = _mm256_add_ps(_mm256_permute2f128_ps(a[2 * p].raw, a[2 * p + 1].raw, 0x20),
+                         _mm256_permute2f128_ps(a[2 * p].raw, a[2 * p + 1].raw, 0x31));
   }
   for (int q = 0; q < 2; ++q) {  // i + 2: lane k holds positions 4q + k (0-1), 4q + 2 + k (2-3)
     const __m256d x = _mm256_castps_pd(t[2 * q]), y = _mm256_castps_pd(t[2 * q + 1]);
@@ -127,7 +127,7 @@ HWY_INLINE __m256 SumLanes8(const __m256 a[8]) {
   // 0 + 1: lane 4k + m holds position k + 2m.
   const __m256 z =
       _mm256_add_ps(_mm256_shuffle_ps(w[0], w[1], 0x88), _mm256_shuffle_ps(w[0], w[1], 0xDD));
-  return _mm256_permutevar8x32_ps(z, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  return hn::Vec<DF>{_mm256_permutevar8x32_ps(z, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))};
 }
 #endif
 
@@ -142,32 +142,18 @@ void Scores(const float* q, const float* kf, int64_t dk, int64_t n, float scale,
 #if SHOAL_SCORES_ZMM || SHOAL_SCORES_YMM
   // A vector's width of positions at once, when the width divides dk (head widths 64, 128, ...).
   if (dv == dk && !per_position) {
-#if SHOAL_SCORES_ZMM
-    using V = __m512;
-#define SHOAL_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
-#define SHOAL_LOAD(p) _mm512_loadu_ps(p)
-#else
-    using V = __m256;
-#define SHOAL_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
-#define SHOAL_LOAD(p) _mm256_loadu_ps(p)
-#endif
-    constexpr int W = sizeof(V) / sizeof(float);
+    constexpr int64_t W = SHOAL_SCORES_ZMM ? 16 : 8;  // the lanes of DF
     for (; j + W <= n; j += W) {
       const float* k0 = kf + j * dk;
-      V acc[W];
-      for (int p = 0; p < W; ++p) acc[p] = hn::Zero(d).raw;
+      hn::Vec<DF> acc[W];
+      for (auto& a : acc) a = hn::Zero(d);
       for (int64_t x = 0; x < dk; x += W) {
-        const V qv = SHOAL_LOAD(q + x);
-        for (int p = 0; p < W; ++p) acc[p] = SHOAL_FMA(qv, SHOAL_LOAD(k0 + p * dk + x), acc[p]);
+        const auto qv = hn::LoadU(d, q + x);
+        for (int64_t p = 0; p < W; ++p)
+          acc[p] = hn::MulAdd(qv, hn::LoadU(d, k0 + p * dk + x), acc[p]);
       }
-#if SHOAL_SCORES_ZMM
-      _mm512_storeu_ps(s + j, _mm512_mul_ps(SumLanes16(acc), _mm512_set1_ps(scale)));
-#else
-      _mm256_storeu_ps(s + j, _mm256_mul_ps(SumLanes8(acc), _mm256_set1_ps(scale)));
-#endif
+      hn::StoreU(hn::Mul(SumLanes(acc), hn::Set(d, scale)), d, s + j);
     }
-#undef SHOAL_FMA
-#undef SHOAL_LOAD
   }
 #endif
   for (; j + 4 <= n; j += 4) {
