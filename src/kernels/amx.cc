@@ -150,15 +150,14 @@ SHOAL_AMX_TARGET int64_t Run(const uint8_t* Wp, int64_t k, const uint8_t* xq, in
   const size_t col_bytes = kRepackRows * block_bytes;
   const size_t group_bytes = static_cast<size_t>(nb) * col_bytes;
   const size_t x_row = static_cast<size_t>(nb) * sizeof(BlockQ8_0);
-  const int64_t n_full = n_tok / kTileTok * kTileTok;
-  const int64_t n_pad = n_full + (n_tok > n_full ? kTileTok : 0);
+  const int64_t n_tiles = TokenTiles(n_tok);
   Scratch& sc = g_scratch;
   // The activations' int8 values and scales (as floats) in the tile layout; zero padding.
-  float* dx = reinterpret_cast<float*>(Aligned(sc.dx, n_pad * nb * sizeof(float)));
-  uint8_t* xa = Aligned(sc.xa, n_pad * nb * 32);
-  if (n_pad > n_full) {
-    std::memset(xa + n_full * nb * 32, 0, kTileTok * nb * 32);
-    std::memset(dx + n_full * nb, 0, kTileTok * nb * sizeof(float));
+  float* dx = reinterpret_cast<float*>(Aligned(sc.dx, n_tiles * kTileTok * nb * sizeof(float)));
+  uint8_t* xa = Aligned(sc.xa, n_tiles * kTileTok * nb * 32);
+  if (n_tok % kTileTok != 0) {
+    std::memset(xa + (n_tiles - 1) * kTileTok * nb * 32, 0, kTileTok * nb * 32);
+    std::memset(dx + (n_tiles - 1) * kTileTok * nb, 0, kTileTok * nb * sizeof(float));
   }
   // Written in order (tile, block, token): the stores run contiguously, the loads stride.
   for (int64_t t0 = 0; t0 < n_tok; t0 += kTileTok) {

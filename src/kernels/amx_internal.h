@@ -33,7 +33,10 @@
 
 namespace shoal::kernels::amx {
 
-inline constexpr int kTileTok = 16;         // tokens per A and C tile
+inline constexpr int kTileTok = 16;  // tokens per A and C tile
+
+// Token tiles for n_tok tokens: the last one zero-padded when n_tok is not a multiple of 16.
+inline int64_t TokenTiles(int64_t n_tok) { return (n_tok + kTileTok - 1) / kTileTok; }
 inline constexpr size_t kBTileBytes = 512;  // one B tile: 32 values of 16 rows
 
 // Activation bytes per pass over the panels: the tokens' A tiles stay in L2 (1 MiB of the 2 MiB
@@ -140,8 +143,7 @@ SHOAL_AMX_TARGET int64_t RunPanels(const TileConfig& cfg, const uint8_t* Wp, siz
                                    int64_t n_tok, size_t tile_bytes, int64_t r0, int64_t r1,
                                    Pack pack, Tile tile) {
   constexpr int64_t kPanelRows = 16;
-  const int64_t n_full = n_tok / kTileTok * kTileTok;
-  const int64_t n_pad = n_full + (n_tok > n_full ? kTileTok : 0);
+  const int64_t n_pad = TokenTiles(n_tok) * kTileTok;
   const int64_t r_end = r0 + (r1 - r0) / kPanelRows * kPanelRows;
   const int64_t chunk =
       std::max<int64_t>(1, kChunkBytes / static_cast<int64_t>(tile_bytes)) * kTileTok;
@@ -153,7 +155,7 @@ SHOAL_AMX_TARGET int64_t RunPanels(const TileConfig& cfg, const uint8_t* Wp, siz
       pack(g0);
       const size_t next_bytes = r + 2 * kPanelRows <= r_end ? 2 * group_bytes : 0;
       for (int64_t t = t0; t < t1; t += kTileTok) {
-        tile(t, r, t < n_full ? kTileTok : static_cast<int>(n_tok - t), g0 + 2 * group_bytes,
+        tile(t, r, static_cast<int>(std::min<int64_t>(kTileTok, n_tok - t)), g0 + 2 * group_bytes,
              t == t0 ? next_bytes : 0);
       }
     }

@@ -143,15 +143,13 @@ SHOAL_AMX_TARGET int64_t Run(const uint8_t* Wp, int64_t k, const BlockQ8_K* xq, 
                              float* y, int64_t ldy, int64_t r0, int64_t r1) {
   const int64_t nb = k / 256;
   const size_t group_bytes = static_cast<size_t>(nb) * kQ6KColBytes;
-  const int64_t n_full = n_tok / kTileTok * kTileTok;
-  const int64_t n_pad = n_full + (n_tok > n_full ? kTileTok : 0);
-  const int64_t n_tiles = n_pad / kTileTok;
+  const int64_t n_tiles = TokenTiles(n_tok);
   Scratch& sc = g_scratch;
   // The activations in the A-tile layout ([tile][super-block][sub-block][16 tokens][16]) and
   // their scales ([tile][super-block][16]); zero padding.
   uint8_t* xa = Aligned(sc.xa, n_tiles * nb * kSuperA);
   auto* dx = reinterpret_cast<float*>(Aligned(sc.dx, n_tiles * nb * kTileTok * sizeof(float)));
-  if (n_pad > n_full) {
+  if (n_tok % kTileTok != 0) {
     std::memset(xa + (n_tiles - 1) * nb * kSuperA, 0, nb * kSuperA);
     std::memset(dx + (n_tiles - 1) * nb * kTileTok, 0, nb * kTileTok * sizeof(float));
   }
