@@ -389,6 +389,15 @@ TEST_F(Cli, BenchMatmulPaths) {
   EXPECT_FALSE(j["results"][0].contains("prefill_share_of_amx_peak"));
   const bool amx = j["machine"]["amx_int8"].get<bool>();
   std::printf("AMX int8 tiles: %s\n", amx ? "available" : "not available here");
+  // Without --matmul: the process's default, AMX where available unless SHOAL_AMX=0.
+  r = Shoal(base);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(ParseJson(r)["results"][0]["matmul"], amx ? "amx" : "vector");
+  setenv("SHOAL_AMX", "0", 1);
+  r = Shoal(base);
+  unsetenv("SHOAL_AMX");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(ParseJson(r)["results"][0]["matmul"], "vector");
   args = base;
   args.insert(args.end(), {"--matmul", "amx,vector"});
   if (!amx) {
