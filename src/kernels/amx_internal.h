@@ -120,6 +120,18 @@ SHOAL_AMX_TARGET inline __m512 Halves16(const uint8_t* p0, const uint8_t* p1) {
       _mm_loadu_si128(reinterpret_cast<const __m128i*>(p1)), 1));
 }
 
+// The k-quant tiles' step per sub-block: fs[m] = fma(float(c[m]), sc, fs[m]) for the 16 tokens
+// (c: the C tile's sums, sc: the 16 rows' sub-block scales as floats).
+SHOAL_AMX_TARGET __attribute__((always_inline)) inline void ScaledSums(const int32_t* c,
+                                                                       const float* sc,
+                                                                       __m512 fs[kTileTok]) {
+  const __m512 s = _mm512_load_ps(sc);
+#pragma GCC unroll 16
+  for (int m = 0; m < kTileTok; ++m) {
+    fs[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + 16 * m)), s, fs[m]);
+  }
+}
+
 // Prefetches `lines` cache lines from p into L2, spread over the n steps of a loop: Upto(i) issues
 // those due by step i.
 struct SpreadPrefetch {

@@ -80,17 +80,6 @@ SHOAL_AMX_TARGET void PackPanel(const uint8_t* g0, const uint8_t* g1, int64_t nb
   }
 }
 
-// fs[m] = fma(float(c[m]), sc, fs[m]) for the 16 tokens.
-SHOAL_AMX_TARGET __attribute__((always_inline)) inline void SubBlock(const int32_t* c,
-                                                                     const float* sc,
-                                                                     __m512 fs[kTileTok]) {
-  const __m512 s = _mm512_load_ps(sc);
-#pragma GCC unroll 16
-  for (int m = 0; m < kTileTok; ++m) {
-    fs[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + 16 * m)), s, fs[m]);
-  }
-}
-
 // The super-block's end: acc[m] += its fs and mins terms (acc in memory), fs reset.
 SHOAL_AMX_TARGET __attribute__((always_inline)) inline void SuperBlock(const PanelConsts& k,
                                                                        const TokConsts& x,
@@ -132,10 +121,10 @@ SHOAL_AMX_TARGET void TokenTile(const uint8_t* a, const TokConsts* x, const uint
     const int64_t ib = q / 8, s = q % 8;
     Product<1, false>(a + (q + 1) * kA, 32, panel + (q + 1) * kBTileBytes);
     StoreC<0>(c[0]);
-    SubBlock(c[0], k[ib].sc[s], fs);
+    ScaledSums(c[0], k[ib].sc[s], fs);
     if (q + 2 < nq) Product<0, false>(a + (q + 2) * kA, 32, panel + (q + 2) * kBTileBytes);
     StoreC<1>(c[1]);
-    SubBlock(c[1], k[ib].sc[s + 1], fs);
+    ScaledSums(c[1], k[ib].sc[s + 1], fs);
     if (s == 6) SuperBlock(k[ib], x[ib], fs, acc);
   }
   for (int m = 0; m < n_out; ++m) {
