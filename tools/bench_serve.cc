@@ -20,7 +20,19 @@ struct StreamTiming {
   bool ok = false;
   double start_ms = 0, first_ms = 0, end_ms = 0;
   int tokens = 0;
+  std::vector<double> token_ms;  // when each token arrived (in a chunk with others, at its time)
 };
+
+// Tokens in a completion chunk: its logprobs' tokens (a chunk holds several where text was held
+// back, as an incomplete UTF-8 character is), else 1.
+size_t ChunkTokens(const nlohmann::json& choice) {
+  const auto lp = choice.find("logprobs");
+  if (lp != choice.end() && lp->is_object()) {
+    const auto toks = lp->find("tokens");
+    if (toks != lp->end() && toks->is_array()) return toks->size();
+  }
+  return 1;
+}
 
 // One streaming completion: times of the request, the first token, the end; tokens from usage.
 StreamTiming OneStream(int port, const std::string& prompt, int n_decode) {
@@ -54,9 +66,11 @@ StreamTiming OneStream(int port, const std::string& prompt, int n_decode) {
       if (ev.rfind("data: {", 0) != 0) continue;
       const nlohmann::json j = nlohmann::json::parse(ev.substr(6), nullptr, false);
       if (j.is_discarded()) continue;
-      if (t.first_ms == 0 && j.contains("choices") && !j["choices"].empty() &&
+      if (j.contains("choices") && !j["choices"].empty() &&
           j["choices"][0]["finish_reason"].is_null()) {
-        t.first_ms = NowMs();
+        const double now = NowMs();
+        if (t.first_ms == 0) t.first_ms = now;
+        t.token_ms.insert(t.token_ms.end(), ChunkTokens(j["choices"][0]), now);
       }
       if (j.contains("usage") && j["usage"].is_object()) {
         t.tokens = j["usage"].value("completion_tokens", 0);
@@ -109,7 +123,8 @@ StatusOr<nlohmann::json> BenchServe(const ServeBenchOptions& o, bool quiet) {
     // stream, what `shoal run` does), then the server at every stream count, so the ratios
     // between them are taken minutes apart at most, under the same load.
     std::vector<double> alone;
-    std::vector<std::vector<double>> agg(o.streams.size()), ttft(o.streams.size());
+    std::vector<std::vector<double>> agg(o.streams.size()), steady(o.streams.size()),
+        output(o.streams.size()), ttft(o.streams.size());
     std::vector<int> failed(o.streams.size(), 0);
     for (int rep = 0; rep < o.reps; ++rep) {
       SHOAL_ASSIGN_OR_RETURN(BenchResult a, MeasureEngine(*e, 64, o.n_decode, 1));
@@ -145,18 +160,35 @@ StatusOr<nlohmann::json> BenchServe(const ServeBenchOptions& o, bool quiet) {
           th.emplace_back([&, i] { t[size_t(i)] = OneStream(port, Prompt(rep, i), o.n_decode); });
         }
         for (auto& x : th) x.join();
-        double first = 1e300, last = 0;
-        int64_t decoded = 0;
+        double first = 1e300, last = 0, sent = 1e300;
+        double steady_from = 0, steady_to = 1e300;  // every stream decoding
+        int64_t decoded = 0, generated = 0;
         for (const StreamTiming& s : t) {
           if (!s.ok) ++failed[k];
           ttft[k].push_back(s.first_ms - s.start_ms);
           first = std::min(first, s.first_ms);
           last = std::max(last, s.end_ms);
+          sent = std::min(sent, s.start_ms);
           decoded += std::max(0, s.tokens - 1);
+          generated += s.tokens;
+          steady_from = std::max(steady_from, s.first_ms);
+          steady_to = std::min(steady_to, s.token_ms.empty() ? s.end_ms : s.token_ms.back());
+        }
+        int64_t in_steady = 0;
+        for (const StreamTiming& s : t) {  // each stream's tokens after its first
+          for (size_t i = 1; i < s.token_ms.size(); ++i) {
+            in_steady += s.token_ms[i] >= steady_from && s.token_ms[i] <= steady_to;
+          }
         }
         // Tokens after each stream's first, over the time from the first first token to the
-        // last end: the decode rate of the whole server.
+        // last end (with the later prompts' prefill where they come after a first token).
         agg[k].push_back(last > first ? double(decoded) / ((last - first) * 1e-3) : 0);
+        // The tokens that arrive while every stream decodes, over that window (0 when it has no
+        // length: every stream's tokens came in one read).
+        steady[k].push_back(
+            steady_to > steady_from ? double(in_steady) / ((steady_to - steady_from) * 1e-3) : 0);
+        // Every token over the whole run, requests to the last end.
+        output[k].push_back(last > sent ? double(generated) / ((last - sent) * 1e-3) : 0);
       }
       srv->Stop();
       serve.join();
@@ -176,8 +208,12 @@ StatusOr<nlohmann::json> BenchServe(const ServeBenchOptions& o, bool quiet) {
                           {"n_threads", o.n_threads},
                           {"streams", o.streams[k]},
                           {"n_decode", o.n_decode},
+                          {"steady_decode_tok_s", Median(steady[k])},
+                          {"steady_decode_tok_s_runs", steady[k]},
                           {"aggregate_decode_tok_s", Median(agg[k])},
                           {"aggregate_decode_tok_s_runs", agg[k]},
+                          {"output_tok_s", Median(output[k])},
+                          {"output_tok_s_runs", output[k]},
                           {"ttft_ms_p50", Percentile(ttft[k], 0.5)},
                           {"ttft_ms_p99", Percentile(ttft[k], 0.99)},
                           {"engine_alone_tg_tok_s", Median(alone)},
@@ -190,6 +226,10 @@ StatusOr<nlohmann::json> BenchServe(const ServeBenchOptions& o, bool quiet) {
         const std::vector<double> vs_one = ratios(agg[k], agg[size_t(one - o.streams.begin())]);
         r["x_one_stream"] = Median(vs_one);
         r["x_one_stream_runs"] = vs_one;
+        const std::vector<double> steady_vs_one =
+            ratios(steady[k], steady[size_t(one - o.streams.begin())]);
+        r["x_one_stream_steady"] = Median(steady_vs_one);
+        r["x_one_stream_steady_runs"] = steady_vs_one;
       }
       if (!transport.empty()) r["transport"] = transport;
       results.push_back(r);

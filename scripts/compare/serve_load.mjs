@@ -12,9 +12,16 @@
 // needs --logprobs 1 to send a chunk per token (llama-server sends one per token anyway); the
 // 'chunks' and 'tokens' (usage) fields of each stream let a reader check the two agree.
 // Measured per stream: time to first token (request sent -> first text chunk) and decode tok/s
-// ((completion tokens - 1) / (last chunk - first chunk)). Aggregate decode tok/s = total tokens
-// after each stream's first / wall time of the decode phase (earliest first token to latest last
-// token). Prints one JSON object.
+// ((completion tokens - 1) / (last chunk - first chunk)). Over all streams, three rates:
+// - steady_decode_tok_s: the tokens that arrive while every stream is decoding (from the latest
+//   first token to the earliest last one) over that window's length: the server's decode rate at
+//   this many streams, whatever it does with the prompts before or after;
+// - aggregate_decode_tok_s: tokens after each stream's first over the earliest first token to the
+//   latest last one; a server that gives some streams their first token while it still reads the
+//   others' prompts has that prefill in its window, one that reads every prompt first does not;
+// - output_tok_s: every completion token over the whole run (requests sent to the last token), as
+//   vLLM's benchmark_serving reports "output token throughput".
+// Prints one JSON object.
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, a, i, all) => {
     if (a.startsWith('--')) acc.push([a.slice(2), all[i + 1]]);
@@ -58,6 +65,7 @@ async function one(i, t0) {
   if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
   const dec = new TextDecoder();
   let buf = '', first = null, last = null, chunks = 0, usageTokens = null, promptTokens = null;
+  const arrivals = [];  // [time since t0 in ms, tokens] per chunk
   for await (const part of res.body) {
     buf += dec.decode(part, { stream: true });
     let nl;
@@ -84,6 +92,7 @@ async function one(i, t0) {
         if (first === null) first = now;
         last = now;
         chunks += n;
+        arrivals.push([now - t0, n]);
       }
     }
   }
@@ -91,6 +100,7 @@ async function one(i, t0) {
   const decodeS = (last - first) / 1000;
   return {
     stream: i, tokens, chunks, prompt_tokens: promptTokens, ttft_ms: first - sent, first_abs: first - t0, last_abs: last - t0,
+    arrivals,
     decode_tok_s: decodeS > 0 ? (tokens - 1) / decodeS : null,
   };
 }
@@ -105,12 +115,24 @@ const firstAll = Math.min(...results.map(r => r.first_abs));
 const lastAll = Math.max(...results.map(r => r.last_abs));
 const after = results.reduce((s, r) => s + (r.tokens - 1), 0);
 const ttfts = results.map(r => r.ttft_ms);
+// Every stream decoding: (latest first token, earliest last token].
+const steadyFrom = Math.max(...results.map(r => r.first_abs));
+const steadyTo = Math.min(...results.map(r => r.last_abs));
+let steadyTokens = 0;
+for (const r of results) {  // each stream's tokens after its first
+  r.arrivals.forEach(([t, n], i) => {
+    if (t >= steadyFrom && t <= steadyTo) steadyTokens += i === 0 ? n - 1 : n;
+  });
+}
 const out = {
   url, streams, max_tokens: maxTokens,
   total_tokens: results.reduce((s, r) => s + r.tokens, 0),
   wall_s: (lastAll) / 1000,
   decode_wall_s: (lastAll - firstAll) / 1000,
   aggregate_decode_tok_s: after / ((lastAll - firstAll) / 1000),
+  steady_decode_s: Math.max(0, steadyTo - steadyFrom) / 1000,
+  steady_decode_tok_s: steadyTo > steadyFrom ? steadyTokens / ((steadyTo - steadyFrom) / 1000) : null,
+  output_tok_s: results.reduce((s, r) => s + r.tokens, 0) / (lastAll / 1000),
   ttft_p50_ms: pct(ttfts, 50), ttft_p99_ms: pct(ttfts, 99),
   per_stream_decode_tok_s_p50: pct(results.map(r => r.decode_tok_s), 50),
   per_stream: results.map(r => ({

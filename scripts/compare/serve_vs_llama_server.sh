@@ -15,8 +15,9 @@
 # 127.0.0.1 with --threads/-t THREADS, `shoal serve --parallel SLOTS -c SLOT_CTX` and
 # `llama-server -np SLOTS -cb -c SLOTS*SLOT_CTX`, warms each up with one short request, then runs
 # scripts/compare/serve_load.mjs at each stream count. Prints one JSON object: every run, the
-# medians over rounds per server and stream count, and shoal/llama ratios (aggregate decode tok/s:
-# higher is better; TTFT: llama/shoal, so > 1 means shoal is faster).
+# medians over rounds per server and stream count, and shoal/llama ratios, of the medians and per
+# round, for the three rates serve_load.mjs defines (steady decode, decode window, output: higher
+# is better) and TTFT (llama/shoal, so > 1 means shoal is faster).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -133,14 +134,27 @@ for (const n of [...new Set(runs.map(r => r.load.streams))]) {
   for (const srv of ['shoal', 'llama']) {
     const rs = runs.filter(r => r.server === srv && r.load.streams === n).map(r => r.load);
     row[srv] = {
+      steady_decode_tok_s: med(rs.map(x => x.steady_decode_tok_s)),
       aggregate_decode_tok_s: med(rs.map(x => x.aggregate_decode_tok_s)),
+      output_tok_s: med(rs.map(x => x.output_tok_s)),
       ttft_p50_ms: med(rs.map(x => x.ttft_p50_ms)), ttft_p99_ms: med(rs.map(x => x.ttft_p99_ms)),
       per_stream_decode_tok_s_p50: med(rs.map(x => x.per_stream_decode_tok_s_p50)),
       rounds: rs.length,
     };
   }
-  row.ratio_aggregate_shoal_over_llama =
-      row.shoal.aggregate_decode_tok_s / row.llama.aggregate_decode_tok_s;
+  // Ratios of the medians, and the median of the per-round ratios (the two servers run back to
+  // back in a round, so a round's ratio is taken under one load).
+  const perRound = key => med([...new Set(runs.map(r => r.round))].map(k => {
+    const one = srv => runs.find(r => r.round === k && r.server === srv && r.load.streams === n);
+    const s = one('shoal'), l = one('llama');
+    return s && l ? s.load[key] / l.load[key] : NaN;
+  }).filter(x => !Number.isNaN(x)));
+  for (const key of ['steady_decode_tok_s', 'aggregate_decode_tok_s', 'output_tok_s']) {
+    const short = key.replace(/_tok_s$/, '');
+    row[`ratio_${short}_shoal_over_llama`] = row.shoal[key] / row.llama[key];
+    row[`ratio_${short}_shoal_over_llama_per_round`] = perRound(key);
+  }
+  row.ratio_aggregate_shoal_over_llama = row.ratio_aggregate_decode_shoal_over_llama;
   row.ratio_ttft_p50_llama_over_shoal = row.llama.ttft_p50_ms / row.shoal.ttft_p50_ms;
   row.ratio_ttft_p99_llama_over_shoal = row.llama.ttft_p99_ms / row.shoal.ttft_p99_ms;
   table[n] = row;

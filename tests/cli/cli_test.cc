@@ -306,7 +306,7 @@ TEST_F(Cli, BenchPrintsJson) {
 // against that round's own figures.
 TEST_F(Cli, BenchServePrintsRatiosPerRound) {
   const Result r = Shoal({"bench", "--serve", "--model", model_, "--threads", "1", "--reps", "2",
-                          "-n", "3", "--streams", "1,2"});
+                          "-n", "8", "--streams", "1,2"});
   ASSERT_EQ(r.code, 0) << r.err;
   const json j = ParseJson(r);
   ASSERT_EQ(j["results"].size(), 2u);
@@ -323,6 +323,19 @@ TEST_F(Cli, BenchServePrintsRatiosPerRound) {
       EXPECT_GT(agg, 0);
       EXPECT_NEAR(x["x_engine_alone_runs"][round].get<double>(), agg / alone, 1e-9);
       EXPECT_NEAR(x["x_one_stream_runs"][round].get<double>(), agg / one, 1e-9);
+      // The steady window (every stream decoding) and the whole run's output rate.
+      const double steady = x["steady_decode_tok_s_runs"][round].get<double>();
+      const double steady_one = j["results"][0]["steady_decode_tok_s_runs"][round].get<double>();
+      EXPECT_GT(x["output_tok_s_runs"][round].get<double>(), 0);
+      EXPECT_GE(steady, 0);
+      if (k == 0 && steady > 0) {
+        // One stream: the tokens after the first over the time to the last token, which the
+        // aggregate's window (to the response's end) contains. (0: this tiny model's tokens
+        // all came in one read.)
+        EXPECT_GE(steady, agg * (1 - 1e-9));
+      } else if (steady_one > 0) {
+        EXPECT_NEAR(x["x_one_stream_steady_runs"][round].get<double>(), steady / steady_one, 1e-9);
+      }
     }
   }
 }
