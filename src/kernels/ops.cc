@@ -2,6 +2,7 @@
 // per call. Tails shorter than a vector are done with scalar code.
 #include "kernels/ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -128,6 +129,36 @@ float SoftmaxInPlaceImpl(float* x, int64_t n) {
   return mx;
 }
 
+double LogSumExpImpl(const float* x, int64_t n) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  float mx = -std::numeric_limits<float>::infinity();
+  int64_t i = 0;
+  if (n >= N) {
+    auto vm = hn::LoadU(d, x);
+    for (i = N; i + N <= n; i += N) vm = hn::Max(vm, hn::LoadU(d, x + i));
+    mx = hn::GetLane(hn::MaxOfLanes(d, vm));
+  }
+  for (; i < n; ++i) mx = std::fmax(mx, x[i]);
+  if (std::isinf(mx) && mx < 0) return -std::numeric_limits<double>::infinity();
+  // Each term is at most 1: float lanes add up to 1024 vectors' worth before the sum moves to
+  // double, so a lane's rounding error stays below 1024 ulps of its partial sum.
+  const auto vmx = hn::Set(d, mx), lo = hn::Set(d, -100.0f);
+  constexpr int64_t kBlock = 1024;
+  double sum = 0;
+  i = 0;
+  while (i + N <= n) {
+    auto vs = hn::Zero(d);
+    const int64_t end = std::min(n - N, i + kBlock * N);
+    for (; i <= end; i += N) {
+      vs = hn::Add(vs, hn::Exp(d, hn::Max(hn::Sub(hn::LoadU(d, x + i), vmx), lo)));
+    }
+    sum += double(hn::GetLane(hn::SumOfLanes(d, vs)));
+  }
+  for (; i < n; ++i) sum += double(std::exp(std::fmax(x[i] - mx, -100.0f)));
+  return double(mx) + std::log(sum);
+}
+
 #if SHOAL_HWY_F16
 using DH = hn::Rebind<hwy::float16_t, DF>;
 HWY_INLINE hn::Vec<DF> LoadF16(const uint16_t* p) {
@@ -192,6 +223,7 @@ HWY_EXPORT(ScaleImpl);
 HWY_EXPORT(AddImpl);
 HWY_EXPORT(SiluMulImpl);
 HWY_EXPORT(SoftmaxInPlaceImpl);
+HWY_EXPORT(LogSumExpImpl);
 HWY_EXPORT(DotF16Impl);
 HWY_EXPORT(AxpyF16Impl);
 HWY_EXPORT(F32ToF16RowImpl);
@@ -213,6 +245,7 @@ void SiluMul(const float* gate, const float* up, float* y, int64_t n) {
   HWY_DYNAMIC_DISPATCH(SiluMulImpl)(gate, up, y, n);
 }
 float SoftmaxInPlace(float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(SoftmaxInPlaceImpl)(x, n); }
+double LogSumExp(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(LogSumExpImpl)(x, n); }
 float DotF16(const uint16_t* a_f16, const float* b, int64_t n) {
   return HWY_DYNAMIC_DISPATCH(DotF16Impl)(a_f16, b, n);
 }

@@ -49,6 +49,15 @@ float SoftmaxInPlace(float* x, int64_t n) {
   return mx;
 }
 
+double LogSumExp(const float* x, int64_t n) {
+  double mx = -std::numeric_limits<double>::infinity();
+  for (int64_t i = 0; i < n; ++i) mx = std::fmax(mx, double(x[i]));
+  if (std::isinf(mx) && mx < 0) return mx;
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += std::exp(std::fmax(double(x[i]) - mx, -100.0));
+  return mx + std::log(sum);
+}
+
 float DotF16(const uint16_t* a_f16, const float* b, int64_t n) {
   float s = 0.0f;
   for (int64_t i = 0; i < n; ++i) s += F16ToF32(a_f16[i]) * b[i];

@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "kernels/quant.h"
@@ -105,6 +107,42 @@ TEST(Ops, SoftmaxIsStableAndNormalized) {
     EXPECT_EQ(scalar::SoftmaxInPlace(y.data(), n), static_cast<float>(mx));
     for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(y[i], want[i] / sum, 1e-6);
   }
+}
+
+// Against a double reference: random rows (one far above the rest), a vocabulary-sized row,
+// rows with -inf entries (masked tokens), an all -inf row and an empty one.
+TEST(Ops, LogSumExpMatchesDoubleReference) {
+  const double kInf = std::numeric_limits<double>::infinity();
+  auto reference = [](const std::vector<float>& x) {
+    double mx = -std::numeric_limits<double>::infinity(), sum = 0;
+    for (float v : x) mx = std::max(mx, double(v));
+    for (float v : x) sum += std::exp(double(v) - mx);
+    return mx + std::log(sum);
+  };
+  std::vector<std::vector<float>> rows;
+  for (int64_t n : {1, 3, 8, 17, 64, 1000, 128256}) {
+    rows.push_back(RandomFloats(n, 11, 8.0f));
+    rows.back()[size_t(n / 2)] += 500.0f;
+    rows.push_back(RandomFloats(n, 12, 3.0f));
+    for (int64_t i = 0; i < n; i += 3) rows.back()[size_t(i)] = -float(kInf);
+    rows.back()[0] = -1.0f;  // never all -inf (that case is below)
+  }
+  for (const std::vector<float>& x : rows) {
+    const double want = reference(x);
+    const int64_t n = int64_t(x.size());
+    EXPECT_NEAR(scalar::LogSumExp(x.data(), n), want, 1e-9 * std::max(1.0, std::fabs(want)));
+    ForEachTarget([&](const std::string& target) {
+      ASSERT_NEAR(LogSumExp(x.data(), n), want, 2e-6 * std::max(1.0, std::fabs(want)))
+          << target << " n=" << n;
+    });
+  }
+  const std::vector<float> masked(5, -float(kInf));
+  EXPECT_EQ(scalar::LogSumExp(masked.data(), 5), -kInf);
+  EXPECT_EQ(scalar::LogSumExp(nullptr, 0), -kInf);
+  ForEachTarget([&](const std::string& target) {
+    EXPECT_EQ(LogSumExp(masked.data(), 5), -kInf) << target;
+    EXPECT_EQ(LogSumExp(nullptr, 0), -kInf) << target;
+  });
 }
 
 TEST(Fp16, RoundTripsEveryHalf) {

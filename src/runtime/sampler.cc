@@ -87,6 +87,22 @@ int32_t Sampler::Sample(std::span<const float> logits) {
   const SamplerParams& p = params_;
   const size_t n = logits.size();
   if (n == 0) return -1;
+  const bool penalties =
+      !history_.empty() &&
+      (p.repeat_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f);
+  if (p.temperature <= 0.0f && !penalties) {
+    // Greedy on the logits as they are: the highest, the lower id on ties, NaN as -inf (what
+    // the candidates below give, without building them).
+    auto value = [&](size_t i) {
+      return std::isnan(logits[i]) ? -std::numeric_limits<float>::infinity() : logits[i];
+    };
+    size_t best = 0;
+    float best_v = value(0);
+    for (size_t i = 1; i < n; ++i) {
+      if (logits[i] > best_v) best = i, best_v = logits[i];  // NaN compares false
+    }
+    return static_cast<int32_t>(best);
+  }
   cands_.resize(n);
   for (size_t i = 0; i < n; ++i) {
     const float x = std::isnan(logits[i]) ? -std::numeric_limits<float>::infinity() : logits[i];

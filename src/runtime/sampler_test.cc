@@ -135,6 +135,24 @@ TEST(Sampler, GreedyTiesPickLowestId) {
   EXPECT_EQ(s.Sample(std::vector<float>{1, 3, 2, 3, 3}), 1);
 }
 
+// NaN counts as -inf; a row with no finite logit gives the first id, as the candidate path does.
+TEST(Sampler, GreedySkipsNaNs) {
+  SamplerParams p;
+  p.temperature = 0;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  Sampler s(p);
+  EXPECT_EQ(s.Sample(std::vector<float>{nan, 2, nan, 2, -inf}), 1);
+  EXPECT_EQ(s.Sample(std::vector<float>{nan, -inf, nan}), 0);
+  EXPECT_EQ(s.Sample(std::vector<float>{-inf, nan, -1}), 2);
+  // Penalties in effect go through the candidates, with the same rule for NaN.
+  p.repeat_penalty = 2.0f;
+  Sampler pen(p);
+  pen.Accept(1);
+  EXPECT_EQ(pen.Sample(std::vector<float>{nan, 3, nan, 2}), 3);  // 3 / 2 < 2
+  EXPECT_EQ(pen.Sample(std::vector<float>{nan, -inf, nan}), 0);
+}
+
 TEST(Sampler, TopK1IsGreedy) {
   SamplerParams p;
   p.temperature = 1.5f;
