@@ -102,7 +102,8 @@ void SiluMulImpl(const float* gate, const float* up, float* y, int64_t n) {
   for (; i < n; ++i) y[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
-float SoftmaxInPlaceImpl(float* x, int64_t n) {
+// The row's max (-inf for n == 0).
+float RowMax(const float* x, int64_t n) {
   const DF d;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
   float mx = -std::numeric_limits<float>::infinity();
@@ -113,9 +114,17 @@ float SoftmaxInPlaceImpl(float* x, int64_t n) {
     mx = hn::GetLane(hn::MaxOfLanes(d, vm));
   }
   for (; i < n; ++i) mx = std::fmax(mx, x[i]);
+  return mx;
+}
+
+float SoftmaxInPlaceImpl(float* x, int64_t n) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  const float mx = RowMax(x, n);
   const auto vmx = hn::Set(d, mx);
   auto vs = hn::Zero(d);
-  for (i = 0; i + N <= n; i += N) {
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
     const auto e = hn::Exp(d, hn::Sub(hn::LoadU(d, x + i), vmx));
     hn::StoreU(e, d, x + i);
     vs = hn::Add(vs, e);
@@ -132,21 +141,14 @@ float SoftmaxInPlaceImpl(float* x, int64_t n) {
 double LogSumExpImpl(const float* x, int64_t n) {
   const DF d;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
-  float mx = -std::numeric_limits<float>::infinity();
-  int64_t i = 0;
-  if (n >= N) {
-    auto vm = hn::LoadU(d, x);
-    for (i = N; i + N <= n; i += N) vm = hn::Max(vm, hn::LoadU(d, x + i));
-    mx = hn::GetLane(hn::MaxOfLanes(d, vm));
-  }
-  for (; i < n; ++i) mx = std::fmax(mx, x[i]);
+  const float mx = RowMax(x, n);
   if (std::isinf(mx) && mx < 0) return -std::numeric_limits<double>::infinity();
   // Each term is at most 1: float lanes add up to 1024 vectors' worth before the sum moves to
   // double, so a lane's rounding error stays below 1024 ulps of its partial sum.
   const auto vmx = hn::Set(d, mx), lo = hn::Set(d, -100.0f);
   constexpr int64_t kBlock = 1024;
   double sum = 0;
-  i = 0;
+  int64_t i = 0;
   while (i + N <= n) {
     auto vs = hn::Zero(d);
     const int64_t end = std::min(n - N, i + kBlock * N);
