@@ -29,8 +29,8 @@ namespace shoal::kernels {
 inline constexpr int64_t kRepackRows = 8;
 
 // Whether weights of type w with these dimensions can be repacked: q4_0 or q8_0 with k a multiple
-// of 32, or q4_K with k a multiple of 256 on CPUs with AVX512-VNNI (where its x8 tiles run; its
-// layout is in repack_q4k.h); rows a multiple of 8.
+// of 32, or q4_K / q6_K with k a multiple of 256 on x86 CPUs with AVX2 (where their x8 tiles run;
+// layouts in repack_q4k.h, repack_q6k.h); rows a multiple of 8.
 bool CanRepack(DType w, int64_t rows, int64_t k);
 // Bytes of the repacked matrix (equal to rows * RowBytes(w, k)).
 size_t RepackedBytes(DType w, int64_t rows, int64_t k);

@@ -110,7 +110,8 @@ TEST(RepackKQuant, ScalarTwinMatchesDoubleReference) {
   }
 }
 
-// Every target (the AVX3 tiles where the CPU has AVX512-VNNI) bit-identical to the scalar twin:
+// Every target (the AVX3 tiles where the CPU has AVX512-VNNI, the AVX2 tiles on AVX2 and on AVX3
+// without it) bit-identical to the scalar twin:
 // token counts around the tile width (4), 5 groups (two chunks of 2 and a lone group), a row
 // range inside the matrix with ldy > rows, each token alone, and a 2-way row split.
 TEST(RepackKQuant, EveryTargetBitIdenticalToScalarTwin) {

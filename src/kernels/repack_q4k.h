@@ -35,11 +35,16 @@ inline constexpr size_t kQ4KQsAt = 128;          // offset of the chunks in a co
 void PackQ4KColumn(const uint8_t* blk, size_t row_bytes, uint8_t* col);
 void UnpackQ4KColumn(const uint8_t* col, size_t row_bytes, uint8_t* blk);
 
-// MatMulRepacked for q4_K: the scalar twin, and the dispatching entry (SIMD where the CPU has
-// AVX512-VNNI, the scalar twin elsewhere).
+// MatMulRepacked for q4_K: the scalar twin, and the dispatching entry (SIMD on x86 with AVX2:
+// AVX-512 tiles where the CPU has AVX512-VNNI, AVX2 tiles otherwise; the scalar twin elsewhere).
 void MatMulRepackedQ4KScalar(const void* Wp, int64_t k, const void* xq, int64_t n_tok, float* y,
                              int64_t ldy, int64_t r0, int64_t r1);
 void MatMulRepackedQ4K(const void* Wp, int64_t k, const void* xq, int64_t n_tok, float* y,
                        int64_t ldy, int64_t r0, int64_t r1);
+
+// Whether the best Highway target of this CPU has SIMD x8 tiles for q4_K and q6_K (x86 with
+// AVX2: the AVX2 tiles, or the AVX-512 ones where the CPU has AVX512-VNNI); elsewhere they would
+// run the scalar twins, slower than the plain-row kernels, so CanRepack keeps them plain.
+bool KQuantX8Tiles();
 
 }  // namespace shoal::kernels::internal

@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "kernels/blocks.h"
-#include "kernels/int8_dot.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
 #include "kernels/repack.h"
@@ -67,7 +66,7 @@ bool CanRepack(DType w, int64_t rows, int64_t k) {
   if (rows <= 0 || rows % kRepackRows != 0 || k <= 0) return false;
   if (w == DType::kQ4_0 || w == DType::kQ8_0) return k % 32 == 0;
   // q4_K / q6_K only where their tiles run (elsewhere the plain tiles beat the scalar twins).
-  return (w == DType::kQ4_K || w == DType::kQ6_K) && k % 256 == 0 && HasAvx512Vnni();
+  return (w == DType::kQ4_K || w == DType::kQ6_K) && k % 256 == 0 && internal::KQuantX8Tiles();
 }
 
 size_t RepackedBytes(DType w, int64_t rows, int64_t k) {

@@ -4,6 +4,7 @@
 #include "kernels/repack.h"
 
 #include <gtest/gtest.h>
+#include <hwy/targets.h>
 
 #include <cmath>
 #include <cstring>
@@ -65,9 +66,11 @@ TEST(Repack, Eligibility) {
   EXPECT_TRUE(CanRepack(DType::kQ4_0, 16, 64));
   EXPECT_TRUE(CanRepack(DType::kQ8_0, 8, 32));
   EXPECT_FALSE(CanRepack(DType::kQ4_0, 12, 64));
-  // q4_K / q6_K: only where their x8 tiles run
-  EXPECT_EQ(CanRepack(DType::kQ4_K, 16, 256), HasAvx512Vnni());
-  EXPECT_EQ(CanRepack(DType::kQ6_K, 16, 512), HasAvx512Vnni());
+  // q4_K / q6_K: only where their x8 tiles run (x86 with AVX2: the AVX2 tiles, or the AVX-512
+  // ones with AVX512-VNNI)
+  const bool kquant_tiles = HWY_ARCH_X86 && (hwy::SupportedTargets() & HWY_AVX2) != 0;
+  EXPECT_EQ(CanRepack(DType::kQ4_K, 16, 256), kquant_tiles);
+  EXPECT_EQ(CanRepack(DType::kQ6_K, 16, 512), kquant_tiles);
   EXPECT_FALSE(CanRepack(DType::kQ4_K, 16, 128));
   EXPECT_FALSE(CanRepack(DType::kQ5_K, 16, 256));
   EXPECT_FALSE(CanRepack(DType::kF16, 16, 64));

@@ -158,9 +158,9 @@ void SplitKvB(const ModelConfig& c, const MatrixWeight& src, LayerWeights* L, Ow
   owned->push_back(std::move(vb), size_t(nh * vd * kvl) * sizeof(float));
 }
 
-// Copies a q4_0 / q8_0 matrix (and q4_K where kernels::CanRepack allows it) into the x8 layout (in
-// place when it is the private copy of a column slice, the last buffer in `owned`) and releases its
-// mapped pages. Other types, and shapes the layout cannot take, stay as they are.
+// Copies a q4_0 / q8_0 matrix (and q4_K / q6_K where kernels::CanRepack allows it) into the x8
+// layout (in place when it is the private copy of a column slice, the last buffer in `owned`) and
+// releases its mapped pages. Other types, and shapes the layout cannot take, stay as they are.
 void RepackMatrix(const gguf::File& file, const gguf::TensorInfo& t, MatrixWeight* w,
                   OwnedBuffers* owned) {
   if (!*w || !kernels::CanRepack(w->type, w->rows, w->cols) ||
