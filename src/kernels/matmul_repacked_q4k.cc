@@ -128,25 +128,16 @@ HWY_INLINE void SubBlockY(const uint8_t* const* cols, const int8_t* const* xq, i
 template <int NG, int NT>
 HWY_INLINE void TileY(const Args& a, const uint8_t* g, int64_t row, int64_t t, PfY pf) {
   __m256 acc[NG][NT];
-  for (int i = 0; i < NG; ++i) {
-    for (int j = 0; j < NT; ++j) acc[i][j] = _mm256_setzero_ps();
-  }
+  ZeroY(acc);
   const __m256i k0f = _mm256_set1_epi32(0xF), k30 = _mm256_set1_epi32(0x30);
   size_t pf_acc = 0;
   for (int64_t ib = 0; ib < a.nb; ++ib) {
     const uint8_t* cols[NG];
-    for (int i = 0; i < NG; ++i) cols[i] = g + i * a.group_bytes + ib * kQ4KColBytes;
-    PrefetchY<NG, NT>(a, cols, pf, pf_acc);
     const int8_t* xq[NT];
     const TokSide* sd[NT];
-    for (int j = 0; j < NT; ++j) {
-      xq[j] = a.xq[(t + j) * a.nb + ib].qs;
-      sd[j] = a.side + (t + j) * a.nb + ib;
-    }
+    ColumnY<NG, NT>(a, g, t, ib, pf, pf_acc, cols, xq, sd);
     __m256 fs[NG][NT];
-    for (int i = 0; i < NG; ++i) {
-      for (int j = 0; j < NT; ++j) fs[i][j] = _mm256_setzero_ps();
-    }
+    ZeroY(fs);
 #pragma GCC unroll 4
     for (int p = 0; p < 4; ++p) {
       SubBlockY<0, NG, NT>(cols, xq, p, fs);

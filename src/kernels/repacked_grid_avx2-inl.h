@@ -1,6 +1,7 @@
 // The tile loop the q4_K and q6_K x8 matmuls share on AVX2 targets (and on AVX3 targets of CPUs
 // without AVX512-VNNI): included inside their per-target namespaces (q4k, q6k) after each defines
-// `Args` (Wp, group_bytes, nb, y, ldy) and `kColBytes` (one super-block column of a group); each
+// `TokSide`, `Args` (Wp, group_bytes, nb, xq, side, y, ldy) and `kColBytes` (one super-block
+// column of a group); each
 // defines `TileY<NG, NT>` (NG groups of 8 rows x NT tokens, one group per 256-bit register) after
 // it. No include guard and no includes of its own, as repacked_grid_avx512-inl.h.
 // NOLINT(build/header_guard)
@@ -33,6 +34,28 @@ HWY_INLINE void PrefetchY(const Args& a, const uint8_t* const* cols, PfY& pf, si
         _mm_prefetch(reinterpret_cast<const char*>(cols[i] + kDecodePrefetch + o), _MM_HINT_T0);
       }
     }
+  }
+}
+
+template <int NG, int NT>
+HWY_INLINE void ZeroY(__m256 (&v)[NG][NT]) {
+  for (int i = 0; i < NG; ++i) {
+    for (int j = 0; j < NT; ++j) v[i][j] = _mm256_setzero_ps();
+  }
+}
+
+// Super-block column ib of the tile of groups at g x tokens [t, t + NT): the groups' column data
+// (cols), the tokens' activation quants (xq) and per-block side values (sd); issues the
+// column's share of the prefetches.
+template <int NG, int NT>
+HWY_INLINE void ColumnY(const Args& a, const uint8_t* g, int64_t t, int64_t ib, PfY& pf,
+                        size_t& pf_acc, const uint8_t* (&cols)[NG], const int8_t* (&xq)[NT],
+                        const TokSide* (&sd)[NT]) {
+  for (int i = 0; i < NG; ++i) cols[i] = g + i * a.group_bytes + ib * kColBytes;
+  PrefetchY<NG, NT>(a, cols, pf, pf_acc);
+  for (int j = 0; j < NT; ++j) {
+    xq[j] = a.xq[(t + j) * a.nb + ib].qs;
+    sd[j] = a.side + (t + j) * a.nb + ib;
   }
 }
 
