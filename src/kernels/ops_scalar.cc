@@ -50,12 +50,19 @@ float SoftmaxInPlace(float* x, int64_t n) {
 }
 
 double LogSumExp(const float* x, int64_t n) {
-  double mx = -std::numeric_limits<double>::infinity();
-  for (int64_t i = 0; i < n; ++i) mx = std::fmax(mx, double(x[i]));
-  if (std::isinf(mx) && mx < 0) return mx;
+  // Plain comparisons, not std::fmax (NaN is skipped either way): aarch64 GCC 12 stops with an
+  // internal compiler error vectorizing an fmax reduction into double at -O3.
+  float mx = -std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i < n; ++i) {
+    if (x[i] > mx) mx = x[i];
+  }
+  if (std::isinf(mx) && mx < 0) return -std::numeric_limits<double>::infinity();
   double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += std::exp(std::fmax(double(x[i]) - mx, -100.0));
-  return mx + std::log(sum);
+  for (int64_t i = 0; i < n; ++i) {
+    const double t = double(x[i]) - double(mx);
+    sum += std::exp(t > -100.0 ? t : -100.0);
+  }
+  return double(mx) + std::log(sum);
 }
 
 float DotF16(const uint16_t* a_f16, const float* b, int64_t n) {
