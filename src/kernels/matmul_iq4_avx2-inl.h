@@ -45,6 +45,7 @@ struct IQ4Q32Avx2 {
         for (int j = 0; j < NT; ++j) acc[i][j] = _mm256_setzero_ps();
       }
       for (int64_t ib = 0; ib < nb; ++ib) {
+        if constexpr (NT == 1) PrefetchUpto(a, ib + 1, nb);
         for (int i = 0; i < RT; ++i) {
           const uint8_t* b = a.W + (r + i) * a.w_row_bytes + ib * kBytes;
           const float dw = kNL ? H2F(b) : E8M0HalfBits(b[0]);
@@ -105,6 +106,7 @@ struct IQ4XSAvx2 {
         for (int j = 0; j < NT; ++j) acc[i][j] = _mm256_setzero_ps();
       }
       for (int64_t ib = 0; ib < nb; ++ib) {
+        if constexpr (NT == 1) PrefetchUpto(a, ib + 1, nb);
         for (int i = 0; i < RT; ++i) {
           const BlockIQ4_XS& b =
               reinterpret_cast<const BlockIQ4_XS*>(a.W + (r + i) * a.w_row_bytes)[ib];

@@ -159,6 +159,7 @@ struct IQGridAvx2 {
         for (int j = 0; j < NT; ++j) acc[i][j] = _mm256_setzero_ps();
       }
       for (int64_t ib = 0; ib < nb; ++ib) {
+        if constexpr (NT == 1) PrefetchUpto(a, ib + 1, nb);
         for (int i = 0; i < RT; ++i) {
           const uint8_t* b = a.W + (r + i) * a.w_row_bytes + ib * bb;
           __m256i w[8], m[8], sc[8];

@@ -170,6 +170,7 @@ void IQRowsDecodeZ(const Args& a, int64_t r, int64_t t) {
   for (int i = 0; i < RT; ++i) acc[i] = _mm512_setzero_ps();
   const __m512i zero = _mm512_setzero_si512();
   for (int64_t ib = 0; ib < nb; ++ib) {
+    PrefetchUpto(a, ib + 1, nb);
     __m512i xv[4];
     for (int p = 0; p < 4; ++p) xv[p] = _mm512_loadu_si512(xb[ib].qs + 64 * p);
     for (int i = 0; i < RT; ++i) {
@@ -237,7 +238,11 @@ template <DType T>
 void IQGridZRun(const Args& a, int64_t n_tok, int64_t r0, int64_t r1) {
   for (int64_t t = IQPrefillTiles<IQPrefillZ<T>, 16>(a, n_tok, r0, r1); t < n_tok; ++t) {
     int64_t r = r0;
-    for (; r + 4 <= r1; r += 4) IQRowsDecodeZ<T, 4>(a, r, t);
+    for (; r + 4 <= r1; r += 4) {
+      PrefetchNext(a, r + 4, std::min<int64_t>(4, r1 - r - 4));
+      IQRowsDecodeZ<T, 4>(a, r, t);
+    }
+    a.pf_lines = 0;
     for (; r + 2 <= r1; r += 2) IQRowsDecodeZ<T, 2>(a, r, t);
     for (; r < r1; ++r) IQRowsDecodeZ<T, 1>(a, r, t);
   }

@@ -54,6 +54,7 @@ struct Q4KAvx2 {
       }
       const __m256i m4 = _mm256_set1_epi8(0xF);
       for (int64_t ib = 0; ib < nb; ++ib) {
+        if constexpr (NT == 1) PrefetchUpto(a, ib + 1, nb);
         for (int i = 0; i < RT; ++i) {
           const BlockQ4_K& b = ws[i][ib];
           uint64_t sc8, m8;

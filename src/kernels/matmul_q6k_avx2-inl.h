@@ -39,6 +39,7 @@ struct Q6KAvx2 {
       }
       const __m256i m4 = _mm256_set1_epi8(0xF), m30 = _mm256_set1_epi8(0x30);
       for (int64_t ib = 0; ib < nb; ++ib) {
+        if constexpr (NT == 1) PrefetchUpto(a, ib + 1, nb);
         for (int i = 0; i < RT; ++i) {
           const BlockQ6_K& b = ws[i][ib];
           const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));

@@ -7,6 +7,7 @@
 // Tiling: rows are processed RT at a time and tokens NT at a time, so each weight block loaded
 // from memory is reused for NT tokens (prefill is compute bound) while decode (NT = 1) keeps RT
 // independent accumulator chains per token.
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -20,6 +21,7 @@
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/matmul_simd.cc"
+#include <hwy/cache_control.h>
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
@@ -43,7 +45,27 @@ struct Args {
   float* y;
   int64_t ldy;
   mutable int64_t side_token[4] = {-1, -1, -1, -1};  // tokens whose side data are cached
+  // Decode: the next tile's weights (pf_lines cache lines from pf), prefetched a share per block
+  // by the kernel running now (PrefetchUpto); pf_lines = 0 outside the decode loops.
+  mutable const uint8_t* pf = nullptr;
+  mutable size_t pf_lines = 0, pf_done = 0;
 };
+
+// Decode streams the weights from memory once, a few rows at a time. The rows of one tile are as
+// many short streams (a 2048-wide iq4_xs row is 1088 bytes), too short for the hardware
+// prefetchers to catch. So while a tile runs, it prefetches the next tile's rows (one contiguous
+// range), spread evenly over its blocks: PrefetchNext(a, r, n) before the tile, then
+// PrefetchUpto(a, i, nb) in the tile's block loop issues the lines due by block i of nb.
+// Prefetching only each row's first KiB was no faster than nothing; see docs/kernels.md.
+HWY_INLINE void PrefetchNext(const Args& a, int64_t r, int64_t n) {
+  a.pf = a.W + r * a.w_row_bytes;
+  a.pf_lines = n > 0 ? (static_cast<size_t>(n) * a.w_row_bytes + 63) / 64 : 0;
+  a.pf_done = 0;
+}
+HWY_INLINE void PrefetchUpto(const Args& a, int64_t i, int64_t nb) {
+  const size_t until = a.pf_lines * static_cast<size_t>(i) / static_cast<size_t>(nb);
+  for (; a.pf_done < until; ++a.pf_done) hwy::Prefetch(a.pf + 64 * a.pf_done);
+}
 
 // Runs Kernel<RT, NT>(a, r, t) over the [r0, r1) x [0, n_tok) grid: token tiles of 4 with RT4
 // rows (prefill), then single tokens with RT1 rows, then leftover rows one at a time.
@@ -57,7 +79,11 @@ void Grid(const Args& a, int64_t n_tok, int64_t r0, int64_t r1) {
   }
   for (; t < n_tok; ++t) {
     int64_t r = r0;
-    for (; r + RT1 <= r1; r += RT1) Kernel<RT1, 1>::Run(a, r, t);
+    for (; r + RT1 <= r1; r += RT1) {
+      if constexpr (RT1 > 1) PrefetchNext(a, r + RT1, std::min<int64_t>(RT1, r1 - r - RT1));
+      Kernel<RT1, 1>::Run(a, r, t);
+    }
+    a.pf_lines = 0;
     for (; r < r1; ++r) Kernel<1, 1>::Run(a, r, t);
   }
 }
