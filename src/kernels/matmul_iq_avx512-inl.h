@@ -1,7 +1,7 @@
 // 512-bit tiles for the grid i-quants (iq2_xxs, iq2_xs, iq2_s, iq3_xxs, iq3_s, iq1_s, iq1_m)
-// against q8_K, one part of matmul_simd.cc: included inside its per-target namespace on AVX3
-// targets after matmul_iq_avx2-inl.h (no include guard, no includes of its own). Runs only where
-// the CPU has AVX512-VNNI (HasAvx512Vnni): vpdpbusd is emitted by inline assembly
+// and iq4_xs against q8_K, one part of matmul_simd.cc: included inside its per-target namespace on
+// AVX3 targets after matmul_iq_avx2-inl.h (no include guard, no includes of its own). Runs only
+// where the CPU has AVX512-VNNI (HasAvx512Vnni): vpdpbusd is emitted by inline assembly
 // (dpbusd_avx512-inl.h).
 // NOLINT(build/header_guard)
 //
@@ -247,3 +247,86 @@ void IQGridZRun(const Args& a, int64_t n_tok, int64_t r0, int64_t r1) {
     for (; r < r1; ++r) IQRowsDecodeZ<T, 1>(a, r, t);
   }
 }
+
+// iq4_xs x q8_K (RT rows x NT tokens, through Grid). Each 64 values (two sub-blocks, 32 bytes of
+// nibbles: byte j of a sub-block holds its values j and j + 16) become one register of the
+// codebook plus 128 (unsigned, 1..241, vpdpbusd's unsigned operand) in value order: the two
+// 16-byte halves are repeated in 128-bit lanes (0, 0, 1, 1), the odd lanes shifted right by 4, the
+// nibbles looked up with one byte shuffle. vpdpbusd's 4-product sums (w + 128) . x meet the
+// sub-block scales (ls - 32, int32 lanes: lanes 0-7 the first sub-block, 8-15 the second) in one
+// vpmulld; the excess 128 * sum(x) of sub-block s is taken off once per super-block from the
+// activations' bsums: sum_s (ls_s - 32) * (-128) * (bsums[2s] + bsums[2s + 1]). All exact in
+// int32; the float scales meet once per super-block, as in the scalar twin.
+struct IQ4XSZ {
+  // The 8 scales ls - 32 as int32 lanes.
+  static HWY_INLINE __m256i Scales(const BlockIQ4_XS& b) {
+    const __m256i lo =
+        _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(Load32(b.scales_l))),
+                                           _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)),
+                         _mm256_set1_epi32(0xF));
+    const __m256i hi = _mm256_slli_epi32(
+        _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(b.scales_h),
+                                           _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14)),
+                         _mm256_set1_epi32(3)),
+        4);
+    return _mm256_sub_epi32(_mm256_or_si256(lo, hi), _mm256_set1_epi32(32));
+  }
+  template <int RT, int NT>
+  struct K {
+    static void Run(const Args& a, int64_t r, int64_t t) {
+      const int64_t nb = a.k / 256;
+      alignas(16) static constexpr uint8_t kTable[16] = {1,   24,  45,  63,  79,  93,  106, 118,
+                                                         129, 141, 153, 166, 181, 197, 217, 241};
+      const __m512i table =
+          _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(kTable)));
+      const __m512i shifts = _mm512_setr_epi64(0, 0, 0x0004000400040004LL, 0x0004000400040004LL, 0,
+                                               0, 0x0004000400040004LL, 0x0004000400040004LL);
+      const __m512i m4 = _mm512_set1_epi8(0xF), zero = _mm512_setzero_si512();
+      const __m256i k128 = _mm256_set1_epi16(-128);
+      __m512 acc[RT][NT];
+      for (int i = 0; i < RT; ++i) {
+        for (int j = 0; j < NT; ++j) acc[i][j] = _mm512_setzero_ps();
+      }
+      for (int64_t ib = 0; ib < nb; ++ib) {
+        if constexpr (NT == 1) PrefetchUpto(a, ib + 1, nb);
+        const BlockQ8_K* xb[NT];
+        for (int j = 0; j < NT; ++j) {
+          xb[j] = reinterpret_cast<const BlockQ8_K*>(a.xq + (t + j) * a.x_row_bytes) + ib;
+        }
+        for (int i = 0; i < RT; ++i) {
+          const BlockIQ4_XS& b =
+              reinterpret_cast<const BlockIQ4_XS*>(a.W + (r + i) * a.w_row_bytes)[ib];
+          const __m256i sc8 = Scales(b);
+          const __m512i sc16 = _mm512_castsi256_si512(sc8);
+          __m512i w[4], sc[4];
+          for (int p = 0; p < 4; ++p) {
+            const __m512i q = _mm512_castsi256_si512(
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * p)));
+            const __m512i n =
+                _mm512_and_si512(_mm512_srlv_epi16(_mm512_shuffle_i64x2(q, q, 0x50), shifts), m4);
+            w[p] = _mm512_shuffle_epi8(table, n);
+            sc[p] = _mm512_permutexvar_epi32(
+                _mm512_inserti64x4(_mm512_set1_epi32(2 * p), _mm256_set1_epi32(2 * p + 1), 1),
+                sc16);
+          }
+          const float d = _cvtsh_ss(b.d);
+          for (int j = 0; j < NT; ++j) {
+            __m512i sumi = _mm512_zextsi256_si512(_mm256_mullo_epi32(
+                sc8,
+                _mm256_madd_epi16(
+                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[j]->bsums)), k128)));
+            for (int p = 0; p < 4; ++p) {
+              const __m512i dot = DpbusdZ(zero, w[p], _mm512_loadu_si512(xb[j]->qs + 64 * p));
+              sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(dot, sc[p]));
+            }
+            acc[i][j] =
+                _mm512_fmadd_ps(_mm512_set1_ps(d * xb[j]->d), _mm512_cvtepi32_ps(sumi), acc[i][j]);
+          }
+        }
+      }
+      for (int i = 0; i < RT; ++i) {
+        for (int j = 0; j < NT; ++j) a.y[(t + j) * a.ldy + r + i] = _mm512_reduce_add_ps(acc[i][j]);
+      }
+    }
+  };
+};

@@ -424,6 +424,9 @@ void MatMulT(DType w, const void* W, size_t w_row_bytes, int64_t k, const void* 
     case DType::kMXFP4:
       return IQ4Q32Grid<DType::kMXFP4>(a, n_tok, r0, r1);
     case DType::kIQ4_XS:
+#if HWY_TARGET <= HWY_AVX3
+      if (HasAvx512Vnni()) return Grid<2, 4, IQ4XSZ::K>(a, n_tok, r0, r1);
+#endif
       return Grid<1, 4, IQ4XSAvx2::K>(a, n_tok, r0, r1);
     case DType::kIQ2_XXS:
       return IQGrid<DType::kIQ2_XXS>(a, n_tok, r0, r1);
