@@ -56,7 +56,8 @@ struct Args {
 // prefetchers to catch. So while a tile runs, it prefetches the next tile's rows (one contiguous
 // range), spread evenly over its blocks: PrefetchNext(a, r, n) before the tile, then
 // PrefetchUpto(a, i, nb) in the tile's block loop issues the lines due by block i of nb.
-// Prefetching only each row's first KiB was no faster than nothing; see docs/kernels.md.
+// Prefetching only each row's first KiB, or the whole next tile at once, was slower on long rows;
+// see docs/kernels.md.
 HWY_INLINE void PrefetchNext(const Args& a, int64_t r, int64_t n) {
   a.pf = a.W + r * a.w_row_bytes;
   a.pf_lines = n > 0 ? (static_cast<size_t>(n) * a.w_row_bytes + 63) / 64 : 0;
