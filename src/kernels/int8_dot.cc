@@ -41,6 +41,23 @@ bool HasAvx512Vnni() {
 #endif
 }
 
+namespace {
+std::atomic<bool>& GridLoads() {
+  static std::atomic<bool> on{[] {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return __builtin_cpu_is("amd") != 0;
+#else
+    return false;
+#endif
+  }()};
+  return on;
+}
+}  // namespace
+
+bool GridByLoads() { return GridLoads().load(std::memory_order_relaxed); }
+void SetGridByLoads(bool on) { GridLoads().store(on, std::memory_order_relaxed); }
+
 Int8Dot Int8DotPath() { return static_cast<Int8Dot>(Current().load(std::memory_order_relaxed)); }
 
 const char* Int8DotName(Int8Dot p) {

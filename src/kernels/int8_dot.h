@@ -17,4 +17,11 @@ bool HasAvx512Vnni();
 // For tests and benchmarks: use p (clamped to what the CPU offers); returns the path set.
 Int8Dot SetInt8Dot(Int8Dot p);
 
+// How the 512-bit iq2_xxs tiles fetch their 8 grid entries per 64 values: one vpgatherdq, or 8
+// scalar loads assembled in registers. Measured per vendor (docs/kernels.md): loads are faster
+// on AMD Zen 5 (decode 1.4x), the gather on Intel Sapphire Rapids (loads 0.89x). Chosen once
+// from the CPU vendor; tests switch it to check both.
+bool GridByLoads();
+void SetGridByLoads(bool on);
+
 }  // namespace shoal::kernels

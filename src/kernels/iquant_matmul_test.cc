@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/int8_dot.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
 #include "kernels/test_util.h"
@@ -64,14 +65,19 @@ void CheckShape(DType t, int64_t rows, int64_t k, int64_t n_tok, int64_t r0, int
 }
 
 TEST(IQuantMatMul, SimdMatchesScalarOnOddShapes) {
-  uint32_t seed = 100;
-  for (DType t : kGridTypes) {
-    CheckShape(t, 7, 256, 1, 0, 7, seed++);   // decode: 4-, 2- and 1-row tiles
-    CheckShape(t, 3, 256, 15, 0, 3, seed++);  // 8 + 4 + 2 + 1 tokens, k of one super-block
-    CheckShape(t, 7, 768, 9, 1, 6, seed++);   // row range inside the matrix
-    CheckShape(t, 2, 512, 16, 0, 2, seed++);  // one 16-token tile
-    CheckShape(t, 1, 1024, 3, 0, 1, seed++);  // a single row, 2 + 1 tokens
+  const bool loads = GridByLoads();
+  for (bool by_loads : {false, true}) {  // iq2_xxs grid entries by gather and by loads
+    SetGridByLoads(by_loads);
+    uint32_t seed = 100;
+    for (DType t : kGridTypes) {
+      CheckShape(t, 7, 256, 1, 0, 7, seed++);   // decode: 4-, 2- and 1-row tiles
+      CheckShape(t, 3, 256, 15, 0, 3, seed++);  // 8 + 4 + 2 + 1 tokens, k of one super-block
+      CheckShape(t, 7, 768, 9, 1, 6, seed++);   // row range inside the matrix
+      CheckShape(t, 2, 512, 16, 0, 2, seed++);  // one 16-token tile
+      CheckShape(t, 1, 1024, 3, 0, 1, seed++);  // a single row, 2 + 1 tokens
+    }
   }
+  SetGridByLoads(loads);
 }
 
 }  // namespace

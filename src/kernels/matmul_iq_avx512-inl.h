@@ -52,14 +52,25 @@ HWY_INLINE __m256i Bytes8ToI32(const uint8_t* p) {
 
 // Values 64p..64p+63 of block b: magnitudes (*w, u8), sign mask (*m, bit i set where value i is
 // negative) and integer scales (*sc, int32 lanes per 32 or 16 values).
-template <DType T>
+// kLoads: iq2_xxs fetches its grid entries by 8 loads instead of one gather (GridByLoads,
+// int8_dot.h); chosen once per call, outside the loops.
+template <DType T, bool kLoads = false>
 HWY_INLINE void DecodeIQ64(const uint8_t* b, int p, __m512i* w, __mmask64* m, __m512i* sc) {
   if constexpr (T == DType::kIQ2_XXS) {
     const uint8_t* q = b + 2 + 16 * p;  // per sub-block: 4 index bytes, then signs and scale
     const uint32_t s0 = Load32(q + 4), s1 = Load32(q + 12);
-    const uint64_t idx = uint64_t{Load32(q)} | (uint64_t{Load32(q + 8)} << 32);
-    *w = _mm512_i32gather_epi64(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<int64_t>(idx))),
-                                kIQ2XXSGrid, 8);
+    if constexpr (kLoads) {
+      const auto g = [q](int a, int b) {
+        return _mm_set_epi64x(static_cast<int64_t>(kIQ2XXSGrid[q[b]]),
+                              static_cast<int64_t>(kIQ2XXSGrid[q[a]]));
+      };
+      *w = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(g(2, 3), g(0, 1))),
+                              _mm256_set_m128i(g(10, 11), g(8, 9)), 1);
+    } else {
+      const uint64_t idx = uint64_t{Load32(q)} | (uint64_t{Load32(q + 8)} << 32);
+      *w = _mm512_i32gather_epi64(
+          _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<int64_t>(idx))), kIQ2XXSGrid, 8);
+    }
     *m = Signs8x7((s0 & 0x0FFFFFFF) | (uint64_t{s1 & 0x0FFFFFFF} << 28));
     *sc = Scales2x8(2 * static_cast<int>(s0 >> 28) + 1, 2 * static_cast<int>(s1 >> 28) + 1);
   } else if constexpr (T == DType::kIQ2_XS) {
@@ -161,7 +172,7 @@ HWY_INLINE __m512i ScaledSum(const __m512i dot[4], __m512i scp01, __m512i scp23)
 }
 
 // Decode: RT rows x 1 token; the signs negate the activations under each row's masks.
-template <DType T, int RT>
+template <DType T, int RT, bool kLoads>
 void IQRowsDecodeZ(const Args& a, int64_t r, int64_t t) {
   const size_t bb = static_cast<size_t>(Info(T).block_bytes);
   const int64_t nb = a.k / 256;
@@ -178,7 +189,7 @@ void IQRowsDecodeZ(const Args& a, int64_t r, int64_t t) {
       __m512i w[4], sc[4], dot[4];
       __mmask64 m[4];
       for (int p = 0; p < 4; ++p) {
-        DecodeIQ64<T>(b, p, &w[p], &m[p], &sc[p]);
+        DecodeIQ64<T, kLoads>(b, p, &w[p], &m[p], &sc[p]);
         dot[p] = DpbusdZ(zero, w[p], _mm512_mask_sub_epi8(xv[p], m[p], zero, xv[p]));
       }
       const __m512i sumi =
@@ -194,7 +205,7 @@ void IQRowsDecodeZ(const Args& a, int64_t r, int64_t t) {
 // row's super-block is decoded once to signed weights (the signs applied to the magnitudes) for
 // all NT tokens; the dot of x + 128 starts from -128 * (the weights' 4-value sums), so every
 // 4-product sum is the exact signed one.
-template <DType T>
+template <DType T, bool kLoads>
 struct IQPrefillZ {
   template <int NT>
   static void Run(const Args& a, int64_t r0, int64_t r1, int64_t t, const uint8_t* xu,
@@ -211,7 +222,7 @@ struct IQPrefillZ {
         for (int p = 0; p < 4; ++p) {
           __m512i w;
           __mmask64 m;
-          DecodeIQ64<T>(b, p, &w, &m, &sc[p]);
+          DecodeIQ64<T, kLoads>(b, p, &w, &m, &sc[p]);
           ws[p] = _mm512_mask_sub_epi8(w, m, zero, w);
           nc[p] = _mm512_sub_epi32(zero, DpbusdZ(zero, k80, ws[p]));
         }
@@ -234,18 +245,26 @@ struct IQPrefillZ {
 };
 
 // Prefill in token tiles of 16 down to 2, then single tokens (decode) 4 rows per pass.
-template <DType T>
-void IQGridZRun(const Args& a, int64_t n_tok, int64_t r0, int64_t r1) {
-  for (int64_t t = IQPrefillTiles<IQPrefillZ<T>, 16>(a, n_tok, r0, r1); t < n_tok; ++t) {
+template <DType T, bool kLoads>
+void IQGridZRunT(const Args& a, int64_t n_tok, int64_t r0, int64_t r1) {
+  for (int64_t t = IQPrefillTiles<IQPrefillZ<T, kLoads>, 16>(a, n_tok, r0, r1); t < n_tok; ++t) {
     int64_t r = r0;
     for (; r + 4 <= r1; r += 4) {
       PrefetchNext(a, r + 4, std::min<int64_t>(4, r1 - r - 4));
-      IQRowsDecodeZ<T, 4>(a, r, t);
+      IQRowsDecodeZ<T, 4, kLoads>(a, r, t);
     }
     a.pf_lines = 0;
-    for (; r + 2 <= r1; r += 2) IQRowsDecodeZ<T, 2>(a, r, t);
-    for (; r < r1; ++r) IQRowsDecodeZ<T, 1>(a, r, t);
+    for (; r + 2 <= r1; r += 2) IQRowsDecodeZ<T, 2, kLoads>(a, r, t);
+    for (; r < r1; ++r) IQRowsDecodeZ<T, 1, kLoads>(a, r, t);
   }
+}
+// iq2_xxs by loads where GridByLoads() (int8_dot.h), every other case by gathers.
+template <DType T>
+void IQGridZRun(const Args& a, int64_t n_tok, int64_t r0, int64_t r1) {
+  if constexpr (T == DType::kIQ2_XXS) {
+    if (GridByLoads()) return IQGridZRunT<T, true>(a, n_tok, r0, r1);
+  }
+  IQGridZRunT<T, false>(a, n_tok, r0, r1);
 }
 
 // iq4_xs x q8_K (RT rows x NT tokens, through Grid). Each 64 values (two sub-blocks, 32 bytes of
