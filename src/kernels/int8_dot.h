@@ -19,7 +19,7 @@ Int8Dot SetInt8Dot(Int8Dot p);
 
 // How the 512-bit iq2_xxs tiles fetch their 8 grid entries per 64 values: one vpgatherdq, or 8
 // scalar loads assembled in registers. Measured per vendor (docs/kernels.md): loads are faster
-// on AMD Zen 5 (decode 1.4x), the gather on Intel Sapphire Rapids (loads 0.89x). Chosen once
+// on AMD Zen 5 (decode 1.5x), the gather on Intel Sapphire Rapids (loads 0.89x). Chosen once
 // from the CPU vendor; tests switch it to check both.
 bool GridByLoads();
 void SetGridByLoads(bool on);
